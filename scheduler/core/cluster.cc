@@ -1,0 +1,125 @@
+#include "scheduler/core/cluster.h"
+
+#include <algorithm>
+
+namespace loom::sched {
+namespace {
+
+// What a grant takes from its node's free mask.
+GpuMask HeldMask(const Node& node, const NodeGrant& g) { return g.exclusive ? node.all() : g.gpus; }
+
+}  // namespace
+
+StatusOr<NodeIndex> Cluster::UpsertNode(const std::string& name, int gpu_count,
+                                        std::map<std::string, std::string> labels) {
+  if (gpu_count < 0 || gpu_count > kMaxGpusPerNode) {
+    return InvalidArgument("node " + name + ": GPU count " + std::to_string(gpu_count) +
+                           " out of range 0.." + std::to_string(kMaxGpusPerNode));
+  }
+  if (auto it = by_name_.find(name); it != by_name_.end()) {
+    Node& node = nodes_[it->second];
+    if (node.gpu_count != gpu_count) {
+      if (!JobsOn(it->second).empty()) {
+        return FailedPrecondition("node " + name + " changed from " +
+                                  std::to_string(node.gpu_count) + " to " +
+                                  std::to_string(gpu_count) + " GPUs while jobs hold some");
+      }
+      node.gpu_count = gpu_count;
+      node.free = node.all();
+    }
+    node.labels = std::move(labels);
+    return it->second;
+  }
+  Node node;
+  node.name = name;
+  node.gpu_count = gpu_count;
+  node.labels = std::move(labels);
+  node.free = node.all();
+  nodes_.push_back(std::move(node));
+  NodeIndex index = static_cast<NodeIndex>(nodes_.size() - 1);
+  by_name_.emplace(name, index);
+  return index;
+}
+
+std::optional<NodeIndex> Cluster::Find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+Status Cluster::Allocate(JobId job, const Allocation& allocation) {
+  if (held_.count(job)) return FailedPrecondition("job " + std::to_string(job) + " already holds GPUs");
+  for (const NodeGrant& g : allocation) {
+    if (g.node < 0 || g.node >= size()) return InvalidArgument("grant names an unknown node");
+    const Node& node = nodes_[g.node];
+    if ((g.gpus & ~node.all()) != 0) {
+      return InvalidArgument("grant names GPUs node " + node.name + " does not have");
+    }
+    GpuMask want = HeldMask(node, g);
+    if ((node.free & want) != want) {
+      return FailedPrecondition("GPUs of node " + node.name + " are already held");
+    }
+  }
+  // Two grants on one node would pass the checks above independently; refuse that too.
+  for (size_t i = 0; i < allocation.size(); ++i) {
+    for (size_t j = i + 1; j < allocation.size(); ++j) {
+      if (allocation[i].node == allocation[j].node) {
+        return InvalidArgument("allocation names node " + nodes_[allocation[i].node].name + " twice");
+      }
+    }
+  }
+  for (const NodeGrant& g : allocation) nodes_[g.node].free &= ~HeldMask(nodes_[g.node], g);
+  held_.emplace(job, allocation);
+  return Status::Ok();
+}
+
+void Cluster::Release(JobId job) {
+  auto it = held_.find(job);
+  if (it == held_.end()) return;
+  for (const NodeGrant& g : it->second) nodes_[g.node].free |= HeldMask(nodes_[g.node], g);
+  held_.erase(it);
+}
+
+const Allocation* Cluster::AllocationOf(JobId job) const {
+  auto it = held_.find(job);
+  return it == held_.end() ? nullptr : &it->second;
+}
+
+std::vector<JobId> Cluster::JobsOn(NodeIndex n) const {
+  std::vector<JobId> jobs;
+  for (const auto& [job, allocation] : held_) {
+    for (const NodeGrant& g : allocation) {
+      if (g.node == n) jobs.push_back(job);
+    }
+  }
+  std::sort(jobs.begin(), jobs.end());
+  return jobs;
+}
+
+int Cluster::total_gpus() const {
+  int total = 0;
+  for (const Node& n : nodes_) total += n.gpu_count;
+  return total;
+}
+
+int Cluster::up_gpus() const {
+  int total = 0;
+  for (const Node& n : nodes_) total += n.up ? n.gpu_count : 0;
+  return total;
+}
+
+int Cluster::allocated_gpus() const {
+  int total = 0;
+  for (const auto& [job, allocation] : held_) {
+    for (const NodeGrant& g : allocation) total += PopCount(g.gpus);
+  }
+  return total;
+}
+
+int Cluster::max_gpus_per_node() const {
+  int best = 0;
+  for (const Node& n : nodes_) best = std::max(best, n.gpu_count);
+  return best;
+}
+
+}  // namespace loom::sched

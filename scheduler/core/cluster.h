@@ -1,0 +1,61 @@
+// The cluster model: nodes, their GPUs and which GPUs are held by which job. Allocation
+// bookkeeping only; choosing GPUs is a placement policy's job (scheduler/policies).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "scheduler/core/types.h"
+
+namespace loom::sched {
+
+struct Node {
+  std::string name;
+  int gpu_count = 0;
+  std::map<std::string, std::string> labels;  // topology: rack, leaf, spine
+  bool up = true;
+  GpuMask free = 0;  // GPUs no job holds; a node held whole by a multi-node job has free == 0
+
+  GpuMask all() const { return LowBits(gpu_count); }
+  bool whole_free() const { return free == all(); }
+  int free_count() const { return PopCount(free); }
+};
+
+class Cluster {
+ public:
+  // Adds a node, or updates the GPU count and labels of a known one. A node whose GPUs are held
+  // cannot change its GPU count (the worker came back with different hardware): refused.
+  StatusOr<NodeIndex> UpsertNode(const std::string& name, int gpu_count,
+                                 std::map<std::string, std::string> labels);
+  std::optional<NodeIndex> Find(const std::string& name) const;
+  void SetUp(NodeIndex n, bool up) { nodes_[n].up = up; }
+
+  const Node& node(NodeIndex n) const { return nodes_[n]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+
+  // Holds the granted GPUs for `job`. Fails, changing nothing, if any GPU is already held or the
+  // job already holds GPUs. An exclusive grant (multi-node jobs take whole nodes) holds every GPU
+  // of its node, even those the job does not use.
+  Status Allocate(JobId job, const Allocation& allocation);
+  // Frees whatever `job` holds; a job holding nothing is a no-op (release is idempotent).
+  void Release(JobId job);
+  const Allocation* AllocationOf(JobId job) const;
+  std::vector<JobId> JobsOn(NodeIndex n) const;
+
+  int total_gpus() const;
+  int up_gpus() const;
+  int allocated_gpus() const;
+  int max_gpus_per_node() const;
+
+ private:
+  std::vector<Node> nodes_;
+  std::unordered_map<std::string, NodeIndex> by_name_;
+  std::unordered_map<JobId, Allocation> held_;
+};
+
+}  // namespace loom::sched

@@ -1,0 +1,64 @@
+#include "scheduler/core/cluster.h"
+
+#include <gtest/gtest.h>
+
+namespace loom::sched {
+namespace {
+
+Cluster ThreeNodes() {
+  Cluster c;
+  for (const char* name : {"n0", "n1", "n2"}) EXPECT_TRUE(c.UpsertNode(name, 4, {}).ok());
+  return c;
+}
+
+TEST(ClusterTest, AllocateAndReleaseTrackFreeGpus) {
+  Cluster c = ThreeNodes();
+  EXPECT_EQ(c.total_gpus(), 12);
+  ASSERT_TRUE(c.Allocate(1, {{0, 0b0011, false}}).ok());
+  EXPECT_EQ(c.node(0).free, 0b1100u);
+  EXPECT_EQ(c.allocated_gpus(), 2);
+  c.Release(1);
+  EXPECT_TRUE(c.node(0).whole_free());
+  c.Release(1);  // idempotent
+  EXPECT_EQ(c.allocated_gpus(), 0);
+}
+
+TEST(ClusterTest, DoubleBookingIsRefusedAndChangesNothing) {
+  Cluster c = ThreeNodes();
+  ASSERT_TRUE(c.Allocate(1, {{0, 0b0011, false}}).ok());
+  // Job 2 asks for a free GPU on n1 and an already-held one on n0: nothing of it may be applied.
+  Status s = c.Allocate(2, {{1, 0b0001, false}, {0, 0b0010, false}});
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(c.node(1).whole_free());
+  EXPECT_EQ(c.AllocationOf(2), nullptr);
+  EXPECT_EQ(c.Allocate(1, {{2, 0b1, false}}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(c.Allocate(3, {{2, 0b1, false}, {2, 0b10, false}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.Allocate(4, {{2, 0b10000, false}}).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ClusterTest, ExclusiveGrantHoldsWholeNode) {
+  Cluster c = ThreeNodes();
+  ASSERT_TRUE(c.Allocate(1, {{0, 0b0011, true}, {1, 0b0011, true}}).ok());
+  EXPECT_EQ(c.node(0).free, 0u);
+  EXPECT_EQ(c.allocated_gpus(), 4);  // GPUs used, not GPUs held
+  EXPECT_FALSE(c.Allocate(2, {{0, 0b0100, false}}).ok());
+  EXPECT_EQ(c.JobsOn(1), std::vector<JobId>{1});
+  c.Release(1);
+  EXPECT_TRUE(c.node(0).whole_free());
+  EXPECT_TRUE(c.node(1).whole_free());
+}
+
+TEST(ClusterTest, UpsertKeepsIndexAndRefusesResizeUnderLoad) {
+  Cluster c = ThreeNodes();
+  ASSERT_TRUE(c.Allocate(1, {{1, 0b1, false}}).ok());
+  EXPECT_EQ(*c.UpsertNode("n1", 4, {{"leaf", "l1"}}), 1);
+  EXPECT_EQ(c.node(1).labels.at("leaf"), "l1");
+  EXPECT_EQ(c.UpsertNode("n1", 8, {}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(c.UpsertNode("bad", 65, {}).status().code(), StatusCode::kInvalidArgument);
+  c.Release(1);
+  EXPECT_TRUE(c.UpsertNode("n1", 8, {}).ok());
+  EXPECT_EQ(c.max_gpus_per_node(), 8);
+}
+
+}  // namespace
+}  // namespace loom::sched

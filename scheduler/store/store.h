@@ -1,0 +1,62 @@
+// Store: loomd's durable state in SQLite (WAL). Every state change loomd acknowledges was
+// committed here first, so `kill -9 loomd` and a restart lose nothing. Records are the loom.v1
+// protobuf messages, with the columns queries need beside them.
+//
+// Thread safety: a Store is used by one thread at a time (loomd holds its state lock around it).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "loom/v1/loom.pb.h"
+
+struct sqlite3;
+
+namespace loom::store {
+
+struct Event {
+  int64_t time_ms = 0;
+  int64_t job_id = 0;  // 0: a node event
+  std::string node;
+  std::string what;  // "submitted", "started", "completed", "node down", ...
+};
+
+// One transaction's worth of writes.
+struct Batch {
+  std::vector<const v1::Job*> jobs;
+  std::vector<const v1::Node*> nodes;
+  std::vector<Event> events;
+  bool empty() const { return jobs.empty() && nodes.empty() && events.empty(); }
+};
+
+struct StoreOptions {
+  // FULL syncs the WAL on every commit (survives power loss); NORMAL survives process crashes
+  // only. loomd defaults to FULL.
+  bool sync_full = true;
+};
+
+class Store {
+ public:
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Writes the whole batch atomically, or nothing.
+  Status Commit(const Batch& batch);
+
+  StatusOr<std::vector<v1::Job>> LoadJobs();  // by id
+  StatusOr<std::vector<v1::Node>> LoadNodes();  // by name
+  StatusOr<std::vector<Event>> LoadEvents(int64_t job_id);
+  StatusOr<int64_t> MaxJobId();
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Status Exec(const char* sql);
+
+  sqlite3* db_;
+};
+
+}  // namespace loom::store

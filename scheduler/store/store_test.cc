@@ -1,0 +1,123 @@
+#include "scheduler/store/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace loom::store {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/loom-store-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/loomd.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static v1::Job MakeJob(int64_t id, v1::JobState state) {
+    v1::Job j;
+    j.set_id(id);
+    j.set_state(state);
+    j.mutable_spec()->set_name("job" + std::to_string(id));
+    j.mutable_spec()->set_gpus(4);
+    j.mutable_spec()->add_command("/bin/true");
+    (*j.mutable_spec()->mutable_env())["K"] = "V";
+    auto* a = j.add_allocation();
+    a->set_node("n0");
+    a->add_gpu_indices(0);
+    a->add_gpu_indices(3);
+    return j;
+  }
+
+  std::string dir_, path_;
+};
+
+TEST_F(StoreTest, RoundTripsJobsNodesAndEvents) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  v1::Job j1 = MakeJob(1, v1::PENDING), j2 = MakeJob(2, v1::RUNNING);
+  v1::Node n;
+  n.set_name("n0");
+  n.set_address("127.0.0.1:1234");
+  (*n.mutable_labels())["leaf"] = "l0";
+  n.add_gpus()->set_model("H100-SXM-80GB");
+  Batch b;
+  b.jobs = {&j2, &j1};
+  b.nodes = {&n};
+  b.events = {{10, 1, "", "submitted"}, {11, 2, "n0", "started"}};
+  ASSERT_TRUE((*store)->Commit(b).ok());
+
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].id(), 1);  // by id
+  EXPECT_EQ((*jobs)[1].state(), v1::RUNNING);
+  EXPECT_EQ((*jobs)[1].allocation(0).gpu_indices(1), 3);
+  EXPECT_EQ((*jobs)[0].spec().env().at("K"), "V");
+  auto nodes = (*store)->LoadNodes();
+  ASSERT_TRUE(nodes.ok());
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ((*nodes)[0].labels().at("leaf"), "l0");
+  auto events = (*store)->LoadEvents(2);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].what, "started");
+  EXPECT_EQ(*(*store)->MaxJobId(), 2);
+}
+
+TEST_F(StoreTest, ReopenRecoversLatestState) {
+  {
+    auto store = Store::Open(path_);
+    ASSERT_TRUE(store.ok());
+    v1::Job j = MakeJob(7, v1::PENDING);
+    Batch b;
+    b.jobs = {&j};
+    ASSERT_TRUE((*store)->Commit(b).ok());
+    j.set_state(v1::RUNNING);
+    ASSERT_TRUE((*store)->Commit(b).ok());  // the same id is replaced, not duplicated
+  }
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].state(), v1::RUNNING);
+}
+
+// A commit is all or nothing: a failing write inside a batch leaves the earlier ones undone.
+TEST_F(StoreTest, FailedBatchWritesNothing) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  {  // a trigger that makes any insert of job 99 fail
+    sqlite3* db;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TRIGGER no99 BEFORE INSERT ON jobs WHEN NEW.id = 99 "
+                           "BEGIN SELECT RAISE(ABORT, 'job 99 refused'); END;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  v1::Job ok = MakeJob(1, v1::PENDING), bad = MakeJob(99, v1::PENDING);
+  Batch b;
+  b.jobs = {&ok, &bad};
+  Status s = (*store)->Commit(b);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("job 99 refused"), std::string::npos) << s.message();
+  EXPECT_TRUE((*store)->LoadJobs()->empty());
+}
+
+TEST_F(StoreTest, UnwritablePathIsAClearError) {
+  auto store = Store::Open("/nonexistent-dir/x/loomd.db");
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("/nonexistent-dir/x/loomd.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace loom::store
