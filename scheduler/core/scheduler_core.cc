@@ -16,6 +16,10 @@ StatusOr<JobRequest> SchedulerCore::Normalize(JobRequest r) const {
   if (cluster_.size() == 0 || largest == 0) {
     return ResourceExhausted("the cluster has no GPU nodes yet (start a loom-worker)");
   }
+  if (r.gpus > cluster_.total_gpus()) {
+    return ResourceExhausted("the job asks for " + to_string(r.gpus) + " GPUs; the cluster has " +
+                             to_string(cluster_.total_gpus()) + " GPUs in all");
+  }
   if (r.gpus_per_node == 0) {
     if (r.gpus <= largest) {
       r.gpus_per_node = r.gpus;

@@ -1,0 +1,616 @@
+#include "scheduler/service/control_plane.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "scheduler/core/job_state.h"
+#include "scheduler/policies/registry.h"
+
+namespace loom {
+namespace {
+
+using sched::JobState;
+
+JobState ToCore(v1::JobState s) {
+  switch (s) {
+    case v1::PENDING: return JobState::kPending;
+    case v1::RUNNING: return JobState::kRunning;
+    case v1::COMPLETED: return JobState::kCompleted;
+    case v1::FAILED: return JobState::kFailed;
+    case v1::CANCELLED: return JobState::kCancelled;
+    default: return JobState::kFailed;
+  }
+}
+
+bool IsTerminal(v1::JobState s) { return sched::IsTerminal(ToCore(s)); }
+
+// Applies a state change through the core's state machine.
+Status Transition(v1::Job& job, v1::JobState to) {
+  LOOM_RETURN_IF_ERROR(sched::CheckTransition(job.id(), ToCore(job.state()), ToCore(to)));
+  job.set_state(to);
+  return Status::Ok();
+}
+
+bool HasNode(const v1::Job& job, const std::string& node) {
+  for (const auto& a : job.allocation()) {
+    if (a.node() == node) return true;
+  }
+  return false;
+}
+
+std::string Basename(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+constexpr int kMasterPortBase = 20000;
+constexpr int kMasterPortRange = 10000;
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(std::unique_ptr<store::Store> store,
+                                                             WorkerClient* workers, Clock* clock,
+                                                             ControlPlaneOptions options) {
+  LOOM_ASSIGN_OR_RETURN(auto policy, sched::MakePolicy(options.policy));
+  auto core = std::make_unique<sched::SchedulerCore>(std::move(policy));
+  std::unique_ptr<ControlPlane> cp(
+      new ControlPlane(std::move(store), workers, clock, std::move(options), std::move(core)));
+  LOOM_RETURN_IF_ERROR(cp->Recover());
+  return cp;
+}
+
+ControlPlane::ControlPlane(std::unique_ptr<store::Store> store, WorkerClient* workers, Clock* clock,
+                           ControlPlaneOptions options, std::unique_ptr<sched::SchedulerCore> core)
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      workers_(workers),
+      clock_(clock),
+      core_(std::move(core)) {}
+
+Status ControlPlane::Recover() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->NowMs();
+  LOOM_ASSIGN_OR_RETURN(auto nodes, store_->LoadNodes());
+  for (v1::Node& n : nodes) {
+    LOOM_ASSIGN_OR_RETURN(sched::NodeIndex index,
+                          core_->cluster().UpsertNode(n.name(), n.gpus_size(),
+                                                      {n.labels().begin(), n.labels().end()}));
+    // Not placeable until its worker registers again; it has one timeout to do so.
+    core_->cluster().SetUp(index, false);
+    nodes_[n.name()] = NodeEntry{std::move(n), "", now};
+  }
+  LOOM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
+  std::vector<int64_t> unrecoverable;
+  for (v1::Job& job : jobs) {
+    next_job_id_ = std::max(next_job_id_, job.id() + 1);
+    int64_t id = job.id();
+    if (job.state() == v1::PENDING) {
+      LOOM_ASSIGN_OR_RETURN(sched::JobRequest r, RequestOf(job.spec()));
+      LOOM_RETURN_IF_ERROR(core_->AddPending(id, r, job.submit_time_ms()));
+    } else if (job.state() == v1::RUNNING) {
+      auto allocation = AllocationOf(job);
+      Status s = allocation.ok() ? core_->Adopt(id, *allocation) : allocation.status();
+      if (!s.ok()) {  // a record we cannot re-adopt ends, visibly, rather than holding GPUs forever
+        job.set_state(v1::FAILED);
+        job.set_reason("RecoveryFailed: " + s.message());
+        job.set_end_time_ms(now);
+        unrecoverable.push_back(id);
+      }
+    }
+    jobs_[id] = std::move(job);
+  }
+  store::Batch batch;
+  for (int64_t id : unrecoverable) batch.jobs.push_back(&jobs_[id]);
+  return store_->Commit(batch);
+}
+
+StatusOr<sched::JobRequest> ControlPlane::RequestOf(const v1::JobSpec& spec) const {
+  sched::JobRequest r;
+  r.gpus = spec.gpus();
+  r.gpus_per_node = spec.gpus_per_node();
+  r.priority = spec.priority();
+  r.time_limit_ms = spec.time_limit_s() * 1000;
+  r.tenant = spec.tenant();
+  if (r.gpus_per_node <= 0 || r.gpus % r.gpus_per_node != 0) {
+    return Internal("stored job spec is not normalised");
+  }
+  return r;
+}
+
+StatusOr<sched::Allocation> ControlPlane::AllocationOf(const v1::Job& job) const {
+  sched::Allocation allocation;
+  const bool exclusive = job.allocation_size() > 1;
+  for (const auto& a : job.allocation()) {
+    auto index = core_->cluster().Find(a.node());
+    if (!index) return NotFound("node " + a.node() + " of job " + std::to_string(job.id()) + " is unknown");
+    sched::GpuMask mask = 0;
+    for (int g : a.gpu_indices()) {
+      if (g < 0 || g >= sched::kMaxGpusPerNode) return Internal("GPU index out of range");
+      mask |= sched::GpuMask{1} << g;
+    }
+    allocation.push_back({*index, mask, exclusive});
+  }
+  return allocation;
+}
+
+void ControlPlane::FillAllocation(const sched::Allocation& allocation, v1::Job& job) const {
+  job.clear_allocation();
+  for (const sched::NodeGrant& g : allocation) {
+    auto* a = job.add_allocation();
+    a->set_node(core_->cluster().node(g.node).name);
+    for (int index : sched::MaskToIndices(g.gpus)) a->add_gpu_indices(index);
+  }
+}
+
+void ControlPlane::MarkDirty() {
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+StatusOr<int64_t> ControlPlane::Submit(v1::JobSpec spec) {
+  if (spec.command().empty() || spec.command(0).empty()) {
+    return InvalidArgument("a job needs a command to run (loom submit ... -- PROGRAM ARGS)");
+  }
+  if (spec.time_limit_s() < 0) return InvalidArgument("time limit must not be negative");
+  if (spec.name().empty()) spec.set_name(Basename(spec.command(0)));
+  if (spec.tenant().empty()) spec.set_tenant("default");
+  if (spec.time_limit_s() == 0) spec.set_time_limit_s(options_.default_time_limit_ms / 1000);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  sched::JobRequest request;
+  request.gpus = spec.gpus();
+  request.gpus_per_node = spec.gpus_per_node();
+  request.priority = spec.priority();
+  request.time_limit_ms = spec.time_limit_s() * 1000;
+  request.tenant = spec.tenant();
+  LOOM_ASSIGN_OR_RETURN(request, core_->Normalize(request));
+  spec.set_gpus_per_node(request.gpus_per_node);
+
+  const int64_t now = clock_->NowMs();
+  v1::Job job;
+  job.set_id(next_job_id_);
+  *job.mutable_spec() = std::move(spec);
+  job.set_state(v1::PENDING);
+  job.set_submit_time_ms(now);
+  job.set_master_port(kMasterPortBase + static_cast<int>(job.id() % kMasterPortRange));
+  store::Batch batch;
+  batch.jobs = {&job};
+  batch.events = {{now, job.id(), "", "submitted"}};
+  LOOM_RETURN_IF_ERROR(store_->Commit(batch));
+
+  ++next_job_id_;
+  LOOM_RETURN_IF_ERROR(core_->AddPending(job.id(), request, now));
+  int64_t id = job.id();
+  jobs_[id] = std::move(job);
+  MarkDirty();
+  return id;
+}
+
+StatusOr<v1::Job> ControlPlane::GetJob(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound("no job " + std::to_string(id));
+  v1::Job job = it->second;
+  if (job.state() == v1::PENDING) job.set_reason(sched::WaitReasonName(core_->reason(id)));
+  return job;
+}
+
+std::vector<v1::Job> ControlPlane::ListJobs(const std::vector<v1::JobState>& states) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Job> out;
+  for (const auto& [id, job] : jobs_) {
+    if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
+    out.push_back(job);
+    if (job.state() == v1::PENDING) out.back().set_reason(sched::WaitReasonName(core_->reason(id)));
+  }
+  return out;
+}
+
+StatusOr<v1::Job> ControlPlane::Cancel(int64_t id) {
+  std::vector<WorkerCall> calls;
+  v1::Job result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return NotFound("no job " + std::to_string(id));
+    v1::Job job = it->second;  // changed on a copy, swapped in after the commit
+    const int64_t now = clock_->NowMs();
+    store::Batch batch;
+    if (job.state() == v1::PENDING) {
+      LOOM_RETURN_IF_ERROR(Transition(job, v1::CANCELLED));
+      job.set_end_time_ms(now);
+      job.set_reason("Cancelled");
+      batch.jobs = {&job};
+      batch.events = {{now, id, "", "cancelled"}};
+      LOOM_RETURN_IF_ERROR(store_->Commit(batch));
+      (void)core_->RemovePending(id);
+    } else {
+      LOOM_RETURN_IF_ERROR(sched::CheckTransition(id, ToCore(job.state()), JobState::kCancelled));
+      EndRunningJob(job, v1::CANCELLED, 0, "Cancelled", now, "", batch, calls);
+      LOOM_RETURN_IF_ERROR(store_->Commit(batch));
+      core_->Finish(id);
+    }
+    it->second = job;
+    result = job;
+    MarkDirty();
+  }
+  RunCalls(std::move(calls));
+  return result;
+}
+
+std::vector<v1::Node> ControlPlane::ListNodes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Node> out;
+  for (const auto& [name, entry] : nodes_) {
+    v1::Node n = entry.node;
+    n.set_last_heartbeat_ms(entry.last_seen_ms);
+    if (auto index = core_->cluster().Find(name)) {
+      for (sched::JobId job : core_->cluster().JobsOn(*index)) {
+        for (const sched::NodeGrant& g : *core_->cluster().AllocationOf(job)) {
+          if (g.node != *index) continue;
+          for (int gpu : sched::MaskToIndices(g.gpus)) n.add_allocated_gpus(gpu);
+        }
+      }
+      std::sort(n.mutable_allocated_gpus()->begin(), n.mutable_allocated_gpus()->end());
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+StatusOr<v1::ReadLogReply> ControlPlane::ReadLog(const v1::ReadLogRequest& request) {
+  std::string address;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(request.job_id());
+    if (it == jobs_.end()) return NotFound("no job " + std::to_string(request.job_id()));
+    const v1::Job& job = it->second;
+    if (job.allocation().empty()) {
+      return FailedPrecondition("job " + std::to_string(job.id()) + " has not started: no output yet");
+    }
+    const int world = job.spec().mpi() ? 1 : job.spec().gpus();
+    if (request.rank() < 0 || request.rank() >= world) {
+      return InvalidArgument(job.spec().mpi()
+                                 ? "MPI jobs keep every rank's output in rank 0 (mpirun gathers it)"
+                                 : "job " + std::to_string(job.id()) + " has ranks 0.." +
+                                       std::to_string(world - 1));
+    }
+    const std::string& node = job.allocation(request.rank() / job.spec().gpus_per_node()).node();
+    auto n = nodes_.find(node);
+    if (n == nodes_.end()) return NotFound("node " + node + " is unknown");
+    address = n->second.node.address();
+  }
+  return workers_->ReadLog(address, request);
+}
+
+v1::Stats ControlPlane::GetStats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::Stats stats;
+  for (const auto& [name, entry] : nodes_) {
+    if (entry.node.state() == v1::UP) {
+      stats.set_nodes_up(stats.nodes_up() + 1);
+      stats.set_gpus_up(stats.gpus_up() + entry.node.gpus_size());
+    } else {
+      stats.set_nodes_down(stats.nodes_down() + 1);
+    }
+  }
+  stats.set_gpus_total(core_->cluster().total_gpus());
+  stats.set_gpus_allocated(core_->cluster().allocated_gpus());
+  double wait_sum = 0;
+  int started = 0;
+  for (const auto& [id, job] : jobs_) {
+    (*stats.mutable_jobs_by_state())[v1::JobState_Name(job.state())]++;
+    if (job.start_time_ms() > 0) {
+      wait_sum += (job.start_time_ms() - job.submit_time_ms()) / 1000.0;
+      ++started;
+    }
+  }
+  stats.set_jobs_submitted(static_cast<int64_t>(jobs_.size()));
+  stats.set_mean_wait_s(started ? wait_sum / started : 0);
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers
+
+StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& request) {
+  const v1::Node& in = request.node();
+  if (in.name().empty()) return InvalidArgument("a worker needs a node name");
+  if (in.address().empty()) return InvalidArgument("worker " + in.name() + " sent no address");
+  if (request.session().empty()) return InvalidArgument("worker " + in.name() + " sent no session");
+  std::vector<WorkerCall> calls;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = clock_->NowMs();
+    auto existing = nodes_.find(in.name());
+    if (existing != nodes_.end() && existing->second.session != request.session() &&
+        !existing->second.session.empty() && existing->second.node.state() == v1::UP &&
+        now - existing->second.last_seen_ms < options_.node_timeout_ms) {
+      return AlreadyExists("node " + in.name() + " is already registered by a live worker at " +
+                           existing->second.node.address() +
+                           "; stop that worker first or pick another --name");
+    }
+    LOOM_ASSIGN_OR_RETURN(sched::NodeIndex index,
+                          core_->cluster().UpsertNode(in.name(), in.gpus_size(),
+                                                      {in.labels().begin(), in.labels().end()}));
+    NodeEntry& entry = nodes_[in.name()];
+    entry.node = in;
+    entry.node.set_state(v1::UP);
+    entry.node.clear_allocated_gpus();
+    entry.session = request.session();
+    entry.last_seen_ms = now;
+    core_->cluster().SetUp(index, true);
+
+    // Jobs loomd believes run here but the worker does not have were lost with an earlier worker.
+    std::set<int64_t> running(request.running_job_ids().begin(), request.running_job_ids().end());
+    store::Batch batch;
+    std::vector<v1::Job> lost;
+    for (sched::JobId id : core_->cluster().JobsOn(index)) {
+      if (running.count(id)) continue;
+      v1::Job job = jobs_[id];
+      if (std::find(job.exited_nodes().begin(), job.exited_nodes().end(), in.name()) !=
+          job.exited_nodes().end()) {
+        continue;  // its ranks here ended normally; the job waits for its other nodes
+      }
+      EndRunningJob(job, v1::FAILED, -1, "NodeFail: worker on " + in.name() + " lost the job",
+                    now, in.name(), batch, calls);
+      lost.push_back(std::move(job));
+    }
+    for (const v1::Job& job : lost) batch.jobs.push_back(&job);
+    batch.nodes = {&entry.node};
+    batch.events.push_back({now, 0, in.name(), "registered " + in.address()});
+    LOOM_RETURN_IF_ERROR(store_->Commit(batch));
+    for (v1::Job& job : lost) {
+      core_->Finish(job.id());
+      jobs_[job.id()] = std::move(job);
+    }
+    MarkDirty();
+  }
+  RunCalls(std::move(calls));
+  v1::RegisterReply reply;
+  reply.set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+  return reply;
+}
+
+v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) {
+  v1::HeartbeatReply reply;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(request.node());
+  if (it == nodes_.end() || it->second.session != request.session()) {
+    reply.set_reregister(true);  // loomd restarted, or a newer worker holds the name
+    return reply;
+  }
+  NodeEntry& entry = it->second;
+  const int64_t now = clock_->NowMs();
+  entry.last_seen_ms = now;
+  for (int i = 0; i < entry.node.gpus_size() && i < request.gpus_size(); ++i) {
+    entry.node.mutable_gpus(i)->set_utilization(request.gpus(i).utilization());
+  }
+  if (entry.node.state() != v1::UP) {
+    // Its jobs were failed when it went DOWN; it comes back empty and placeable.
+    reply.set_reregister(true);
+    return reply;
+  }
+  for (int64_t id : request.running_job_ids()) {
+    auto job = jobs_.find(id);
+    if (job == jobs_.end() || job->second.state() != v1::RUNNING || !HasNode(job->second, request.node())) {
+      reply.add_kill_job_ids(id);
+    }
+  }
+  return reply;
+}
+
+Status ControlPlane::ReportJobExit(const v1::ReportJobExitRequest& request) {
+  std::vector<WorkerCall> calls;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(request.job_id());
+    if (it == jobs_.end()) return NotFound("no job " + std::to_string(request.job_id()));
+    // Reports for jobs that already ended (cancelled, failed elsewhere) or for nodes the job does
+    // not use are acknowledged and dropped: the worker must not resend them forever.
+    if (it->second.state() != v1::RUNNING || !HasNode(it->second, request.node())) return Status::Ok();
+    v1::Job job = it->second;
+    const auto& exited = job.exited_nodes();
+    if (std::find(exited.begin(), exited.end(), request.node()) != exited.end()) return Status::Ok();
+    job.add_exited_nodes(request.node());
+
+    const int64_t now = clock_->NowMs();
+    store::Batch batch;
+    const bool failed = request.exit_code() != 0 || !request.reason().empty();
+    const bool head = job.allocation(0).node() == request.node();
+    const bool all_exited = job.exited_nodes_size() == job.allocation_size();
+    if (failed) {
+      std::string reason = request.reason().empty() ? "NonZeroExit" : request.reason();
+      EndRunningJob(job, v1::FAILED, request.exit_code(), reason, now, request.node(), batch, calls);
+    } else if (all_exited || (job.spec().mpi() && head)) {
+      // An MPI job is over when mpirun, on the head node, exits.
+      EndRunningJob(job, v1::COMPLETED, 0, "", now, request.node(), batch, calls);
+    }
+    batch.jobs.push_back(&job);
+    LOOM_RETURN_IF_ERROR(store_->Commit(batch));
+    if (IsTerminal(job.state())) {
+      core_->Finish(job.id());
+      MarkDirty();
+    }
+    it->second = std::move(job);
+  }
+  RunCalls(std::move(calls));
+  return Status::Ok();
+}
+
+void ControlPlane::EndRunningJob(v1::Job& job, v1::JobState state, int exit_code,
+                                 const std::string& reason, int64_t now,
+                                 const std::string& skip_node, store::Batch& batch,
+                                 std::vector<WorkerCall>& calls) {
+  job.set_state(state);  // callers checked the transition; RUNNING may end in any final state
+  job.set_exit_code(exit_code);
+  job.set_reason(reason);
+  job.set_end_time_ms(now);
+  std::string what = v1::JobState_Name(state);
+  std::transform(what.begin(), what.end(), what.begin(), ::tolower);
+  batch.events.push_back({now, job.id(), "", reason.empty() ? what : what + ": " + reason});
+  for (const auto& a : job.allocation()) {
+    if (a.node() == skip_node) continue;
+    const auto& exited = job.exited_nodes();
+    if (std::find(exited.begin(), exited.end(), a.node()) != exited.end()) continue;
+    auto n = nodes_.find(a.node());
+    if (n == nodes_.end() || n->second.node.state() != v1::UP) continue;
+    WorkerCall call{WorkerCall::kKill, n->second.node.address(), job.id(), a.node(), {}, reason};
+    calls.push_back(std::move(call));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling and liveness
+
+bool ControlPlane::WaitForWork(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return dirty_ || shutdown_; });
+  return dirty_ && !shutdown_;
+}
+
+void ControlPlane::Shutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  shutdown_ = true;
+  cv_.notify_all();
+}
+
+int ControlPlane::SchedulePass(bool force) {
+  std::vector<WorkerCall> calls;
+  int started = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!dirty_ && !force) return 0;
+    dirty_ = false;
+    const int64_t now = clock_->NowMs();
+    sched::PassResult pass = core_->Schedule(now);
+    if (pass.starts.empty()) return 0;
+
+    std::vector<v1::Job> updated;
+    updated.reserve(pass.starts.size());
+    store::Batch batch;
+    for (const sched::StartDecision& d : pass.starts) {
+      v1::Job job = jobs_[d.id];
+      (void)Transition(job, v1::RUNNING);
+      job.set_start_time_ms(now);
+      job.set_reason("");
+      FillAllocation(d.allocation, job);
+      batch.events.push_back({now, d.id, job.allocation(0).node(), "started"});
+      updated.push_back(std::move(job));
+    }
+    for (const v1::Job& job : updated) batch.jobs.push_back(&job);
+    Status s = store_->Commit(batch);
+    if (!s.ok()) {
+      // Nothing was recorded, so nothing starts: give the GPUs back and keep the jobs queued.
+      std::fprintf(stderr, "loomd: cannot record job starts, retrying: %s\n", s.ToString().c_str());
+      for (const sched::StartDecision& d : pass.starts) {
+        core_->Finish(d.id);
+        (void)core_->AddPending(d.id, *RequestOf(jobs_[d.id].spec()), jobs_[d.id].submit_time_ms());
+      }
+      dirty_ = true;
+      return 0;
+    }
+    for (v1::Job& job : updated) {
+      std::vector<v1::Node> nodes;
+      for (const auto& a : job.allocation()) nodes.push_back(nodes_[a.node()].node);
+      for (int i = 0; i < job.allocation_size(); ++i) {
+        WorkerCall call{WorkerCall::kLaunch, nodes[i].address(), job.id(), nodes[i].name(), {}, ""};
+        *call.launch.mutable_job() = job;
+        call.launch.set_node_index(i);
+        for (const v1::Node& n : nodes) *call.launch.add_nodes() = n;
+        calls.push_back(std::move(call));
+      }
+      jobs_[job.id()] = std::move(job);
+      ++started;
+    }
+  }
+  RunCalls(std::move(calls));
+  return started;
+}
+
+void ControlPlane::CheckLiveness() {
+  std::vector<WorkerCall> calls;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = clock_->NowMs();
+    store::Batch batch;
+    std::vector<v1::Job> failed;
+    std::vector<std::string> down;
+    for (auto& [name, entry] : nodes_) {
+      if (now - entry.last_seen_ms <= options_.node_timeout_ms) continue;
+      auto index = core_->cluster().Find(name);
+      std::vector<sched::JobId> jobs = index ? core_->cluster().JobsOn(*index) : std::vector<sched::JobId>{};
+      if (entry.node.state() == v1::DOWN && jobs.empty()) continue;
+      if (entry.node.state() != v1::DOWN) {
+        entry.node.set_state(v1::DOWN);
+        if (index) core_->cluster().SetUp(*index, false);
+        batch.nodes.push_back(&entry.node);
+        batch.events.push_back({now, 0, name, "down: no heartbeat"});
+        down.push_back(name);
+      }
+      for (sched::JobId id : jobs) {
+        v1::Job job = jobs_[id];
+        EndRunningJob(job, v1::FAILED, -1, "NodeFail: " + name + " stopped heartbeating", now,
+                      name, batch, calls);
+        failed.push_back(std::move(job));
+      }
+    }
+    if (batch.empty()) return;
+    for (const v1::Job& job : failed) batch.jobs.push_back(&job);
+    Status s = store_->Commit(batch);
+    if (!s.ok()) {
+      // Leave the in-memory view as it was; the next check tries again.
+      std::fprintf(stderr, "loomd: cannot record node failure: %s\n", s.ToString().c_str());
+      for (const std::string& name : down) {
+        nodes_[name].node.set_state(v1::UP);
+        if (auto index = core_->cluster().Find(name)) core_->cluster().SetUp(*index, true);
+      }
+      return;
+    }
+    for (v1::Job& job : failed) {
+      core_->Finish(job.id());
+      jobs_[job.id()] = std::move(job);
+    }
+    for (const std::string& name : down) std::fprintf(stderr, "loomd: node %s is DOWN\n", name.c_str());
+    MarkDirty();
+  }
+  RunCalls(std::move(calls));
+}
+
+void ControlPlane::RunCalls(std::vector<WorkerCall> calls) {
+  for (WorkerCall& call : calls) {
+    if (call.kind == WorkerCall::kLaunch) {
+      Status s = workers_->Launch(call.address, call.launch);
+      if (!s.ok()) LaunchFailed(call.job_id, call.node, s);
+    } else {
+      // Best effort: a worker that misses a kill learns of it from its next heartbeat's reply.
+      (void)workers_->Kill(call.address, call.job_id, call.reason);
+    }
+  }
+}
+
+void ControlPlane::LaunchFailed(int64_t job_id, const std::string& node, const Status& why) {
+  std::vector<WorkerCall> calls;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end() || it->second.state() != v1::RUNNING) return;
+    v1::Job job = it->second;
+    const int64_t now = clock_->NowMs();
+    store::Batch batch;
+    EndRunningJob(job, v1::FAILED, -1, "LaunchFailed: " + node + ": " + why.message(), now, node,
+                  batch, calls);
+    batch.jobs.push_back(&job);
+    if (!store_->Commit(batch).ok()) return;  // stays RUNNING; liveness or the worker resolves it
+    core_->Finish(job_id);
+    it->second = std::move(job);
+    MarkDirty();
+  }
+  RunCalls(std::move(calls));
+}
+
+}  // namespace loom

@@ -1,0 +1,116 @@
+// ControlPlane: loomd's mechanism. It owns the scheduler core, the job and node records and the
+// store, and turns RPCs, worker reports and the passage of time into state changes. Every change
+// is committed to the store before the call that caused it returns. Policy lives in the core;
+// transport lives in the gRPC service and the WorkerClient.
+//
+// Thread safety: all public methods may be called from any thread. State is guarded by mu_; calls
+// to workers are made without holding it.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "loom/v1/loom.pb.h"
+#include "scheduler/core/scheduler_core.h"
+#include "scheduler/service/clock.h"
+#include "scheduler/service/worker_client.h"
+#include "scheduler/store/store.h"
+
+namespace loom {
+
+struct ControlPlaneOptions {
+  int64_t heartbeat_interval_ms = 1000;
+  int64_t node_timeout_ms = 5000;            // no heartbeat for this long: the node is DOWN
+  int64_t default_time_limit_ms = 24 * 3600 * 1000LL;
+  std::string policy = "priority-fifo";
+};
+
+class ControlPlane {
+ public:
+  // Loads the store's state: pending jobs are queued again in their order, running jobs keep their
+  // GPUs until their workers re-register (or time out), known nodes wait for their workers.
+  static StatusOr<std::unique_ptr<ControlPlane>> Create(std::unique_ptr<store::Store> store,
+                                                       WorkerClient* workers, Clock* clock,
+                                                       ControlPlaneOptions options);
+
+  // --- CLI
+  StatusOr<int64_t> Submit(v1::JobSpec spec);
+  StatusOr<v1::Job> GetJob(int64_t id) const;
+  std::vector<v1::Job> ListJobs(const std::vector<v1::JobState>& states) const;
+  StatusOr<v1::Job> Cancel(int64_t id);
+  std::vector<v1::Node> ListNodes() const;
+  StatusOr<v1::ReadLogReply> ReadLog(const v1::ReadLogRequest& request);
+  v1::Stats GetStats() const;
+
+  // --- workers
+  StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request);
+  v1::HeartbeatReply Heartbeat(const v1::HeartbeatRequest& request);
+  Status ReportJobExit(const v1::ReportJobExitRequest& request);
+
+  // --- loomd's own threads
+  // Runs one scheduling pass if something changed since the last one (or `force`), then launches
+  // the started jobs on their workers. Returns the number of jobs started.
+  int SchedulePass(bool force = false);
+  // Blocks until a pass is due or `timeout_ms` passed. Returns true if a pass is due.
+  bool WaitForWork(int64_t timeout_ms);
+  // Marks nodes that stopped heartbeating DOWN and fails their jobs.
+  void CheckLiveness();
+  // Wakes WaitForWork so loomd's threads can stop.
+  void Shutdown();
+
+  const ControlPlaneOptions& options() const { return options_; }
+
+ private:
+  struct NodeEntry {
+    v1::Node node;
+    std::string session;        // the registered worker process; empty until one registers
+    int64_t last_seen_ms = 0;
+  };
+  // A call to a worker, decided under the lock and made after it is released.
+  struct WorkerCall {
+    enum Kind { kLaunch, kKill } kind;
+    std::string address;
+    int64_t job_id = 0;
+    std::string node;
+    v1::LaunchRequest launch;
+    std::string reason;
+  };
+
+  ControlPlane(std::unique_ptr<store::Store> store, WorkerClient* workers, Clock* clock,
+               ControlPlaneOptions options, std::unique_ptr<sched::SchedulerCore> core);
+  Status Recover();
+
+  // Ends a running job: records the final state, frees its GPUs and queues kills for its nodes
+  // (except `skip_node`). The caller commits `batch`.
+  void EndRunningJob(v1::Job& job, v1::JobState state, int exit_code, const std::string& reason,
+                     int64_t now, const std::string& skip_node, store::Batch& batch,
+                     std::vector<WorkerCall>& calls);
+  void MarkDirty();
+  void RunCalls(std::vector<WorkerCall> calls);
+  // Called after a failed launch: the job fails and its other nodes are told to stop.
+  void LaunchFailed(int64_t job_id, const std::string& node, const Status& why);
+  StatusOr<sched::JobRequest> RequestOf(const v1::JobSpec& spec) const;
+  StatusOr<sched::Allocation> AllocationOf(const v1::Job& job) const;
+  void FillAllocation(const sched::Allocation& allocation, v1::Job& job) const;
+
+  const ControlPlaneOptions options_;
+  std::unique_ptr<store::Store> store_;
+  WorkerClient* const workers_;
+  Clock* const clock_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<sched::SchedulerCore> core_;  // GUARDED_BY(mu_)
+  std::map<int64_t, v1::Job> jobs_;             // GUARDED_BY(mu_)
+  std::map<std::string, NodeEntry> nodes_;      // GUARDED_BY(mu_)
+  int64_t next_job_id_ = 1;                     // GUARDED_BY(mu_)
+  bool dirty_ = true;                           // GUARDED_BY(mu_): a pass is due
+  bool shutdown_ = false;                       // GUARDED_BY(mu_)
+};
+
+}  // namespace loom

@@ -1,0 +1,239 @@
+// ControlPlane against a fake clock and fake workers: the mechanism's rules without processes.
+#include "scheduler/service/control_plane.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+namespace loom {
+namespace {
+
+class FakeClock final : public Clock {
+ public:
+  int64_t NowMs() override { return now; }
+  int64_t now = 1'000'000;
+};
+
+class FakeWorkers final : public WorkerClient {
+ public:
+  Status Launch(const std::string& address, const v1::LaunchRequest& r) override {
+    launches.push_back({address, r});
+    return fail_launch ? Unavailable("worker gone") : Status::Ok();
+  }
+  Status Kill(const std::string& address, int64_t job_id, const std::string&) override {
+    kills.push_back({address, job_id});
+    return Status::Ok();
+  }
+  StatusOr<v1::ReadLogReply> ReadLog(const std::string&, const v1::ReadLogRequest&) override {
+    v1::ReadLogReply r;
+    r.set_data("hello");
+    return r;
+  }
+  std::vector<std::pair<std::string, v1::LaunchRequest>> launches;
+  std::vector<std::pair<std::string, int64_t>> kills;
+  bool fail_launch = false;
+};
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/loom-cp-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    Open();
+    for (int i = 0; i < 3; ++i) RegisterNode("n" + std::to_string(i), "s" + std::to_string(i), {});
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void Open() {
+    cp_.reset();
+    auto store = store::Store::Open(dir_ + "/loomd.db", {.sync_full = false});
+    ASSERT_TRUE(store.ok());
+    ControlPlaneOptions options;
+    options.node_timeout_ms = 5000;
+    auto cp = ControlPlane::Create(std::move(*store), &workers_, &clock_, options);
+    ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+    cp_ = std::move(*cp);
+  }
+
+  Status RegisterNode(const std::string& name, const std::string& session, std::vector<int64_t> running) {
+    v1::RegisterRequest r;
+    r.mutable_node()->set_name(name);
+    r.mutable_node()->set_address(name + ":1");
+    for (int g = 0; g < 4; ++g) r.mutable_node()->add_gpus()->set_index(g);
+    r.set_session(session);
+    for (int64_t id : running) r.add_running_job_ids(id);
+    return cp_->Register(r).status();
+  }
+
+  StatusOr<int64_t> Submit(int gpus, int per_node = 0, int priority = 0) {
+    v1::JobSpec spec;
+    spec.set_gpus(gpus);
+    spec.set_gpus_per_node(per_node);
+    spec.set_priority(priority);
+    spec.add_command("/bin/true");
+    return cp_->Submit(spec);
+  }
+
+  v1::JobState State(int64_t id) { return cp_->GetJob(id)->state(); }
+
+  void Exit(int64_t id, const std::string& node, int code, const std::string& reason = "") {
+    v1::ReportJobExitRequest r;
+    r.set_job_id(id);
+    r.set_node(node);
+    r.set_exit_code(code);
+    r.set_reason(reason);
+    ASSERT_TRUE(cp_->ReportJobExit(r).ok());
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  FakeWorkers workers_;
+  std::unique_ptr<ControlPlane> cp_;
+};
+
+TEST_F(ControlPlaneTest, BadSubmissionsAreRefusedAndChangeNothing) {
+  EXPECT_EQ(Submit(0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Submit(13).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(Submit(6, 4).status().code(), StatusCode::kInvalidArgument);
+  v1::JobSpec no_command;
+  no_command.set_gpus(1);
+  EXPECT_EQ(cp_->Submit(no_command).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(cp_->ListJobs({}).empty());
+  EXPECT_EQ(*Submit(1), 1);  // ids were not consumed by the failures
+}
+
+TEST_F(ControlPlaneTest, MultiNodeJobLaunchesEveryNodeAndCompletesWhenAllExit) {
+  int64_t id = *Submit(8, 4);
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+  ASSERT_EQ(workers_.launches.size(), 2u);
+  EXPECT_EQ(workers_.launches[0].second.node_index(), 0);
+  EXPECT_EQ(workers_.launches[1].second.node_index(), 1);
+  EXPECT_EQ(workers_.launches[1].second.nodes_size(), 2);
+  v1::Job job = *cp_->GetJob(id);
+  EXPECT_EQ(job.state(), v1::RUNNING);
+  EXPECT_EQ(job.spec().name(), "true");
+  Exit(id, job.allocation(0).node(), 0);
+  EXPECT_EQ(State(id), v1::RUNNING);  // one node still running
+  Exit(id, job.allocation(1).node(), 0);
+  EXPECT_EQ(State(id), v1::COMPLETED);
+  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 0);
+}
+
+TEST_F(ControlPlaneTest, NonZeroExitFailsJobAndKillsOtherNodes) {
+  int64_t id = *Submit(8, 4);
+  cp_->SchedulePass();
+  v1::Job job = *cp_->GetJob(id);
+  Exit(id, job.allocation(1).node(), 3);
+  job = *cp_->GetJob(id);
+  EXPECT_EQ(job.state(), v1::FAILED);
+  EXPECT_EQ(job.exit_code(), 3);
+  ASSERT_EQ(workers_.kills.size(), 1u);
+  EXPECT_EQ(workers_.kills[0].first, job.allocation(0).node() + ":1");
+}
+
+TEST_F(ControlPlaneTest, CancelPendingAndRunningButNotFinished) {
+  int64_t big = *Submit(12, 4);
+  int64_t queued = *Submit(4);
+  cp_->SchedulePass();
+  EXPECT_EQ(cp_->GetJob(queued)->reason(), "Resources");
+  EXPECT_EQ(cp_->Cancel(queued)->state(), v1::CANCELLED);
+  EXPECT_EQ(cp_->Cancel(big)->state(), v1::CANCELLED);
+  EXPECT_EQ(workers_.kills.size(), 3u);
+  Status again = cp_->Cancel(big).status();
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.message().find("already ended"), std::string::npos);
+  EXPECT_EQ(cp_->Cancel(999).status().code(), StatusCode::kNotFound);
+  Exit(big, "n0", 143, "Cancelled");  // the late report of the killed ranks changes nothing
+  EXPECT_EQ(State(big), v1::CANCELLED);
+}
+
+TEST_F(ControlPlaneTest, SilentNodeGoesDownAndItsJobFails) {
+  int64_t id = *Submit(4);
+  cp_->SchedulePass();
+  std::string node = cp_->GetJob(id)->allocation(0).node();
+  // Every other node keeps heartbeating.
+  clock_.now += 6000;
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "n" + std::to_string(i);
+    if (name == node) continue;
+    v1::HeartbeatRequest hb;
+    hb.set_node(name);
+    hb.set_session("s" + std::to_string(i));
+    EXPECT_FALSE(cp_->Heartbeat(hb).reregister());
+  }
+  cp_->CheckLiveness();
+  v1::Job job = *cp_->GetJob(id);
+  EXPECT_EQ(job.state(), v1::FAILED);
+  EXPECT_NE(job.reason().find("NodeFail"), std::string::npos);
+  int down = 0;
+  for (const auto& n : cp_->ListNodes()) down += n.state() == v1::DOWN;
+  EXPECT_EQ(down, 1);
+}
+
+TEST_F(ControlPlaneTest, LiveNodeNameCannotBeClaimedTwice) {
+  Status s = RegisterNode("n1", "intruder", {});
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(s.message().find("already registered"), std::string::npos);
+  EXPECT_TRUE(RegisterNode("n1", "s1", {}).ok());  // the same worker re-registering is fine
+  clock_.now += 6000;                              // once silent past the timeout, it can be replaced
+  EXPECT_TRUE(RegisterNode("n1", "replacement", {}).ok());
+}
+
+TEST_F(ControlPlaneTest, LaunchFailureFailsTheJob) {
+  workers_.fail_launch = true;
+  int64_t id = *Submit(2);
+  cp_->SchedulePass();
+  v1::Job job = *cp_->GetJob(id);
+  EXPECT_EQ(job.state(), v1::FAILED);
+  EXPECT_NE(job.reason().find("LaunchFailed"), std::string::npos);
+  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 0);
+}
+
+TEST_F(ControlPlaneTest, RestartKeepsQueueOrderAndReadoptsRunningJobs) {
+  int64_t running = *Submit(12, 4);
+  cp_->SchedulePass();
+  std::vector<int64_t> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(*Submit(4, 0, i % 2));
+  Open();  // a new loomd on the same database
+  ASSERT_EQ(cp_->ListJobs({v1::PENDING}).size(), 5u);
+  EXPECT_EQ(State(running), v1::RUNNING);
+  EXPECT_EQ(*Submit(1), queued.back() + 1);  // ids keep counting
+  // The workers come back still running the job: it stays RUNNING and holds its GPUs.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "t" + std::to_string(i), {running}).ok());
+  }
+  EXPECT_EQ(cp_->SchedulePass(), 0);
+  EXPECT_EQ(State(running), v1::RUNNING);
+  for (int i = 0; i < 3; ++i) Exit(running, "n" + std::to_string(i), 0);
+  EXPECT_EQ(State(running), v1::COMPLETED);
+  // Queue order survived: priority 1 jobs (queued[1], queued[3]) first, then submit order.
+  workers_.launches.clear();
+  cp_->SchedulePass();
+  std::vector<int64_t> started;
+  for (const auto& l : workers_.launches) started.push_back(l.second.job().id());
+  EXPECT_EQ(started, (std::vector<int64_t>{queued[1], queued[3], queued[0]}));
+}
+
+TEST_F(ControlPlaneTest, WorkerThatLostItsJobFailsItOnRegister) {
+  int64_t id = *Submit(4);
+  cp_->SchedulePass();
+  std::string node = cp_->GetJob(id)->allocation(0).node();
+  clock_.now += 6000;
+  cp_->CheckLiveness();
+  EXPECT_EQ(State(id), v1::FAILED);
+  // A different job: running, and the worker restarts without it.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "u" + std::to_string(i), {}).ok());
+  int64_t id2 = *Submit(4);
+  cp_->SchedulePass();
+  std::string node2 = cp_->GetJob(id2)->allocation(0).node();
+  ASSERT_TRUE(RegisterNode(node2, "u" + node2.substr(1), {id2}).ok());  // still has it
+  EXPECT_EQ(State(id2), v1::RUNNING);
+  clock_.now += 6000;
+  ASSERT_TRUE(RegisterNode(node2, "restarted", {}).ok());
+  EXPECT_EQ(State(id2), v1::FAILED);
+}
+
+}  // namespace
+}  // namespace loom

@@ -1,0 +1,118 @@
+// loomd: the Loom scheduler daemon.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/paths.h"
+#include "scheduler/service/control_plane.h"
+#include "scheduler/service/scheduler_service.h"
+
+namespace {
+
+// Writes `content` to `path` atomically (rename), so a reader never sees half an address.
+bool WriteFileAtomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content << "\n";
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "loomd: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"loomd: the Loom scheduler daemon"};
+  std::string home = loom::LoomHome();
+  std::string listen = "127.0.0.1:0";
+  std::string sync = "full";
+  loom::ControlPlaneOptions options;
+  app.add_option("--home", home, "state directory (database, address file); default $LOOM_HOME or ~/.loom");
+  app.add_option("--listen", listen, "gRPC address to serve on; port 0 picks a free port")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", options.heartbeat_interval_ms, "worker heartbeat interval")
+      ->check(CLI::Range(10, 600000))->capture_default_str();
+  app.add_option("--node-timeout-ms", options.node_timeout_ms, "mark a silent node DOWN after this long")
+      ->check(CLI::Range(50, 3600000))->capture_default_str();
+  app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
+  app.add_option("--sync", sync, "SQLite durability: full (survives power loss) or normal (process crashes)")
+      ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
+    return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(home, ec);
+  if (ec) return Fail("cannot create state directory " + home + ": " + ec.message());
+
+  // Block the stop signals in every thread; one thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto store = loom::store::Store::Open(home + "/loomd.db", {.sync_full = sync == "full"});
+  if (!store.ok()) return Fail(store.status().message());
+  loom::SystemClock clock;
+  loom::GrpcWorkerClient workers;
+  auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
+  if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
+
+  loom::SchedulerService service(cp->get());
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) return Fail("cannot listen on " + listen + " (address in use?)");
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
+  std::string address = host + ":" + std::to_string(port);
+  if (!WriteFileAtomically(loom::AddressFile(home), address)) {
+    return Fail("cannot write " + loom::AddressFile(home));
+  }
+  std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
+               home.c_str(), options.policy.c_str());
+
+  std::atomic<bool> stop{false};
+  loom::ControlPlane* plane = cp->get();
+  // Scheduling runs on events (submit, exit, node change); the timeout is only a safety net.
+  std::thread scheduler([&] {
+    while (!stop) {
+      if (plane->WaitForWork(1000)) plane->SchedulePass();
+    }
+  });
+  std::thread liveness([&] {
+    const auto period = std::chrono::milliseconds(std::max<int64_t>(options.heartbeat_interval_ms / 2, 5));
+    while (!stop) {
+      std::this_thread::sleep_for(period);
+      plane->CheckLiveness();
+    }
+  });
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "loomd: stopping (signal %d)\n", sig);
+  stop = true;
+  plane->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  scheduler.join();
+  liveness.join();
+  std::remove(loom::AddressFile(home).c_str());
+  return 0;
+}

@@ -1,0 +1,29 @@
+// The Scheduler gRPC service: translates RPCs into ControlPlane calls and nothing more.
+#pragma once
+
+#include "loom/v1/loom.grpc.pb.h"
+#include "scheduler/service/control_plane.h"
+
+namespace loom {
+
+class SchedulerService final : public v1::Scheduler::Service {
+ public:
+  explicit SchedulerService(ControlPlane* cp) : cp_(cp) {}
+
+  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*, v1::SubmitReply*) override;
+  grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::Job*) override;
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsReply*) override;
+  grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest*, v1::Job*) override;
+  grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*, v1::ListNodesReply*) override;
+  grpc::Status ReadLog(grpc::ServerContext*, const v1::ReadLogRequest*, v1::ReadLogReply*) override;
+  grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::Stats*) override;
+  grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*, v1::RegisterReply*) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatReply*) override;
+  grpc::Status ReportJobExit(grpc::ServerContext*, const v1::ReportJobExitRequest*,
+                             v1::ReportJobExitReply*) override;
+
+ private:
+  ControlPlane* const cp_;
+};
+
+}  // namespace loom

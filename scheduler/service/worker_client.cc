@@ -1,0 +1,47 @@
+#include "scheduler/service/worker_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "scheduler/service/grpc_status.h"
+
+namespace loom {
+namespace {
+constexpr std::chrono::milliseconds kRpcTimeout{5000};
+}  // namespace
+
+v1::Worker::Stub* GrpcWorkerClient::StubFor(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& stub = stubs_[address];
+  if (!stub) {
+    stub = v1::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  }
+  return stub.get();
+}
+
+Status GrpcWorkerClient::Launch(const std::string& address, const v1::LaunchRequest& request) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, kRpcTimeout);
+  v1::LaunchReply reply;
+  return FromGrpc(StubFor(address)->Launch(&ctx, request, &reply), "worker " + address);
+}
+
+Status GrpcWorkerClient::Kill(const std::string& address, int64_t job_id, const std::string& reason) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, kRpcTimeout);
+  v1::KillRequest request;
+  request.set_job_id(job_id);
+  request.set_reason(reason);
+  v1::KillReply reply;
+  return FromGrpc(StubFor(address)->Kill(&ctx, request, &reply), "worker " + address);
+}
+
+StatusOr<v1::ReadLogReply> GrpcWorkerClient::ReadLog(const std::string& address,
+                                                     const v1::ReadLogRequest& request) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, kRpcTimeout);
+  v1::ReadLogReply reply;
+  LOOM_RETURN_IF_ERROR(FromGrpc(StubFor(address)->ReadLog(&ctx, request, &reply), "worker " + address));
+  return reply;
+}
+
+}  // namespace loom

@@ -1,0 +1,39 @@
+// How loomd reaches workers. An interface so the control plane can be tested with a fake and
+// loom-sim can plug in a virtual cluster.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "loom/v1/loom.grpc.pb.h"
+
+namespace loom {
+
+class WorkerClient {
+ public:
+  virtual ~WorkerClient() = default;
+  virtual Status Launch(const std::string& address, const v1::LaunchRequest& request) = 0;
+  virtual Status Kill(const std::string& address, int64_t job_id, const std::string& reason) = 0;
+  virtual StatusOr<v1::ReadLogReply> ReadLog(const std::string& address,
+                                             const v1::ReadLogRequest& request) = 0;
+};
+
+// gRPC implementation; one channel per worker address, created on first use. Thread-safe.
+class GrpcWorkerClient final : public WorkerClient {
+ public:
+  Status Launch(const std::string& address, const v1::LaunchRequest& request) override;
+  Status Kill(const std::string& address, int64_t job_id, const std::string& reason) override;
+  StatusOr<v1::ReadLogReply> ReadLog(const std::string& address,
+                                     const v1::ReadLogRequest& request) override;
+
+ private:
+  v1::Worker::Stub* StubFor(const std::string& address);
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<v1::Worker::Stub>> stubs_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace loom
