@@ -1,0 +1,90 @@
+#include "worker/gpu.h"
+
+#include <dlfcn.h>
+
+#include <map>
+
+namespace loom::worker {
+namespace {
+
+constexpr int64_t kGiB = 1LL << 30;
+
+const std::map<std::string, int64_t>& ModelMemory() {
+  static const auto* models = new std::map<std::string, int64_t>{
+      {"H100-SXM-80GB", 80 * kGiB},
+      {"H100-PCIE-80GB", 80 * kGiB},
+      {"H200-SXM-141GB", 141 * kGiB},
+      {"A100-SXM-80GB", 80 * kGiB},
+      {"A100-SXM-40GB", 40 * kGiB},
+  };
+  return *models;
+}
+
+// The few driver API entry points discovery needs; their ABI is stable across driver versions.
+using CuInit = int (*)(unsigned);
+using CuDeviceGetCount = int (*)(int*);
+using CuDeviceGet = int (*)(int*, int);
+using CuDeviceGetName = int (*)(char*, int, int);
+using CuDeviceTotalMem = int (*)(size_t*, int);
+
+}  // namespace
+
+StatusOr<std::vector<v1::Gpu>> DiscoverCudaGpus() {
+  std::vector<v1::Gpu> gpus;
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) return gpus;  // no driver: no GPUs
+  auto init = reinterpret_cast<CuInit>(dlsym(lib, "cuInit"));
+  auto count_fn = reinterpret_cast<CuDeviceGetCount>(dlsym(lib, "cuDeviceGetCount"));
+  auto get = reinterpret_cast<CuDeviceGet>(dlsym(lib, "cuDeviceGet"));
+  auto name_fn = reinterpret_cast<CuDeviceGetName>(dlsym(lib, "cuDeviceGetName"));
+  auto mem_fn = reinterpret_cast<CuDeviceTotalMem>(dlsym(lib, "cuDeviceTotalMem_v2"));
+  if (!init || !count_fn || !get || !name_fn || !mem_fn) {
+    return Internal("libcuda.so.1 lacks the device query entry points");
+  }
+  int count = 0;
+  if (init(0) != 0 || count_fn(&count) != 0) return gpus;  // driver present, no usable device
+  for (int i = 0; i < count; ++i) {
+    int dev = 0;
+    char name[256] = {};
+    size_t mem = 0;
+    if (get(&dev, i) != 0 || name_fn(name, sizeof(name), dev) != 0 || mem_fn(&mem, dev) != 0) {
+      return Internal("CUDA device " + std::to_string(i) + " could not be queried");
+    }
+    v1::Gpu g;
+    g.set_index(i);
+    g.set_model(name);
+    g.set_memory_bytes(static_cast<int64_t>(mem));
+    gpus.push_back(std::move(g));
+  }
+  return gpus;
+}
+
+StatusOr<std::vector<v1::Gpu>> EmulatedGpus(int count, const std::string& model) {
+  auto it = ModelMemory().find(model);
+  if (it == ModelMemory().end()) {
+    std::string known;
+    for (const auto& m : KnownGpuModels()) known += (known.empty() ? "" : ", ") + m;
+    return InvalidArgument("unknown GPU model '" + model + "' (known: " + known + ")");
+  }
+  if (count < 1 || count > 64) {
+    return InvalidArgument("--emulate-gpus must be between 1 and 64 (got " + std::to_string(count) + ")");
+  }
+  std::vector<v1::Gpu> gpus;
+  for (int i = 0; i < count; ++i) {
+    v1::Gpu g;
+    g.set_index(i);
+    g.set_model(model);
+    g.set_memory_bytes(it->second);
+    g.set_emulated(true);
+    gpus.push_back(std::move(g));
+  }
+  return gpus;
+}
+
+std::vector<std::string> KnownGpuModels() {
+  std::vector<std::string> names;
+  for (const auto& [name, mem] : ModelMemory()) names.push_back(name);
+  return names;
+}
+
+}  // namespace loom::worker

@@ -1,0 +1,111 @@
+#include "worker/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+extern char** environ;
+
+namespace loom::worker {
+namespace {
+
+void WriteAll(int fd, const char* s) {
+  size_t n = std::strlen(s);
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> CurrentEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq) env[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
+  }
+  return env;
+}
+
+StatusOr<std::string> FindProgram(const std::string& program) {
+  if (program.empty()) return InvalidArgument("empty command");
+  if (program.find('/') != std::string::npos) {
+    if (access(program.c_str(), X_OK) != 0) return NotFound("command not found: " + program);
+    return program;
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return NotFound("command not found: " + program);
+}
+
+int ExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
+  if (spec.argv.empty()) return InvalidArgument("empty command");
+  LOOM_ASSIGN_OR_RETURN(std::string program, FindProgram(spec.argv[0]));
+
+  // Everything the child touches is built here, before fork.
+  std::vector<char*> argv;
+  for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string exec_error = "loom-worker: cannot execute " + program + "\n";
+  const std::string chdir_error = "loom-worker: cannot enter " + spec.workdir + "\n";
+  const pid_t parent = getpid();
+
+  pid_t pid = fork();
+  if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    if (setpgid(0, spec.process_group) != 0) setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(137);  // the worker died before prctl took effect
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);  // the worker blocks signals; ranks must not inherit that
+    int out = spec.stdout_fd, err = spec.stderr_fd;
+    if (!spec.stdout_path.empty()) out = open(spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (!spec.stderr_path.empty()) err = open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (out >= 0) dup2(out, STDOUT_FILENO);
+    if (err >= 0) dup2(err, STDERR_FILENO);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    // Close everything else (gRPC's sockets and pipes must not leak into jobs).
+    for (int fd = 3; fd < 1024; ++fd) close(fd);
+    if (!spec.workdir.empty() && chdir(spec.workdir.c_str()) != 0) {
+      WriteAll(STDERR_FILENO, chdir_error.c_str());
+      _exit(126);
+    }
+    execve(program.c_str(), argv.data(), envp.data());
+    WriteAll(STDERR_FILENO, exec_error.c_str());
+    _exit(127);
+  }
+  // Set the group from the parent too, so it is in place before anyone signals the group.
+  if (setpgid(pid, spec.process_group) != 0) setpgid(pid, pid);
+  return pid;
+}
+
+}  // namespace loom::worker

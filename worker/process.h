@@ -1,0 +1,37 @@
+// Starting child processes safely from a multi-threaded daemon: everything the child needs is
+// prepared before fork(), and the child calls only async-signal-safe functions before exec.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace loom::worker {
+
+struct SpawnSpec {
+  std::vector<std::string> argv;             // argv[0] is searched in PATH when it has no '/'
+  std::map<std::string, std::string> env;    // the complete environment
+  std::string workdir;                       // empty: inherit
+  std::string stdout_path, stderr_path;      // appended to; or
+  int stdout_fd = -1, stderr_fd = -1;        // dup2'ed when the paths are empty
+  pid_t process_group = 0;                   // join this group; 0 (or gone): lead a new one
+};
+
+// Forks and execs. The child dies with the worker (PR_SET_PDEATHSIG) so a killed worker leaves no
+// ranks behind. Returns the child's pid; NOT_FOUND if the program is not on PATH.
+StatusOr<pid_t> Spawn(const SpawnSpec& spec);
+
+// The current process environment as a map.
+std::map<std::string, std::string> CurrentEnvironment();
+
+// Resolves `program` against $PATH like execvp, in the parent where allocating is allowed.
+StatusOr<std::string> FindProgram(const std::string& program);
+
+// Exit status as a shell reports it: the code, or 128 + signal.
+int ExitCode(int wait_status);
+
+}  // namespace loom::worker

@@ -1,0 +1,49 @@
+#include "worker/rank_env.h"
+
+namespace loom::worker {
+namespace {
+
+std::string Join(const auto& items, auto&& fn) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + fn(item);
+  return out;
+}
+
+}  // namespace
+
+EnvMap NodeEnv(const v1::LaunchRequest& launch) {
+  const v1::Job& job = launch.job();
+  const auto& here = job.allocation(launch.node_index());
+  EnvMap env;
+  env["LOOM_JOB_ID"] = std::to_string(job.id());
+  env["LOOM_JOB_NAME"] = job.spec().name();
+  env["LOOM_NODELIST"] = Join(job.allocation(), [](const auto& a) { return a.node(); });
+  env["LOOM_NNODES"] = std::to_string(job.allocation_size());
+  env["LOOM_NODEID"] = std::to_string(launch.node_index());
+  env["LOOM_NODENAME"] = here.node();
+  env["LOOM_GPUS"] = std::to_string(job.spec().gpus());
+  env["CUDA_VISIBLE_DEVICES"] = Join(here.gpu_indices(), [](int g) { return std::to_string(g); });
+  env["MASTER_ADDR"] = launch.nodes(0).host().empty() ? "127.0.0.1" : launch.nodes(0).host();
+  env["MASTER_PORT"] = std::to_string(job.master_port());
+  env["WORLD_SIZE"] = std::to_string(job.spec().gpus());
+  env["LOCAL_WORLD_SIZE"] = std::to_string(here.gpu_indices_size());
+  env["NODE_RANK"] = std::to_string(launch.node_index());
+  const v1::Node& node = launch.nodes(launch.node_index());
+  if (node.gpus_size() > 0) {
+    env["LOOM_GPU_MODEL"] = node.gpus(0).model();
+    if (node.gpus(0).emulated()) env["LOOM_EMULATED_GPUS"] = "1";
+  }
+  for (const auto& [k, v] : job.spec().env()) env[k] = v;  // the user's word is last
+  return env;
+}
+
+EnvMap RankEnv(const v1::LaunchRequest& launch, int local_rank) {
+  EnvMap env = NodeEnv(launch);
+  const int per_node = launch.job().allocation(launch.node_index()).gpu_indices_size();
+  env["LOCAL_RANK"] = std::to_string(local_rank);
+  env["RANK"] = std::to_string(launch.node_index() * per_node + local_rank);
+  for (const auto& [k, v] : launch.job().spec().env()) env[k] = v;
+  return env;
+}
+
+}  // namespace loom::worker

@@ -1,0 +1,20 @@
+// The environment a job's ranks start with: what torch.distributed (RANK, WORLD_SIZE,
+// MASTER_ADDR, ...) and Slurm-aware programs (LOOM_JOB_ID, LOOM_NODELIST) expect. Pure: the
+// caller merges it over its own environment.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "loom/v1/loom.pb.h"
+
+namespace loom::worker {
+
+using EnvMap = std::map<std::string, std::string>;
+
+// Variables every process of the job on node `node_index` gets (MPI orteds too).
+EnvMap NodeEnv(const v1::LaunchRequest& launch);
+// NodeEnv plus the per-rank variables for the `local_rank`-th rank on that node.
+EnvMap RankEnv(const v1::LaunchRequest& launch, int local_rank);
+
+}  // namespace loom::worker

@@ -1,0 +1,57 @@
+#include "worker/rank_env.h"
+
+#include <gtest/gtest.h>
+
+namespace loom::worker {
+namespace {
+
+v1::LaunchRequest TwoNodeLaunch(int node_index) {
+  v1::LaunchRequest l;
+  v1::Job* job = l.mutable_job();
+  job->set_id(42);
+  job->set_master_port(20042);
+  job->mutable_spec()->set_gpus(8);
+  job->mutable_spec()->set_name("train");
+  for (int n = 0; n < 2; ++n) {
+    auto* a = job->add_allocation();
+    a->set_node("node-" + std::to_string(n));
+    for (int g = 0; g < 4; ++g) a->add_gpu_indices(g);
+    v1::Node* node = l.add_nodes();
+    node->set_name(a->node());
+    node->set_host("10.0.0." + std::to_string(n + 1));
+    auto* gpu = node->add_gpus();
+    gpu->set_model("H100-SXM-80GB");
+    gpu->set_emulated(true);
+  }
+  l.set_node_index(node_index);
+  return l;
+}
+
+TEST(RankEnvTest, TorchDistributedVariablesFollowNodeOrder) {
+  EnvMap env = RankEnv(TwoNodeLaunch(1), 2);
+  EXPECT_EQ(env["RANK"], "6");
+  EXPECT_EQ(env["LOCAL_RANK"], "2");
+  EXPECT_EQ(env["WORLD_SIZE"], "8");
+  EXPECT_EQ(env["LOCAL_WORLD_SIZE"], "4");
+  EXPECT_EQ(env["NODE_RANK"], "1");
+  EXPECT_EQ(env["MASTER_ADDR"], "10.0.0.1");  // node 0 hosts rank 0
+  EXPECT_EQ(env["MASTER_PORT"], "20042");
+  EXPECT_EQ(env["CUDA_VISIBLE_DEVICES"], "0,1,2,3");
+  EXPECT_EQ(env["LOOM_JOB_ID"], "42");
+  EXPECT_EQ(env["LOOM_NODELIST"], "node-0,node-1");
+  EXPECT_EQ(env["LOOM_EMULATED_GPUS"], "1");
+}
+
+TEST(RankEnvTest, UserEnvironmentOverridesOurs) {
+  v1::LaunchRequest l = TwoNodeLaunch(0);
+  (*l.mutable_job()->mutable_spec()->mutable_env())["MASTER_PORT"] = "1234";
+  (*l.mutable_job()->mutable_spec()->mutable_env())["NCCL_DEBUG"] = "INFO";
+  EnvMap env = RankEnv(l, 0);
+  EXPECT_EQ(env["MASTER_PORT"], "1234");
+  EXPECT_EQ(env["NCCL_DEBUG"], "INFO");
+  EXPECT_EQ(env["RANK"], "0");
+  EXPECT_EQ(NodeEnv(l).count("RANK"), 0u);  // per-node processes (orted) get no rank
+}
+
+}  // namespace
+}  // namespace loom::worker

@@ -1,0 +1,145 @@
+// loom-worker: one per node. Registers the node's GPUs with loomd and runs the jobs it is given.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "common/paths.h"
+#include "worker/gpu.h"
+#include "worker/job_runner.h"
+#include "worker/node_agent.h"
+#include "worker/worker_service.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "loom-worker: %s\n", message.c_str());
+  return 1;
+}
+
+std::string RandomSession() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%08x%08x", rd(), rd());
+  return buf;
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"loom-worker: runs Loom jobs on this node's GPUs"};
+  std::string name = Hostname(), server_flag, home = loom::LoomHome(), listen = "127.0.0.1:0", host;
+  std::string model = "H100-SXM-80GB";
+  int emulate = 0;
+  int64_t kill_grace_ms = 5000;
+  std::vector<std::string> labels, mpirun_args;
+  app.add_option("--name", name, "node name (default: the hostname)")->capture_default_str();
+  app.add_option("--server", server_flag, "loomd address HOST:PORT (default $LOOM_SERVER, then $LOOM_HOME/loomd.addr)");
+  app.add_option("--home", home, "state directory; job output goes under <home>/nodes/<name>");
+  app.add_option("--listen", listen, "address of this worker's gRPC service; port 0 picks one")->capture_default_str();
+  app.add_option("--host", host, "address other nodes reach this one at (MASTER_ADDR); default: the --listen host");
+  app.add_option("--emulate-gpus", emulate, "present N CPU-emulated GPUs instead of discovering CUDA devices");
+  app.add_option("--gpu-model", model, "model of the emulated GPUs")->capture_default_str();
+  app.add_option("--label", labels, "topology label KEY=VALUE (rack, leaf, spine); repeatable");
+  app.add_option("--mpirun-arg", mpirun_args, "extra argument for mpirun in MPI jobs; repeatable")
+      ->allow_extra_args(false);
+  app.add_option("--kill-grace-ms", kill_grace_ms, "SIGTERM to SIGKILL delay when killing a job")
+      ->check(CLI::Range(0, 600000))->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto gpus = emulate > 0 ? loom::worker::EmulatedGpus(emulate, model) : loom::worker::DiscoverCudaGpus();
+  if (!gpus.ok()) return Fail(gpus.status().message());
+  if (gpus->empty()) return Fail("no CUDA GPUs found on this node; pass --emulate-gpus N to emulate some");
+  auto server = loom::ResolveServer(server_flag, home);
+  if (!server.ok()) return Fail(server.status().message());
+  if (name.empty() || name.find_first_of(" ,=/:") != std::string::npos) {
+    return Fail("node name '" + name + "' must be non-empty without spaces, ',', '=', '/' or ':'");
+  }
+  std::map<std::string, std::string> label_map;
+  for (const std::string& l : labels) {
+    auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail("label '" + l + "' is not KEY=VALUE");
+    label_map[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::string state_dir = home + "/nodes/" + name;
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return Fail("cannot create " + state_dir + ": " + ec.message());
+
+  loom::v1::Node node;
+  node.set_name(name);
+  for (auto& g : *gpus) *node.add_gpus() = g;
+  for (const auto& [k, v] : label_map) (*node.mutable_labels())[k] = v;
+  loom::worker::NodeAgent* agent_ptr = nullptr;
+
+  loom::worker::RunnerOptions options;
+  options.state_dir = state_dir;
+  options.launch_agent = std::filesystem::canonical("/proc/self/exe").parent_path() / "loom-launch-agent";
+  options.mpirun_args = mpirun_args;
+  options.kill_grace_ms = kill_grace_ms;
+
+  // The agent is created once the service's port is known; exits reported before that wait here.
+  std::unique_ptr<loom::worker::NodeAgent> agent;
+  std::mutex early_mu;
+  auto runner = std::make_unique<loom::worker::JobRunner>(options, [&](const loom::worker::JobExit& e) {
+    std::lock_guard<std::mutex> lock(early_mu);
+    if (agent_ptr) agent_ptr->OnJobExit(e);
+  });
+  loom::worker::WorkerService service(runner.get());
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (!grpc_server || port == 0) return Fail("cannot listen on " + listen);
+  std::string listen_host = listen.substr(0, listen.rfind(':'));
+  if (listen_host.empty() || listen_host == "0.0.0.0" || listen_host == "[::]") listen_host = Hostname();
+  node.set_address(listen_host + ":" + std::to_string(port));
+  node.set_host(host.empty() ? listen_host : host);
+
+  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, RandomSession());
+  agent->set_runner(runner.get());
+  {
+    std::lock_guard<std::mutex> lock(early_mu);
+    agent_ptr = agent.get();
+  }
+  loom::Status s = agent->Register();
+  if (!s.ok()) return Fail(s.message());
+  std::fprintf(stderr, "loom-worker: node %s with %d %s%s GPU(s) serving on %s, loomd at %s\n",
+               name.c_str(), gpus->size() > 0 ? static_cast<int>(gpus->size()) : 0,
+               emulate > 0 ? "emulated " : "", (*gpus)[0].model().c_str(), node.address().c_str(),
+               server->c_str());
+
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { agent->Run(stop); });
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "loom-worker: stopping (signal %d), killing its jobs\n", sig);
+  runner->KillAll("WorkerStopped");
+  runner.reset();  // waits for the jobs' processes; their exits are reported below
+  stop = true;
+  agent->Wake();
+  loop.join();
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}
