@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "worker/process.h"
+#include "common/process.h"
 #include "worker/rank_env.h"
 
 namespace loom::worker {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/paths.h"
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
   std::string model = "H100-SXM-80GB";
   int emulate = 0;
   int64_t kill_grace_ms = 5000;
-  std::vector<std::string> labels, mpirun_args;
+  std::vector<std::string> labels;
+  std::string mpirun_args;
   app.add_option("--name", name, "node name (default: the hostname)")->capture_default_str();
   app.add_option("--server", server_flag, "loomd address HOST:PORT (default $LOOM_SERVER, then $LOOM_HOME/loomd.addr)");
   app.add_option("--home", home, "state directory; job output goes under <home>/nodes/<name>");
@@ -53,8 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("--emulate-gpus", emulate, "present N CPU-emulated GPUs instead of discovering CUDA devices");
   app.add_option("--gpu-model", model, "model of the emulated GPUs")->capture_default_str();
   app.add_option("--label", labels, "topology label KEY=VALUE (rack, leaf, spine); repeatable");
-  app.add_option("--mpirun-arg", mpirun_args, "extra argument for mpirun in MPI jobs; repeatable")
-      ->allow_extra_args(false);
+  app.add_option("--mpirun-args", mpirun_args, "extra mpirun arguments for MPI jobs, space-separated");
   app.add_option("--kill-grace-ms", kill_grace_ms, "SIGTERM to SIGKILL delay when killing a job")
       ->check(CLI::Range(0, 600000))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -95,7 +96,8 @@ int main(int argc, char** argv) {
   loom::worker::RunnerOptions options;
   options.state_dir = state_dir;
   options.launch_agent = std::filesystem::canonical("/proc/self/exe").parent_path() / "loom-launch-agent";
-  options.mpirun_args = mpirun_args;
+  std::istringstream words(mpirun_args);
+  for (std::string w; words >> w;) options.mpirun_args.push_back(w);
   options.kill_grace_ms = kill_grace_ms;
 
   // The agent is created once the service's port is known; exits reported before that wait here.

@@ -1,4 +1,4 @@
-#include "worker/process.h"
+#include "common/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,7 +10,7 @@
 
 extern char** environ;
 
-namespace loom::worker {
+namespace loom {
 namespace {
 
 void WriteAll(int fd, const char* s) {
@@ -73,8 +73,8 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
   std::vector<char*> envp;
   for (std::string& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-  const std::string exec_error = "loom-worker: cannot execute " + program + "\n";
-  const std::string chdir_error = "loom-worker: cannot enter " + spec.workdir + "\n";
+  const std::string exec_error = "loom: cannot execute " + program + "\n";
+  const std::string chdir_error = "loom: cannot enter " + spec.workdir + "\n";
   const pid_t parent = getpid();
 
   pid_t pid = fork();
@@ -108,4 +108,4 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
   return pid;
 }
 
-}  // namespace loom::worker
+}  // namespace loom

@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 
-namespace loom::worker {
+namespace loom {
 
 struct SpawnSpec {
   std::vector<std::string> argv;             // argv[0] is searched in PATH when it has no '/'
@@ -34,4 +34,4 @@ StatusOr<std::string> FindProgram(const std::string& program);
 // Exit status as a shell reports it: the code, or 128 + signal.
 int ExitCode(int wait_status);
 
-}  // namespace loom::worker
+}  // namespace loom

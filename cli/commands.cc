@@ -1,0 +1,279 @@
+#include "cli/commands.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "cli/client.h"
+#include "cli/job_file.h"
+#include "cli/table.h"
+#include "common/duration.h"
+
+namespace loom::cli {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int PrintJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) return Error("cannot encode JSON");
+  std::printf("%s", out.c_str());
+  return 0;
+}
+
+StatusOr<int64_t> ParseJobId(const std::string& text) {
+  char* end = nullptr;
+  long long id = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || id <= 0) return InvalidArgument("invalid job id '" + text + "'");
+  return static_cast<int64_t>(id);
+}
+
+std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
+
+std::string NodeList(const v1::Job& job) {
+  std::string out;
+  for (const auto& a : job.allocation()) out += (out.empty() ? "" : ",") + a.node();
+  return out;
+}
+
+std::string Elapsed(const v1::Job& job) {
+  if (job.start_time_ms() == 0) return "0:00:00";
+  int64_t end = job.end_time_ms() > 0 ? job.end_time_ms() : NowMs();
+  return FormatDuration((end - job.start_time_ms()) / 1000);
+}
+
+std::string IntList(const auto& values) {
+  std::string out;
+  for (int v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
+  return out;
+}
+
+#define LOOM_CLI_CONNECT(client, g)                     \
+  auto client##_or = Client::Connect((g).server, (g).home); \
+  if (!client##_or.ok()) return Error(client##_or.status().message()); \
+  Client& client = *client##_or
+
+}  // namespace
+
+int Error(const std::string& message) {
+  std::fprintf(stderr, "loom: %s\n", message.c_str());
+  return 1;
+}
+
+int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wait) {
+  v1::JobSpec spec;
+  if (!file.empty()) {
+    auto loaded = LoadJobFile(file);
+    if (!loaded.ok()) return Error(loaded.status().message());
+    spec = std::move(*loaded);
+  }
+  // Flags given on the command line override the file.
+  if (!flags.name().empty()) spec.set_name(flags.name());
+  if (!flags.tenant().empty()) spec.set_tenant(flags.tenant());
+  if (flags.gpus() != 0) spec.set_gpus(flags.gpus());
+  if (flags.gpus_per_node() != 0) spec.set_gpus_per_node(flags.gpus_per_node());
+  if (flags.time_limit_s() != 0) spec.set_time_limit_s(flags.time_limit_s());
+  if (flags.priority() != 0) spec.set_priority(flags.priority());
+  if (flags.mpi()) spec.set_mpi(true);
+  if (!flags.workdir().empty()) spec.set_workdir(flags.workdir());
+  if (flags.command_size() > 0) *spec.mutable_command() = flags.command();
+  for (const auto& [k, v] : flags.env()) (*spec.mutable_env())[k] = v;
+  if (spec.gpus() == 0 && file.empty()) spec.set_gpus(1);  // like sbatch: one task by default
+  if (spec.tenant().empty()) {
+    const char* user = std::getenv("USER");
+    spec.set_tenant(user && *user ? user : "default");
+  }
+  if (spec.command().empty()) return Error("no command: loom submit [options] -- PROGRAM ARGS..., or a job file with 'command'");
+  if (spec.workdir().empty()) {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd))) spec.set_workdir(cwd);  // like sbatch: where you submitted from
+  }
+
+  LOOM_CLI_CONNECT(client, g);
+  v1::SubmitRequest req;
+  *req.mutable_spec() = spec;
+  v1::SubmitReply reply;
+  Status s = client.Call(&v1::Scheduler::Stub::Submit, req, &reply);
+  if (!s.ok()) return Error(s.message());
+  if (g.json && !wait) return PrintJson(reply);
+  if (!g.json) std::printf("Submitted job %lld\n", static_cast<long long>(reply.job_id()));
+  std::fflush(stdout);
+  if (!wait) return 0;
+
+  v1::GetJobRequest get;
+  get.set_job_id(reply.job_id());
+  v1::Job job;
+  for (;;) {
+    s = client.Call(&v1::Scheduler::Stub::GetJob, get, &job);
+    if (!s.ok()) return Error(s.message());
+    if (job.state() == v1::COMPLETED || job.state() == v1::FAILED || job.state() == v1::CANCELLED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (g.json) return PrintJson(job);
+  std::printf("Job %lld %s%s\n", static_cast<long long>(job.id()), StateName(job.state()).c_str(),
+              job.reason().empty() ? "" : (" (" + job.reason() + ")").c_str());
+  return job.state() == v1::COMPLETED ? 0 : (job.exit_code() > 0 ? job.exit_code() : 1);
+}
+
+int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
+  v1::ListJobsRequest req;
+  for (const std::string& name : states) {
+    v1::JobState s;
+    if (!v1::JobState_Parse(name, &s) || s == v1::JOB_STATE_UNSPECIFIED) {
+      return Error("unknown state '" + name + "' (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)");
+    }
+    req.add_states(s);
+  }
+  if (!all && states.empty()) {
+    req.add_states(v1::PENDING);
+    req.add_states(v1::RUNNING);
+  }
+  LOOM_CLI_CONNECT(client, g);
+  v1::ListJobsReply reply;
+  Status s = client.Call(&v1::Scheduler::Stub::ListJobs, req, &reply);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(reply);
+  Table t({"JOBID", "NAME", "TENANT", "STATE", "GPUS", "NODES", "TIME", "NODELIST(REASON)"});
+  for (const v1::Job& j : reply.jobs()) {
+    const int nodes = j.spec().gpus_per_node() > 0 ? j.spec().gpus() / j.spec().gpus_per_node() : 0;
+    std::string where = j.state() == v1::PENDING ? "(" + j.reason() + ")" : NodeList(j);
+    if (j.state() != v1::PENDING && j.state() != v1::RUNNING && !j.reason().empty()) where += " (" + j.reason() + ")";
+    t.Add({std::to_string(j.id()), j.spec().name(), j.spec().tenant(), StateName(j.state()),
+           std::to_string(j.spec().gpus()), std::to_string(nodes), Elapsed(j), where});
+  }
+  t.Print();
+  return 0;
+}
+
+int Show(const Global& g, const std::string& job_text) {
+  auto id = ParseJobId(job_text);
+  if (!id.ok()) return Error(id.status().message());
+  LOOM_CLI_CONNECT(client, g);
+  v1::GetJobRequest req;
+  req.set_job_id(*id);
+  v1::Job j;
+  Status s = client.Call(&v1::Scheduler::Stub::GetJob, req, &j);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(j);
+  auto line = [](const char* k, const std::string& v) { std::printf("%-14s %s\n", k, v.c_str()); };
+  std::string command;
+  for (const auto& a : j.spec().command()) command += (command.empty() ? "" : " ") + a;
+  line("JobId", std::to_string(j.id()));
+  line("Name", j.spec().name());
+  line("Tenant", j.spec().tenant());
+  line("State", StateName(j.state()) + (j.reason().empty() ? "" : " (" + j.reason() + ")"));
+  line("ExitCode", std::to_string(j.exit_code()));
+  line("Priority", std::to_string(j.spec().priority()));
+  line("Gpus", std::to_string(j.spec().gpus()) + " (" + std::to_string(j.spec().gpus_per_node()) + " per node)");
+  line("TimeLimit", FormatDuration(j.spec().time_limit_s()));
+  line("RunTime", Elapsed(j));
+  line("Mpi", j.spec().mpi() ? "yes" : "no");
+  line("Command", command);
+  line("WorkDir", j.spec().workdir());
+  for (const auto& a : j.allocation()) line("Allocation", a.node() + " gpus " + IntList(a.gpu_indices()));
+  line("MasterPort", std::to_string(j.master_port()));
+  return 0;
+}
+
+int Cancel(const Global& g, const std::vector<std::string>& jobs) {
+  std::vector<int64_t> ids;
+  for (const std::string& text : jobs) {  // all ids are checked before anything is cancelled
+    auto id = ParseJobId(text);
+    if (!id.ok()) return Error(id.status().message());
+    ids.push_back(*id);
+  }
+  LOOM_CLI_CONNECT(client, g);
+  int rc = 0;
+  for (int64_t id : ids) {
+    v1::CancelRequest req;
+    req.set_job_id(id);
+    v1::Job job;
+    Status s = client.Call(&v1::Scheduler::Stub::Cancel, req, &job);
+    if (!s.ok()) {
+      rc = Error(s.message());
+      continue;
+    }
+    if (g.json) {
+      PrintJson(job);
+    } else {
+      std::printf("Cancelled job %lld\n", static_cast<long long>(id));
+    }
+  }
+  return rc;
+}
+
+int Nodes(const Global& g) {
+  LOOM_CLI_CONNECT(client, g);
+  v1::ListNodesReply reply;
+  Status s = client.Call(&v1::Scheduler::Stub::ListNodes, v1::ListNodesRequest(), &reply);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(reply);
+  Table t({"NODE", "STATE", "GPUS", "ALLOC", "MODEL", "UTIL", "LABELS", "ADDRESS"});
+  for (const v1::Node& n : reply.nodes()) {
+    std::string labels;
+    for (const auto& [k, v] : n.labels()) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    double util = 0;
+    for (const auto& gpu : n.gpus()) util += gpu.utilization();
+    char util_text[16];
+    std::snprintf(util_text, sizeof(util_text), "%.0f%%", n.gpus_size() ? 100 * util / n.gpus_size() : 0.0);
+    std::string model = n.gpus_size() ? n.gpus(0).model() + (n.gpus(0).emulated() ? " (emulated)" : "") : "-";
+    t.Add({n.name(), v1::NodeState_Name(n.state()), std::to_string(n.gpus_size()),
+           std::to_string(n.allocated_gpus_size()), model, util_text, labels.empty() ? "-" : labels,
+           n.address()});
+  }
+  t.Print();
+  return 0;
+}
+
+int Logs(const Global& g, const std::string& job_text, int rank, bool stderr_stream, bool follow) {
+  auto id = ParseJobId(job_text);
+  if (!id.ok()) return Error(id.status().message());
+  LOOM_CLI_CONNECT(client, g);
+  v1::ReadLogRequest req;
+  req.set_job_id(*id);
+  req.set_rank(rank);
+  req.set_stderr(stderr_stream);
+  for (;;) {
+    v1::ReadLogReply reply;
+    Status s = client.Call(&v1::Scheduler::Stub::ReadLog, req, &reply);
+    if (!s.ok()) return Error(s.message());
+    std::fwrite(reply.data().data(), 1, reply.data().size(), stdout);
+    std::fflush(stdout);
+    req.set_offset(reply.next_offset());
+    if (!reply.data().empty()) continue;  // more may be waiting right now
+    if (!follow || reply.eof()) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int Stats(const Global& g) {
+  LOOM_CLI_CONNECT(client, g);
+  v1::Stats stats;
+  Status s = client.Call(&v1::Scheduler::Stub::GetStats, v1::GetStatsRequest(), &stats);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(stats);
+  std::printf("nodes      %d up, %d down\n", stats.nodes_up(), stats.nodes_down());
+  std::printf("gpus       %d allocated of %d up (%d known)\n", stats.gpus_allocated(), stats.gpus_up(), stats.gpus_total());
+  std::string by_state;
+  for (const char* name : {"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"}) {
+    auto it = stats.jobs_by_state().find(name);
+    by_state += std::string(by_state.empty() ? "" : ", ") + std::to_string(it == stats.jobs_by_state().end() ? 0 : it->second) + " " + name;
+  }
+  std::printf("jobs       %lld submitted: %s\n", static_cast<long long>(stats.jobs_submitted()), by_state.c_str());
+  std::printf("mean wait  %.3f s (submit to start)\n", stats.mean_wait_s());
+  return 0;
+}
+
+}  // namespace loom::cli

@@ -1,0 +1,38 @@
+// The loom subcommands. Each returns the process exit code: 0 on success, 1 on any error, after
+// printing one line to stderr.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "loom/v1/loom.pb.h"
+
+namespace loom::cli {
+
+struct Global {
+  std::string server;  // --server
+  std::string home;    // $LOOM_HOME
+  bool json = false;
+};
+
+int Submit(const Global& g, v1::JobSpec spec, const std::string& file, bool wait);
+int Queue(const Global& g, bool all, const std::vector<std::string>& states);
+int Show(const Global& g, const std::string& job);
+int Cancel(const Global& g, const std::vector<std::string>& jobs);
+int Nodes(const Global& g);
+int Logs(const Global& g, const std::string& job, int rank, bool stderr_stream, bool follow);
+int Stats(const Global& g);
+
+struct UpOptions {
+  int workers = 3;
+  int gpus_per_worker = 4;
+  std::string gpu_model = "H100-SXM-80GB";
+  int64_t heartbeat_ms = 1000;
+  int64_t node_timeout_ms = 5000;
+};
+int Up(const Global& g, const UpOptions& options);
+
+// One line to stderr, prefixed "loom: "; returns 1.
+int Error(const std::string& message);
+
+}  // namespace loom::cli

@@ -1,0 +1,120 @@
+#include "cli/job_file.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "common/duration.h"
+
+namespace loom::cli {
+namespace {
+
+const std::vector<std::string>& KnownFields() {
+  static const auto* fields = new std::vector<std::string>{
+      "name", "tenant", "gpus", "gpus_per_node", "time", "priority", "mpi", "command", "env", "workdir"};
+  return *fields;
+}
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string At(const std::string& source, const YAML::Mark& mark) {
+  return source + ":" + std::to_string(mark.line + 1);
+}
+
+template <typename T>
+StatusOr<T> As(const YAML::Node& node, const std::string& field, const char* type,
+               const std::string& source) {
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    return InvalidArgument(At(source, node.Mark()) + ": field '" + field + "' must be " + type);
+  }
+}
+
+}  // namespace
+
+StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
+  }
+  if (!root.IsMap()) return InvalidArgument(source + ": a job file must be a YAML mapping of fields");
+
+  v1::JobSpec spec;
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    const YAML::Node& value = kv.second;
+    if (std::find(KnownFields().begin(), KnownFields().end(), key) == KnownFields().end()) {
+      std::string hint;
+      for (const std::string& f : KnownFields()) {
+        if (EditDistance(key, f) <= 2) hint = " (did you mean '" + f + "'?)";
+      }
+      return InvalidArgument(At(source, kv.first.Mark()) + ": unknown field '" + key + "'" + hint);
+    }
+    if (key == "name") {
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
+      spec.set_name(v);
+    } else if (key == "tenant") {
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
+      spec.set_tenant(v);
+    } else if (key == "workdir") {
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
+      spec.set_workdir(v);
+    } else if (key == "gpus") {
+      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
+      spec.set_gpus(v);
+    } else if (key == "gpus_per_node") {
+      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
+      spec.set_gpus_per_node(v);
+    } else if (key == "priority") {
+      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
+      spec.set_priority(v);
+    } else if (key == "mpi") {
+      LOOM_ASSIGN_OR_RETURN(bool v, As<bool>(value, key, "true or false", source));
+      spec.set_mpi(v);
+    } else if (key == "time") {
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a duration", source));
+      auto seconds = ParseDuration(v);
+      if (!seconds.ok()) return InvalidArgument(At(source, value.Mark()) + ": " + seconds.status().message());
+      spec.set_time_limit_s(*seconds);
+    } else if (key == "command") {
+      if (value.IsScalar()) {
+        for (const char* a : {"/bin/sh", "-c"}) spec.add_command(a);
+        spec.add_command(value.Scalar());
+      } else {
+        LOOM_ASSIGN_OR_RETURN(auto argv, As<std::vector<std::string>>(value, key, "a string or a list of strings", source));
+        for (auto& a : argv) spec.add_command(a);
+      }
+    } else if (key == "env") {
+      LOOM_ASSIGN_OR_RETURN(auto env, (As<std::map<std::string, std::string>>(value, key, "a mapping of names to strings", source)));
+      for (auto& [k, v] : env) (*spec.mutable_env())[k] = v;
+    }
+  }
+  return spec;
+}
+
+StatusOr<v1::JobSpec> LoadJobFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read job file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseJobFile(text.str(), path);
+}
+
+}  // namespace loom::cli

@@ -1,0 +1,27 @@
+// Job files: a YAML description of a job, the file form of `loom submit`'s flags.
+//
+//   name: pretrain            # default: the program's name
+//   tenant: research          # default: $USER
+//   gpus: 16
+//   gpus_per_node: 8          # default: one node if it fits, else whole nodes
+//   time: 2h                  # minutes, HH:MM:SS, D-HH:MM:SS or 2h/30m/90s
+//   priority: 10
+//   mpi: false
+//   command: [python, train.py, --steps, "100"]   # or one string, run by /bin/sh -c
+//   env: {NCCL_DEBUG: INFO}
+//   workdir: /data/run1
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "loom/v1/loom.pb.h"
+
+namespace loom::cli {
+
+// Parses a job file's text; `source` names it in error messages. Unknown fields, wrong types and
+// malformed YAML are INVALID_ARGUMENT with the line.
+StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& source);
+StatusOr<v1::JobSpec> LoadJobFile(const std::string& path);
+
+}  // namespace loom::cli

@@ -1,0 +1,60 @@
+#include "cli/job_file.h"
+
+#include <gtest/gtest.h>
+
+namespace loom::cli {
+namespace {
+
+TEST(JobFileTest, FullSpecParses) {
+  auto spec = ParseJobFile(R"(
+name: pretrain
+tenant: research
+gpus: 16
+gpus_per_node: 8
+time: 2h
+priority: 3
+mpi: true
+command: [python, train.py, --steps, "100"]
+env: {NCCL_DEBUG: INFO}
+workdir: /data
+)", "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->name(), "pretrain");
+  EXPECT_EQ(spec->gpus(), 16);
+  EXPECT_EQ(spec->gpus_per_node(), 8);
+  EXPECT_EQ(spec->time_limit_s(), 7200);
+  EXPECT_TRUE(spec->mpi());
+  ASSERT_EQ(spec->command_size(), 4);
+  EXPECT_EQ(spec->command(3), "100");
+  EXPECT_EQ(spec->env().at("NCCL_DEBUG"), "INFO");
+}
+
+TEST(JobFileTest, StringCommandRunsThroughTheShell) {
+  auto spec = ParseJobFile("gpus: 1\ncommand: echo $RANK > out\n", "j.yaml");
+  ASSERT_TRUE(spec.ok());
+  ASSERT_EQ(spec->command_size(), 3);
+  EXPECT_EQ(spec->command(0), "/bin/sh");
+  EXPECT_EQ(spec->command(2), "echo $RANK > out");
+}
+
+void ExpectError(const std::string& text, const std::string& fragment) {
+  auto spec = ParseJobFile(text, "job.yaml");
+  ASSERT_FALSE(spec.ok()) << text;
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(spec.status().message().find(fragment), std::string::npos) << spec.status().message();
+  EXPECT_EQ(spec.status().message().find('\n'), std::string::npos) << "errors are one line";
+}
+
+TEST(JobFileTest, ErrorsNameTheLineAndTheProblem) {
+  ExpectError("gpus: 4\ngpu_per_node: 2\n", "job.yaml:2: unknown field 'gpu_per_node' (did you mean 'gpus_per_node'?)");
+  ExpectError("gpus: 4\nfoo: 1\n", "unknown field 'foo'");
+  ExpectError("gpus: four\n", "job.yaml:1: field 'gpus' must be an integer");
+  ExpectError("gpus: 1\nmpi: maybe\n", "field 'mpi' must be true or false");
+  ExpectError("gpus: 1\ntime: 2x\n", "job.yaml:2: invalid time '2x'");
+  ExpectError("gpus: [1, 2\n", "malformed YAML");
+  ExpectError("- just\n- a list\n", "must be a YAML mapping");
+  ExpectError("command: {a: b}\n", "field 'command' must be a string or a list of strings");
+}
+
+}  // namespace
+}  // namespace loom::cli

@@ -1,0 +1,124 @@
+// loom: the user's command line for a Loom cluster, in the spirit of sbatch/squeue/sinfo.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "common/duration.h"
+#include "common/paths.h"
+
+int main(int argc, char** argv) {
+  using namespace loom::cli;
+  CLI::App app{"loom: submit and watch training jobs on a Loom GPU cluster"};
+  app.require_subcommand(1);
+  Global g;
+  g.home = loom::LoomHome();
+  app.add_option("--server", g.server, "loomd address HOST:PORT (default $LOOM_SERVER, then $LOOM_HOME/loomd.addr)");
+  app.add_flag("--json", g.json, "machine-readable output");
+  app.set_help_all_flag("--help-all", "help for every command");
+
+  // submit
+  auto* submit = app.add_subcommand("submit", "queue a job: loom submit [options] -- PROGRAM ARGS...");
+  loom::v1::JobSpec flags;
+  std::string file, time_text, name, tenant, workdir;
+  int gpus = 0, per_node = 0, priority = 0;
+  bool mpi = false, wait = false;
+  std::vector<std::string> env;
+  submit->add_option("--gpus,-G", gpus, "GPUs, all allocated at once (default 1)");
+  submit->add_option("--gpus-per-node", per_node, "GPUs on each node (default: one node if it fits, else whole nodes)");
+  submit->add_option("--time,-t", time_text, "time limit: minutes, HH:MM:SS, D-HH:MM:SS or 2h/30m");
+  submit->add_option("--name,-J", name, "job name (default: the program)");
+  submit->add_option("--tenant", tenant, "team charged for the GPUs (default $USER)");
+  submit->add_option("--priority", priority, "higher runs first");
+  submit->add_option("--env,-e", env, "KEY=VALUE for every rank; repeatable");
+  submit->add_option("--workdir,-D", workdir, "working directory of the ranks (default: here)");
+  submit->add_flag("--mpi", mpi, "run under mpirun as one MPI_COMM_WORLD across the job's nodes");
+  submit->add_option("--file,-f", file, "YAML job file; flags override its fields");
+  submit->add_flag("--wait,-W", wait, "wait for the job to end; exit with its status");
+  std::vector<std::string> command;
+  submit->add_option("command", command, "PROGRAM ARGS... (after --)");
+  submit->allow_extras(false);
+
+  auto* queue = app.add_subcommand("queue", "pending and running jobs (like squeue)");
+  bool all = false;
+  std::vector<std::string> states;
+  queue->add_flag("--all,-a", all, "include finished jobs");
+  queue->add_option("--state", states, "only jobs in these states (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)");
+
+  auto* show = app.add_subcommand("show", "one job in detail");
+  std::string job;
+  show->add_option("job", job, "job id")->required();
+
+  auto* cancel = app.add_subcommand("cancel", "cancel pending or running jobs (like scancel)");
+  std::vector<std::string> jobs;
+  cancel->add_option("jobs", jobs, "job ids")->required();
+
+  auto* nodes = app.add_subcommand("nodes", "the cluster's nodes (like sinfo -N)");
+
+  auto* logs = app.add_subcommand("logs", "a rank's output");
+  int rank = 0;
+  bool err = false, follow = false;
+  logs->add_option("job", job, "job id")->required();
+  logs->add_option("--rank,-r", rank, "rank (default 0)");
+  logs->add_flag("--stderr", err, "standard error instead of standard output");
+  logs->add_flag("--follow,-f", follow, "keep printing until the rank ends");
+
+  auto* stats = app.add_subcommand("stats", "cluster counters");
+
+  auto* up = app.add_subcommand("up", "run loomd and emulated workers here until Ctrl-C");
+  UpOptions up_options;
+  up->add_option("--workers", up_options.workers, "emulated nodes")->capture_default_str();
+  up->add_option("--gpus-per-worker", up_options.gpus_per_worker, "emulated GPUs per node")->capture_default_str();
+  up->add_option("--gpu-model", up_options.gpu_model, "model of the emulated GPUs")->capture_default_str();
+  up->add_option("--heartbeat-ms", up_options.heartbeat_ms, "worker heartbeat interval")->capture_default_str();
+  up->add_option("--node-timeout-ms", up_options.node_timeout_ms, "silence before a node is DOWN")->capture_default_str();
+
+  // Options given after the subcommand (loom queue --json) count too.
+  for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) known |= argc > 1 && sub->get_name() == argv[1];
+    if (argc > 1 && argv[1][0] != '-' && !known) {
+      return Error("unknown command '" + std::string(argv[1]) + "' (see loom --help)");
+    }
+    return Error(e.what() + std::string(" (see loom --help)"));
+  }
+
+  if (*submit) {
+    flags.set_gpus(gpus);
+    flags.set_gpus_per_node(per_node);
+    flags.set_priority(priority);
+    flags.set_mpi(mpi);
+    flags.set_name(name);
+    flags.set_tenant(tenant);
+    flags.set_workdir(workdir);
+    if (submit->count("--gpus") && gpus <= 0) return Error("--gpus must be at least 1 (got " + std::to_string(gpus) + ")");
+    if (per_node < 0) return Error("--gpus-per-node must be positive");
+    if (!time_text.empty()) {
+      auto seconds = loom::ParseDuration(time_text);
+      if (!seconds.ok()) return Error(seconds.status().message());
+      if (*seconds <= 0) return Error("--time must be longer than 0");
+      flags.set_time_limit_s(*seconds);
+    }
+    for (const std::string& kv : env) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) return Error("--env '" + kv + "' is not KEY=VALUE");
+      (*flags.mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const std::string& c : command) flags.add_command(c);
+    return Submit(g, flags, file, wait);
+  }
+  if (*queue) return Queue(g, all, states);
+  if (*show) return Show(g, job);
+  if (*cancel) return Cancel(g, jobs);
+  if (*nodes) return Nodes(g);
+  if (*logs) return Logs(g, job, rank, err, follow);
+  if (*stats) return Stats(g);
+  if (*up) return Up(g, up_options);
+  return Error("unknown command (see loom --help)");
+}

@@ -1,0 +1,152 @@
+// loom up: loomd and N emulated workers on this machine, in the foreground until Ctrl-C.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "common/paths.h"
+#include "common/process.h"
+
+namespace loom::cli {
+namespace {
+
+// Open MPI on one machine standing in for several nodes: TCP over loopback, no binding.
+constexpr const char* kLoopbackMpiArgs =
+    "--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo";
+
+std::string BinDir() { return std::filesystem::canonical("/proc/self/exe").parent_path(); }
+
+void StopAll(std::vector<pid_t>& pids) {
+  // Workers first (they kill their jobs and report), loomd last.
+  for (auto it = pids.rbegin(); it != pids.rend(); ++it) kill(*it, SIGTERM);
+  for (pid_t pid : pids) {
+    int status;
+    for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (kill(pid, 0) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+  }
+  pids.clear();
+}
+
+}  // namespace
+
+int Up(const Global& g, const UpOptions& o) {
+  if (o.workers < 1 || o.workers > 64) return Error("--workers must be between 1 and 64");
+  if (o.gpus_per_worker < 1 || o.gpus_per_worker > 64) return Error("--gpus-per-worker must be between 1 and 64");
+  std::error_code ec;
+  std::filesystem::create_directories(g.home, ec);
+  if (ec) return Error("cannot create " + g.home + ": " + ec.message());
+
+  // One cluster per LOOM_HOME: refuse to start a second over a live loomd.
+  if (std::filesystem::exists(AddressFile(g.home))) {
+    auto client = Client::Connect("", g.home);
+    v1::Stats stats;
+    if (client.ok() && client->Call(&v1::Scheduler::Stub::GetStats, v1::GetStatsRequest(), &stats).ok()) {
+      return Error("a loomd is already running at " + client->address() + " for LOOM_HOME=" + g.home +
+                   "; stop it or use another LOOM_HOME");
+    }
+    std::filesystem::remove(AddressFile(g.home), ec);
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const std::string bin = BinDir();
+  auto env = CurrentEnvironment();
+  env["LOOM_HOME"] = g.home;
+  std::vector<pid_t> pids;
+  auto start = [&](std::vector<std::string> argv, const std::string& log) -> bool {
+    SpawnSpec spec;
+    spec.argv = std::move(argv);
+    spec.env = env;
+    spec.stdout_path = g.home + "/" + log;
+    spec.stderr_path = g.home + "/" + log;
+    auto pid = Spawn(spec);
+    if (!pid.ok()) {
+      Error(pid.status().message());
+      return false;
+    }
+    pids.push_back(*pid);
+    return true;
+  };
+
+  if (!start({bin + "/loomd", "--home", g.home, "--heartbeat-ms", std::to_string(o.heartbeat_ms),
+              "--node-timeout-ms", std::to_string(o.node_timeout_ms)},
+             "loomd.log")) {
+    return 1;
+  }
+  std::string address;
+  for (int i = 0; i < 100 && address.empty(); ++i) {
+    std::ifstream in(AddressFile(g.home));
+    std::getline(in, address);
+    if (address.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (address.empty()) {
+    StopAll(pids);
+    return Error("loomd did not start; see " + g.home + "/loomd.log");
+  }
+  for (int i = 1; i <= o.workers; ++i) {
+    std::string name = "node-" + std::to_string(i);
+    if (!start({bin + "/loom-worker", "--name", name, "--home", g.home, "--server", address,
+                "--emulate-gpus", std::to_string(o.gpus_per_worker), "--gpu-model", o.gpu_model,
+                "--label", "leaf=leaf-" + std::to_string((i - 1) / 4 + 1), "--mpirun-args", kLoopbackMpiArgs},
+               name + ".log")) {
+      StopAll(pids);
+      return 1;
+    }
+  }
+  // Ready when every worker has registered.
+  auto client = Client::Connect(address, g.home);
+  bool ready = false;
+  for (int i = 0; i < 200 && !ready; ++i) {
+    v1::ListNodesReply nodes;
+    if (client.ok() && client->Call(&v1::Scheduler::Stub::ListNodes, v1::ListNodesRequest(), &nodes).ok()) {
+      int up = 0;
+      for (const auto& n : nodes.nodes()) up += n.state() == v1::UP;
+      ready = up >= o.workers;
+    }
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!ready) {
+    StopAll(pids);
+    return Error("workers did not register; see " + g.home + "/node-*.log");
+  }
+  std::printf("Loom is up: loomd at %s, %d nodes x %d emulated %s GPUs, LOOM_HOME=%s\n", address.c_str(),
+              o.workers, o.gpus_per_worker, o.gpu_model.c_str(), g.home.c_str());
+  std::printf("Try: loom submit --gpus 8 -- /bin/sh -c 'echo rank $RANK of $WORLD_SIZE'; loom queue; loom nodes\n");
+  std::printf("Ctrl-C stops the cluster.\n");
+  std::fflush(stdout);
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGCHLD) break;
+    int status;
+    pid_t dead = waitpid(-1, &status, WNOHANG);
+    if (dead > 0) {
+      std::erase(pids, dead);
+      StopAll(pids);
+      return Error("a cluster process (pid " + std::to_string(dead) + ") exited; see the logs in " + g.home);
+    }
+  }
+  StopAll(pids);
+  std::printf("Loom stopped.\n");
+  return 0;
+}
+
+}  // namespace loom::cli

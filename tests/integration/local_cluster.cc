@@ -1,0 +1,211 @@
+#include "tests/integration/local_cluster.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/paths.h"
+#include "common/process.h"
+
+namespace loom::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void Reap(pid_t pid, int sig) {
+  if (pid <= 0) return;
+  kill(pid, sig);
+  int status;
+  waitpid(pid, &status, 0);
+}
+
+// Polls `done` every few milliseconds until it holds or `timeout` passes.
+template <typename F>
+bool PollUntil(F done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+}  // namespace
+
+bool ProcessAlive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+LocalCluster::LocalCluster(Options options) : options_(options) {
+  char tmpl[] = "/tmp/loom-it-XXXXXX";
+  home_ = mkdtemp(tmpl) ? tmpl : "/tmp/loom-it-fallback";
+  workers_.assign(static_cast<size_t>(options_.workers), 0);
+}
+
+LocalCluster::~LocalCluster() {
+  for (pid_t& w : workers_) {
+    Reap(w, SIGTERM);  // workers kill their jobs' process groups on SIGTERM
+    w = 0;
+  }
+  Reap(loomd_, SIGKILL);
+  std::error_code ec;
+  std::filesystem::remove_all(home_, ec);
+}
+
+StatusOr<pid_t> LocalCluster::Start(std::vector<std::string> argv, const std::string& log) {
+  SpawnSpec spec;
+  spec.argv = std::move(argv);
+  spec.env = CurrentEnvironment();
+  spec.env["LOOM_HOME"] = home_;
+  spec.stdout_path = home_ + "/" + log;
+  spec.stderr_path = home_ + "/" + log;
+  return Spawn(spec);
+}
+
+Status LocalCluster::StartLoomd() {
+  std::string listen = "127.0.0.1:" + (address_.empty() ? "0" : address_.substr(address_.rfind(':') + 1));
+  std::filesystem::remove(AddressFile(home_));
+  LOOM_ASSIGN_OR_RETURN(loomd_, Start({std::string(LOOM_BIN_DIR) + "/loomd", "--home", home_, "--listen", listen,
+                                       "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
+                                       "--node-timeout-ms", std::to_string(options_.node_timeout_ms)},
+                                      "loomd.log"));
+  std::string address;
+  PollUntil([&] {
+    address = ReadFile(AddressFile(home_));
+    return !address.empty() || !ProcessAlive(loomd_);
+  }, std::chrono::seconds(10));
+  if (address.empty()) return Unavailable("loomd did not start: " + ReadFile(home_ + "/loomd.log"));
+  address_ = address.substr(0, address.find('\n'));
+  stub_ = v1::Scheduler::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  return Status::Ok();
+}
+
+Status LocalCluster::StartWorker(int i) {
+  std::string name = "node-" + std::to_string(i + 1);
+  LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)],
+                        Start({std::string(LOOM_BIN_DIR) + "/loom-worker", "--name", name, "--server", address_,
+                               "--emulate-gpus", std::to_string(options_.gpus_per_worker),
+                               "--kill-grace-ms", "1000", "--mpirun-args",
+                               "--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"},
+                              name + ".log"));
+  return Status::Ok();
+}
+
+Status LocalCluster::Start() {
+  LOOM_RETURN_IF_ERROR(StartLoomd());
+  for (int i = 0; i < options_.workers; ++i) LOOM_RETURN_IF_ERROR(StartWorker(i));
+  return WaitForNodes(options_.workers, v1::UP);
+}
+
+void LocalCluster::KillLoomd(int sig) {
+  Reap(loomd_, sig);
+  loomd_ = 0;
+}
+
+void LocalCluster::KillWorker(int i, int sig) {
+  Reap(workers_[static_cast<size_t>(i)], sig);
+  workers_[static_cast<size_t>(i)] = 0;
+}
+
+CommandResult LocalCluster::Loom(const std::vector<std::string>& args) {
+  static int counter = 0;
+  const std::string base = home_ + "/cli-" + std::to_string(++counter);
+  SpawnSpec spec;
+  spec.argv = {std::string(LOOM_BIN_DIR) + "/loom"};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = CurrentEnvironment();
+  spec.env["LOOM_HOME"] = home_;
+  spec.env.erase("LOOM_SERVER");
+  spec.stdout_path = base + ".out";
+  spec.stderr_path = base + ".err";
+  CommandResult r;
+  auto pid = Spawn(spec);
+  if (!pid.ok()) {
+    r.err = pid.status().message();
+    return r;
+  }
+  int status = 0;
+  waitpid(*pid, &status, 0);
+  r.exit_code = ExitCode(status);
+  r.out = ReadFile(spec.stdout_path);
+  r.err = ReadFile(spec.stderr_path);
+  return r;
+}
+
+StatusOr<int64_t> LocalCluster::Submit(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"submit"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandResult r = Loom(argv);
+  long long id = 0;
+  if (r.exit_code != 0 || std::sscanf(r.out.c_str(), "Submitted job %lld", &id) != 1) {
+    return Internal("loom submit failed (" + std::to_string(r.exit_code) + "): " + r.err);
+  }
+  return static_cast<int64_t>(id);
+}
+
+StatusOr<v1::Job> LocalCluster::GetJob(int64_t id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetJobRequest req;
+  req.set_job_id(id);
+  v1::Job job;
+  grpc::Status s = stub_->GetJob(&ctx, req, &job);
+  if (!s.ok()) return Unavailable(s.error_message());
+  return job;
+}
+
+StatusOr<v1::Job> LocalCluster::WaitForState(int64_t id, v1::JobState state, std::chrono::milliseconds timeout) {
+  v1::Job last;
+  bool ok = PollUntil([&] {
+    auto job = GetJob(id);
+    if (!job.ok()) return false;
+    last = *job;
+    const bool final = last.state() == v1::COMPLETED || last.state() == v1::FAILED || last.state() == v1::CANCELLED;
+    return last.state() == state || final;
+  }, timeout);
+  if (!ok || last.state() != state) {
+    return Internal("job " + std::to_string(id) + " is " + v1::JobState_Name(last.state()) + " (" +
+                    last.reason() + "), expected " + v1::JobState_Name(state));
+  }
+  return last;
+}
+
+Status LocalCluster::WaitForNodes(int count, v1::NodeState state, std::chrono::milliseconds timeout) {
+  int seen = 0;
+  bool ok = PollUntil([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::ListNodesReply reply;
+    if (!stub_->ListNodes(&ctx, v1::ListNodesRequest(), &reply).ok()) return false;
+    seen = 0;
+    for (const auto& n : reply.nodes()) seen += n.state() == state;
+    return seen == count;
+  }, timeout);
+  if (ok) return Status::Ok();
+  return Unavailable(std::to_string(seen) + " nodes " + v1::NodeState_Name(state) + ", expected " +
+                     std::to_string(count) + "; loomd log: " + ReadFile(home_ + "/loomd.log"));
+}
+
+std::string LocalCluster::MakeDir(const std::string& name) const {
+  std::string dir = home_ + "/" + name;
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace loom::testing
