@@ -8,6 +8,7 @@ namespace loom::bench {
 int RunGemm(int argc, char** argv);
 int RunColl(int argc, char** argv);
 int RunSched(int argc, char** argv);
+int RunCluster(int argc, char** argv);
 }  // namespace loom::bench
 
 namespace {
@@ -27,6 +28,9 @@ constexpr Command kCommands[] = {
 #endif
 #ifdef LOOM_BENCH_HAS_SCHED
     {"sched", loom::bench::RunSched, "scheduler pass time and throughput"},
+#endif
+#ifdef LOOM_BENCH_HAS_CLUSTER
+    {"cluster", loom::bench::RunCluster, "control-plane latency and jobs/s against a running cluster"},
 #endif
 };
 

@@ -193,14 +193,17 @@ StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string
     return pid.status();
   }
   job.procs.push_back({*pid, -1, true, true, 0});
+  exec_pids_.insert(*pid);
   return Exec{*pid, out[0], err[0]};
 }
 
 int JobRunner::WaitExec(pid_t pid) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return exec_status_.count(pid) != 0; });
-  int code = exec_status_[pid];
+  cv_.wait(lock, [&] { return exec_status_.count(pid) != 0 || stopping_; });
+  auto it = exec_status_.find(pid);
+  int code = it == exec_status_.end() ? 137 : it->second;
   exec_status_.erase(pid);
+  exec_pids_.erase(pid);
   return code;
 }
 
@@ -323,6 +326,10 @@ void JobRunner::ReapLoop() {
 
 void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finished) {
   --live_children_;
+  const int code = ExitCode(status);
+  const bool is_exec = exec_pids_.count(pid) != 0;
+  // Recorded even when the job already ended: Exec's caller is waiting for this pid.
+  if (is_exec) exec_status_[pid] = code;
   cv_.notify_all();
   auto owner = pid_to_job_.find(pid);
   if (owner == pid_to_job_.end()) return;
@@ -331,17 +338,13 @@ void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finis
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
   Job& job = it->second;
-  const int code = ExitCode(status);
   for (Proc& p : job.procs) {
-    if (p.pid != pid) continue;
-    p.alive = false;
-    if (p.exec) exec_status_[pid] = code;
+    if (p.pid == pid) p.alive = false;
   }
   if (job.attach_only) {
     MaybeFinish(job_id, finished);
     return;
   }
-  const bool is_exec = exec_status_.count(pid) != 0;
   if (!is_exec && code != 0 && job.first_error == 0) {
     job.first_error = code;
     // One failed rank fails the job: stop its siblings instead of leaving them in a collective.

@@ -103,6 +103,7 @@ class JobRunner {
   std::condition_variable cv_;
   std::map<int64_t, Job> jobs_;                 // GUARDED_BY(mu_)
   std::map<pid_t, int64_t> pid_to_job_;         // GUARDED_BY(mu_)
+  std::set<pid_t> exec_pids_;                   // GUARDED_BY(mu_): exec'd processes not yet waited for
   std::map<pid_t, int> exec_status_;            // GUARDED_BY(mu_): exited exec'd processes
   int live_children_ = 0;                       // GUARDED_BY(mu_)
   bool stopping_ = false;                       // GUARDED_BY(mu_)

@@ -28,10 +28,11 @@ class NodeAgent {
   // JobRunner's exit callback.
   void OnJobExit(const JobExit& exit);
   void Wake();
+  // Sends queued exit reports until loomd is unreachable or none are left.
+  void FlushReports();
 
  private:
   Status DoRegister();
-  void FlushReports();
 
   std::unique_ptr<v1::Scheduler::Stub> stub_;
   const std::string server_;

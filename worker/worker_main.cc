@@ -138,10 +138,13 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   std::fprintf(stderr, "loom-worker: stopping (signal %d), killing its jobs\n", sig);
   runner->KillAll("WorkerStopped");
-  runner.reset();  // waits for the jobs' processes; their exits are reported below
+  // In-flight Exec calls end as the killed processes exit; the service must be drained before
+  // the runner it calls into goes away.
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   stop = true;
   agent->Wake();
   loop.join();
-  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  runner.reset();          // waits for the jobs' processes; each exit is queued as a report
+  agent->FlushReports();   // best effort: loomd also learns from the node going silent
   return 0;
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Control-plane benchmark: starts a local 3-node emulated cluster (4 GPUs each) under a fresh
+# LOOM_HOME, runs `loom-bench cluster` against it, and stops it. Extra arguments go to the bench.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${LOOM_BIN:-$root/build/bin}
+export LOOM_HOME=$(mktemp -d /tmp/loom-bench-XXXXXX)
+unset LOOM_SERVER
+"$bin/loom" up --workers 3 --gpus-per-worker 4 > "$LOOM_HOME/up.log" 2>&1 &
+up=$!
+trap 'kill -INT $up 2>/dev/null; wait $up 2>/dev/null || true; rm -rf "$LOOM_HOME"' EXIT
+for _ in $(seq 100); do
+  grep -q "Loom is up" "$LOOM_HOME/up.log" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "Loom is up" "$LOOM_HOME/up.log" || { cat "$LOOM_HOME/up.log"; exit 1; }
+"$bin/loom-bench" cluster "$@"
