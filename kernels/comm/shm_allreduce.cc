@@ -5,6 +5,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -41,6 +45,37 @@ class Backoff {
 };
 
 size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+// Messages at least this large are written to the caller's buffer with non-temporal stores: the
+// output will not fit in cache anyway, and a normal store first reads the line it overwrites
+// (read-for-ownership), a third DRAM transfer per byte on top of reading the input and writing
+// the output. Measured on the development VM (docs/COMM.md).
+constexpr size_t kStreamingBytes = size_t{8} << 20;
+
+// memcpy, with the 16-byte-aligned middle written by SSE2 streaming stores when `stream`.
+void CopyOut(char* dst, const char* src, size_t n, bool stream) {
+#if defined(__x86_64__)
+  if (stream && n >= 256) {
+    const size_t head = (16 - reinterpret_cast<uintptr_t>(dst) % 16) % 16;
+    std::memcpy(dst, src, head);
+    size_t i = head;
+    for (; i + 64 <= n; i += 64) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16));
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 32));
+      const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 48));
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), a);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 16), b);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 32), c);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 48), d);
+    }
+    std::memcpy(dst + i, src + i, n - i);
+    _mm_sfence();  // streaming stores are weakly ordered: complete them before we signal
+    return;
+  }
+#endif
+  std::memcpy(dst, src, n);
+}
 
 // [begin, end) of shard r when `count` elements are split across n ranks, boundaries on cache lines
 // (64 bytes) so that two ranks never write the same line and vector loads stay aligned with it.
@@ -151,16 +186,17 @@ Status ShmAllReduce::Run(const void* send, void* recv, size_t count, DType dtype
                          const ShardHook& cross_node, int avg_divisor) {
   const size_t es = DTypeSize(dtype);
   const size_t chunk = chunk_bytes_ / es;
+  const bool stream = count * es >= kStreamingBytes;
   for (size_t off = 0; off < count; off += chunk) {
     LOOM_RETURN_IF_ERROR(RunChunk(static_cast<const char*>(send) + off * es,
                                   static_cast<char*>(recv) + off * es, std::min(chunk, count - off),
-                                  dtype, op, cross_node, avg_divisor));
+                                  dtype, op, cross_node, avg_divisor, stream));
   }
   return Status::Ok();
 }
 
 Status ShmAllReduce::RunChunk(const char* send, char* recv, size_t count, DType dtype, RedOp op,
-                              const ShardHook& cross_node, int avg_divisor) {
+                              const ShardHook& cross_node, int avg_divisor, bool stream) {
   const size_t es = DTypeSize(dtype);
   const uint64_t seq = ++seq_;
   char* mine = slot(seq, rank_);
@@ -192,7 +228,7 @@ Status ShmAllReduce::RunChunk(const char* send, char* recv, size_t count, DType 
   // 3. Copy every rank's reduced shard out.
   for (int r = 0; r < size_; ++r) {
     const Range t = Shard(count, size_, r, es);
-    std::memcpy(recv + t.begin * es, slot(seq, r) + t.begin * es, (t.end - t.begin) * es);
+    CopyOut(recv + t.begin * es, slot(seq, r) + t.begin * es, (t.end - t.begin) * es, stream);
   }
   Publish(&Counters::consumed, seq);
   return Status::Ok();

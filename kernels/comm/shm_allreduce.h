@@ -67,7 +67,7 @@ class ShmAllReduce {
   void Publish(uint64_t Counters::*field, uint64_t seq) const;
   void WaitAll(uint64_t Counters::*field, uint64_t seq) const;
   Status RunChunk(const char* send, char* recv, size_t count, DType dtype, RedOp op,
-                  const ShardHook& cross_node, int avg_divisor);
+                  const ShardHook& cross_node, int avg_divisor, bool stream);
 
   int rank_;
   int size_;

@@ -15,9 +15,10 @@ namespace loom::comm {
 namespace {
 
 // kAuto sends all-reduces of at least this many bytes to shared memory, smaller ones to MPI:
-// the crossover measured with `loom-bench coll -B mpi` vs `-B shm` on the development VM
-// (docs/COMM.md). Below it MPI's latency-optimized algorithms win; above it shm wins.
-constexpr long long kAutoShmMinBytes = 64 * 1024;
+// the crossover measured with `loom-bench coll -B mpi` vs `-B shm` (2 ranks, 2-core x86_64 VM,
+// docs/COMM.md): below 1 KiB MPI's single small message wins (0.6 us vs 1.0 us at 8 B, the cost
+// of shm's three flag rounds); from 2 KiB shm is faster at every size.
+constexpr long long kAutoShmMinBytes = 2048;
 
 class ShmCommunicator final : public MpiCommunicator {
  public:
