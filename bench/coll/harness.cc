@@ -95,6 +95,13 @@ class Harness {
 
   Status Sweep(const CollDesc& d, DType dtype, RedOp op) {
     const size_t es = comm::DTypeSize(dtype);
+    // Like nccl-tests, warm up at the largest and the smallest size before timing anything, so the
+    // first row does not carry lazy setup (connections, page mappings, code paging in).
+    for (size_t bytes : {opt_.max_bytes, opt_.min_bytes}) {
+      const Counts k = d.counts(bytes / es, comm_.size(), comm_.rank());
+      LOOM_RETURN_IF_ERROR(Measure(d, k, dtype, op, /*in_place=*/false).status());
+      LOOM_RETURN_IF_ERROR(MeasureRaw(d, k, dtype, op).status());
+    }
     for (size_t bytes = opt_.min_bytes; bytes <= opt_.max_bytes; bytes = NextSize(bytes)) {
       const Counts k = d.counts(bytes / es, comm_.size(), comm_.rank());
       Row row{&d, std::max(k.send, k.recv) * es, bytes / es, dtype, op, opt_.root, {}, {}, {}};

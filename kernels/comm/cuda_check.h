@@ -9,20 +9,18 @@
 
 #include "kernels/comm/check.h"
 
-#define LOOM_CUDA_CHECK(call)                                                               \
-  do {                                                                                      \
-    const cudaError_t loom_cuda_err_ = (call);                                              \
-    if (loom_cuda_err_ != cudaSuccess)                                                      \
-      return ::loom::comm::internal::ErrorAt(::loom::StatusCode::kUnavailable, __FILE__,   \
-                                             __LINE__, std::string(#call) + ": " +          \
-                                                           cudaGetErrorString(loom_cuda_err_)); \
+// Returns from the enclosing function when `call`'s result is not `ok`, naming the call and
+// `describe`'s text for the result.
+#define LOOM_LIBRARY_CHECK(result_type, call, ok, describe)                               \
+  do {                                                                                    \
+    const result_type loom_lib_rc_ = (call);                                              \
+    if (loom_lib_rc_ != (ok))                                                             \
+      return ::loom::comm::internal::ErrorAt(::loom::StatusCode::kUnavailable, __FILE__, \
+                                             __LINE__,                                    \
+                                             std::string(#call) + ": " +                  \
+                                                 describe(loom_lib_rc_));                 \
   } while (0)
 
-#define LOOM_NCCL_CHECK(call)                                                               \
-  do {                                                                                      \
-    const ncclResult_t loom_nccl_res_ = (call);                                             \
-    if (loom_nccl_res_ != ncclSuccess)                                                      \
-      return ::loom::comm::internal::ErrorAt(::loom::StatusCode::kUnavailable, __FILE__,   \
-                                             __LINE__, std::string(#call) + ": " +          \
-                                                           ncclGetErrorString(loom_nccl_res_)); \
-  } while (0)
+#define LOOM_CUDA_CHECK(call) LOOM_LIBRARY_CHECK(cudaError_t, call, cudaSuccess, cudaGetErrorString)
+#define LOOM_NCCL_CHECK(call) \
+  LOOM_LIBRARY_CHECK(ncclResult_t, call, ncclSuccess, ncclGetErrorString)
