@@ -1,0 +1,237 @@
+#include "kernels/comm/shm_allreduce.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/comm/mpi_check.h"
+#include "kernels/comm/reduce_kernels.h"
+
+namespace loom::comm {
+namespace {
+
+constexpr size_t kNameBytes = 64;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spin a little (the peer is usually a few hundred nanoseconds behind on a machine with a core
+// per rank), then give the core away: oversubscribed, the peer may not run until we yield.
+class Backoff {
+ public:
+  void Pause() {
+    if (++spins_ < 128) CpuRelax();
+    else sched_yield();
+  }
+
+ private:
+  int spins_ = 0;
+};
+
+size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+// Messages at least this large are written to the caller's buffer with non-temporal stores: the
+// output will not fit in cache anyway, and a normal store first reads the line it overwrites
+// (read-for-ownership), a third DRAM transfer per byte on top of reading the input and writing
+// the output. Measured on the development VM (docs/COMM.md).
+constexpr size_t kStreamingBytes = size_t{8} << 20;
+
+// memcpy, with the 16-byte-aligned middle written by SSE2 streaming stores when `stream`.
+void CopyOut(char* dst, const char* src, size_t n, bool stream) {
+#if defined(__x86_64__)
+  if (stream && n >= 256) {
+    const size_t head = (16 - reinterpret_cast<uintptr_t>(dst) % 16) % 16;
+    std::memcpy(dst, src, head);
+    size_t i = head;
+    for (; i + 64 <= n; i += 64) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16));
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 32));
+      const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 48));
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), a);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 16), b);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 32), c);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 48), d);
+    }
+    std::memcpy(dst + i, src + i, n - i);
+    _mm_sfence();  // streaming stores are weakly ordered: complete them before we signal
+    return;
+  }
+#endif
+  std::memcpy(dst, src, n);
+}
+
+// [begin, end) of shard r when `count` elements are split across n ranks, boundaries on cache lines
+// (64 bytes) so that two ranks never write the same line and vector loads stay aligned with it.
+struct Range { size_t begin, end; };
+Range Shard(size_t count, int n, int r, size_t elem_bytes) {
+  const size_t align = 64 / elem_bytes;
+  const size_t per = RoundUp((count + n - 1) / n, align);
+  const size_t b = std::min(count, per * static_cast<size_t>(r));
+  return {b, std::min(count, b + per)};
+}
+
+std::string SegmentName() {
+  std::random_device rd;
+  char name[kNameBytes];
+  std::snprintf(name, sizeof name, "/loom-comm-%d-%08x", static_cast<int>(getpid()), rd());
+  return name;
+}
+
+// Opens (or creates) and maps a segment; closes the descriptor either way.
+StatusOr<void*> MapSegment(const char* name, size_t bytes, bool create) {
+  const int fd = shm_open(name, create ? O_CREAT | O_EXCL | O_RDWR : O_RDWR, 0600);
+  LOOM_SYS_CHECK(fd);
+  if (create && ftruncate(fd, static_cast<off_t>(bytes)) == -1) {
+    const int e = errno;
+    close(fd);
+    return internal::ErrorAt(StatusCode::kUnavailable, __FILE__, __LINE__,
+                             std::string("ftruncate(") + name + "): " + std::strerror(e));
+  }
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) {
+    return internal::ErrorAt(StatusCode::kUnavailable, __FILE__, __LINE__,
+                             std::string("mmap(") + name + "): " + std::strerror(errno));
+  }
+  return base;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ShmAllReduce>> ShmAllReduce::Create(MPI_Comm local, size_t chunk_bytes) {
+  int rank = 0, size = 0;
+  LOOM_MPI_CHECK(MPI_Comm_rank(local, &rank));
+  LOOM_MPI_CHECK(MPI_Comm_size(local, &size));
+  if (size > kMaxLocalRanks) {
+    return InvalidArgument("shm all-reduce supports at most " + std::to_string(kMaxLocalRanks) +
+                           " ranks per node, not " + std::to_string(size));
+  }
+  chunk_bytes = RoundUp(chunk_bytes, 4096);
+  const size_t header = RoundUp(sizeof(Counters) * static_cast<size_t>(size), 4096);
+  const size_t bytes = header + chunk_bytes * kDepth * static_cast<size_t>(size);
+
+  // Local rank 0 creates the segment and broadcasts its name ("" when creation failed).
+  char name[kNameBytes] = {};
+  StatusOr<void*> mapped = Unavailable("shared-memory segment not created by local rank 0");
+  if (rank == 0) {
+    const std::string n = SegmentName();
+    mapped = MapSegment(n.c_str(), bytes, /*create=*/true);
+    if (mapped.ok()) std::snprintf(name, sizeof name, "%s", n.c_str());
+    else if (errno != EEXIST) shm_unlink(n.c_str());
+  }
+  int rc = MPI_Bcast(name, kNameBytes, MPI_CHAR, 0, local);
+  if (rc == MPI_SUCCESS && rank != 0 && name[0] != '\0') {
+    mapped = MapSegment(name, bytes, /*create=*/false);
+  }
+
+  // Everyone mapped (or someone failed): the name is no longer needed, so it goes now. From here
+  // the kernel frees the memory when the last rank unmaps or exits, whatever happens.
+  int ok = mapped.ok() ? 1 : 0, all_ok = 0;
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, local);
+  if (rank == 0 && name[0] != '\0') shm_unlink(name);
+  if (rc != MPI_SUCCESS || !all_ok) {
+    if (mapped.ok()) munmap(*mapped, bytes);
+    if (!mapped.ok()) return mapped.status();
+    if (rc != MPI_SUCCESS) return internal::MpiError(rc, "MPI_Bcast/MPI_Allreduce", __FILE__, __LINE__);
+    return Unavailable("another local rank could not map the shared-memory segment");
+  }
+  return std::unique_ptr<ShmAllReduce>(new ShmAllReduce(rank, size, chunk_bytes, *mapped, bytes));
+}
+
+ShmAllReduce::ShmAllReduce(int rank, int size, size_t chunk_bytes, void* base, size_t bytes)
+    : rank_(rank), size_(size), chunk_bytes_(chunk_bytes), base_(base), bytes_(bytes) {}
+
+ShmAllReduce::~ShmAllReduce() { munmap(base_, bytes_); }
+
+ShmAllReduce::Counters& ShmAllReduce::counters(int r) const {
+  return static_cast<Counters*>(base_)[r];
+}
+
+char* ShmAllReduce::slot(uint64_t seq, int r) const {
+  const size_t header = RoundUp(sizeof(Counters) * static_cast<size_t>(size_), 4096);
+  const size_t index = (seq % kDepth) * static_cast<size_t>(size_) + static_cast<size_t>(r);
+  return static_cast<char*>(base_) + header + index * chunk_bytes_;
+}
+
+void ShmAllReduce::Publish(uint64_t Counters::*field, uint64_t seq) const {
+  std::atomic_ref<uint64_t>(counters(rank_).*field).store(seq, std::memory_order_release);
+}
+
+void ShmAllReduce::WaitAll(uint64_t Counters::*field, uint64_t seq) const {
+  for (int r = 0; r < size_; ++r) {
+    std::atomic_ref<uint64_t> c(counters(r).*field);
+    Backoff backoff;
+    while (c.load(std::memory_order_acquire) < seq) backoff.Pause();
+  }
+}
+
+Status ShmAllReduce::Run(const void* send, void* recv, size_t count, DType dtype, RedOp op,
+                         const ShardHook& cross_node, int avg_divisor) {
+  const size_t es = DTypeSize(dtype);
+  const size_t chunk = chunk_bytes_ / es;
+  const bool stream = count * es >= kStreamingBytes;
+  for (size_t off = 0; off < count; off += chunk) {
+    LOOM_RETURN_IF_ERROR(RunChunk(static_cast<const char*>(send) + off * es,
+                                  static_cast<char*>(recv) + off * es, std::min(chunk, count - off),
+                                  dtype, op, cross_node, avg_divisor, stream));
+  }
+  return Status::Ok();
+}
+
+Status ShmAllReduce::RunChunk(const char* send, char* recv, size_t count, DType dtype, RedOp op,
+                              const ShardHook& cross_node, int avg_divisor, bool stream) {
+  const size_t es = DTypeSize(dtype);
+  const uint64_t seq = ++seq_;
+  char* mine = slot(seq, rank_);
+
+  // 1. Copy in, once every rank is done with the chunk that last used this slot.
+  if (seq > kDepth) WaitAll(&Counters::consumed, seq - kDepth);
+  std::memcpy(mine, send, count * es);
+  Publish(&Counters::copied, seq);
+  WaitAll(&Counters::copied, seq);
+
+  // 2. Reduce my shard across every rank's slot, into my slot. Hierarchical: sum here, reduce
+  //    across nodes, and only then average over the whole world.
+  const Range s = Shard(count, size_, rank_, es);
+  if (s.end > s.begin) {
+    const void* srcs[kMaxLocalRanks];
+    for (int r = 0; r < size_; ++r) srcs[r] = slot(seq, r) + s.begin * es;
+    char* shard = mine + s.begin * es;
+    const size_t n = s.end - s.begin;
+    const bool fuse_avg = op == RedOp::kAvg && !cross_node;
+    ReduceN(shard, srcs, size_, n, dtype, op == RedOp::kAvg && !fuse_avg ? RedOp::kSum : op);
+    if (cross_node) {
+      LOOM_RETURN_IF_ERROR(cross_node(shard, n, dtype, op == RedOp::kAvg ? RedOp::kSum : op));
+      if (op == RedOp::kAvg) DivideBy(shard, shard, n, dtype, avg_divisor);
+    }
+  }
+  Publish(&Counters::reduced, seq);
+  WaitAll(&Counters::reduced, seq);
+
+  // 3. Copy every rank's reduced shard out.
+  for (int r = 0; r < size_; ++r) {
+    const Range t = Shard(count, size_, r, es);
+    CopyOut(recv + t.begin * es, slot(seq, r) + t.begin * es, (t.end - t.begin) * es, stream);
+  }
+  Publish(&Counters::consumed, seq);
+  return Status::Ok();
+}
+
+}  // namespace loom::comm
