@@ -8,7 +8,8 @@ export LOOM_HOME=$(mktemp -d /tmp/loom-bench-XXXXXX)
 unset LOOM_SERVER
 "$bin/loom" up --workers 3 --gpus-per-worker 4 > "$LOOM_HOME/up.log" 2>&1 &
 up=$!
-trap 'kill -INT $up 2>/dev/null; wait $up 2>/dev/null || true; rm -rf "$LOOM_HOME"' EXIT
+trap 'rc=$?; kill -INT $up 2>/dev/null; wait $up 2>/dev/null || true
+      if [ $rc -eq 0 ]; then rm -rf "$LOOM_HOME"; else echo "state kept in $LOOM_HOME" >&2; fi' EXIT
 for _ in $(seq 100); do
   grep -q "Loom is up" "$LOOM_HOME/up.log" 2>/dev/null && break
   sleep 0.1

@@ -11,15 +11,12 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "common/mpi_loopback.h"
 #include "common/paths.h"
 #include "common/process.h"
 
 namespace loom::cli {
 namespace {
-
-// Open MPI on one machine standing in for several nodes: TCP over loopback, no binding.
-constexpr const char* kLoopbackMpiArgs =
-    "--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo";
 
 std::string BinDir() { return std::filesystem::canonical("/proc/self/exe").parent_path(); }
 
@@ -104,7 +101,7 @@ int Up(const Global& g, const UpOptions& o) {
     std::string name = "node-" + std::to_string(i);
     if (!start({bin + "/loom-worker", "--name", name, "--home", g.home, "--server", address,
                 "--emulate-gpus", std::to_string(o.gpus_per_worker), "--gpu-model", o.gpu_model,
-                "--label", "leaf=leaf-" + std::to_string((i - 1) / 4 + 1), "--mpirun-args", kLoopbackMpiArgs},
+                "--label", "leaf=leaf-" + std::to_string((i - 1) / 4 + 1), "--mpirun-args", kLoopbackMpirunArgs},
                name + ".log")) {
       StopAll(pids);
       return 1;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 extern char** environ;
 
@@ -106,6 +107,46 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
   // Set the group from the parent too, so it is in place before anyone signals the group.
   if (setpgid(pid, spec.process_group) != 0) setpgid(pid, pid);
   return pid;
+}
+
+struct Spawner::Request {
+  const SpawnSpec* spec;
+  std::optional<StatusOr<pid_t>> result;
+};
+
+Spawner::Spawner() : thread_([this] { Loop(); }) {}
+
+Spawner::~Spawner() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+StatusOr<pid_t> Spawner::Spawn(const SpawnSpec& spec) {
+  Request request{&spec, std::nullopt};
+  std::unique_lock<std::mutex> lock(mu_);
+  queue_.push_back(&request);
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return request.result.has_value(); });
+  return std::move(*request.result);
+}
+
+void Spawner::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    Request* r = queue_.front();
+    queue_.pop_front();
+    lock.unlock();
+    StatusOr<pid_t> result = loom::Spawn(*r->spec);
+    lock.lock();
+    r->result.emplace(std::move(result));
+    cv_.notify_all();
+  }
 }
 
 }  // namespace loom

@@ -4,8 +4,12 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -24,6 +28,28 @@ struct SpawnSpec {
 // Forks and execs. The child dies with the worker (PR_SET_PDEATHSIG) so a killed worker leaves no
 // ranks behind. Returns the child's pid; NOT_FOUND if the program is not on PATH.
 StatusOr<pid_t> Spawn(const SpawnSpec& spec);
+
+// Runs Spawn on one long-lived thread. PR_SET_PDEATHSIG fires when the *thread* that forked the
+// child exits, not the process: children forked from a pool thread (gRPC's, say) would be killed
+// when the pool shrinks. Daemons that fork from many threads spawn through one of these instead.
+class Spawner {
+ public:
+  Spawner();
+  ~Spawner();
+  Spawner(const Spawner&) = delete;
+  Spawner& operator=(const Spawner&) = delete;
+  StatusOr<pid_t> Spawn(const SpawnSpec& spec);
+
+ private:
+  struct Request;
+  void Loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request*> queue_;  // GUARDED_BY(mu_)
+  bool stop_ = false;           // GUARDED_BY(mu_)
+  std::thread thread_;
+};
 
 // The current process environment as a map.
 std::map<std::string, std::string> CurrentEnvironment();

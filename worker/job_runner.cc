@@ -120,11 +120,12 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
   spec.stdout_fd = out_fd;
   spec.stderr_fd = err_fd;
   spec.process_group = job.process_group;
-  LOOM_ASSIGN_OR_RETURN(pid_t pid, Spawn(spec));
+  LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(spec));
   pid_t group = getpgid(pid);
   if (job.process_group == 0 || group != job.process_group) job.process_group = group > 0 ? group : pid;
   pid_to_job_[pid] = job.launch.job().id();
   ++live_children_;
+  ++spawned_;
   cv_.notify_all();
   return pid;
 }
@@ -301,17 +302,20 @@ std::vector<double> JobRunner::Utilization(int gpu_count) {
 
 void JobRunner::ReapLoop() {
   for (;;) {
+    uint64_t spawned_before;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return live_children_ > 0 || stopping_; });
       if (live_children_ == 0 && stopping_) return;
+      spawned_before = spawned_;
     }
     int status = 0;
     pid_t pid = waitpid(-1, &status, 0);
     if (pid < 0) {
       if (errno == EINTR) continue;
+      // ECHILD: nothing to wait for, unless a process was started since waitpid was called.
       std::lock_guard<std::mutex> lock(mu_);
-      live_children_ = 0;  // ECHILD: nothing left to wait for
+      if (spawned_ == spawned_before) live_children_ = 0;
       cv_.notify_all();
       continue;
     }

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/process.h"
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
 
@@ -106,8 +107,10 @@ class JobRunner {
   std::set<pid_t> exec_pids_;                   // GUARDED_BY(mu_): exec'd processes not yet waited for
   std::map<pid_t, int> exec_status_;            // GUARDED_BY(mu_): exited exec'd processes
   int live_children_ = 0;                       // GUARDED_BY(mu_)
+  uint64_t spawned_ = 0;                        // GUARDED_BY(mu_): processes ever started
   bool stopping_ = false;                       // GUARDED_BY(mu_)
   int64_t last_utilization_ms_ = 0;             // GUARDED_BY(mu_)
+  Spawner spawner_;  // forks from one thread that lives as long as the runner (see Spawner)
   std::thread reaper_, monitor_;
 };
 

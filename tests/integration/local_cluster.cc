@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/mpi_loopback.h"
 #include "common/paths.h"
 #include "common/process.h"
 
@@ -101,8 +102,7 @@ Status LocalCluster::StartWorker(int i) {
   LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)],
                         Start({std::string(LOOM_BIN_DIR) + "/loom-worker", "--name", name, "--server", address_,
                                "--emulate-gpus", std::to_string(options_.gpus_per_worker),
-                               "--kill-grace-ms", "1000", "--mpirun-args",
-                               "--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"},
+                               "--kill-grace-ms", "1000", "--mpirun-args", kLoopbackMpirunArgs},
                               name + ".log"));
   return Status::Ok();
 }
