@@ -44,6 +44,17 @@ std::string Basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// What the scheduler core needs of a spec; the spec may not be normalised yet.
+sched::JobRequest RequestFromSpec(const v1::JobSpec& spec) {
+  sched::JobRequest r;
+  r.gpus = spec.gpus();
+  r.gpus_per_node = spec.gpus_per_node();
+  r.priority = spec.priority();
+  r.time_limit_ms = spec.time_limit_s() * 1000;
+  r.tenant = spec.tenant();
+  return r;
+}
+
 constexpr int kMasterPortBase = 20000;
 constexpr int kMasterPortRange = 10000;
 
@@ -106,12 +117,7 @@ Status ControlPlane::Recover() {
 }
 
 StatusOr<sched::JobRequest> ControlPlane::RequestOf(const v1::JobSpec& spec) const {
-  sched::JobRequest r;
-  r.gpus = spec.gpus();
-  r.gpus_per_node = spec.gpus_per_node();
-  r.priority = spec.priority();
-  r.time_limit_ms = spec.time_limit_s() * 1000;
-  r.tenant = spec.tenant();
+  sched::JobRequest r = RequestFromSpec(spec);
   if (r.gpus_per_node <= 0 || r.gpus % r.gpus_per_node != 0) {
     return Internal("stored job spec is not normalised");
   }
@@ -161,13 +167,7 @@ StatusOr<int64_t> ControlPlane::Submit(v1::JobSpec spec) {
   if (spec.time_limit_s() == 0) spec.set_time_limit_s(options_.default_time_limit_ms / 1000);
 
   std::lock_guard<std::mutex> lock(mu_);
-  sched::JobRequest request;
-  request.gpus = spec.gpus();
-  request.gpus_per_node = spec.gpus_per_node();
-  request.priority = spec.priority();
-  request.time_limit_ms = spec.time_limit_s() * 1000;
-  request.tenant = spec.tenant();
-  LOOM_ASSIGN_OR_RETURN(request, core_->Normalize(request));
+  LOOM_ASSIGN_OR_RETURN(sched::JobRequest request, core_->Normalize(RequestFromSpec(spec)));
   spec.set_gpus_per_node(request.gpus_per_node);
 
   const int64_t now = clock_->NowMs();

@@ -16,18 +16,11 @@
 namespace loom::testing {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Waits for `path` to exist with content (a job's signal that it got somewhere).
 bool WaitForFile(const std::string& path, std::chrono::seconds timeout = std::chrono::seconds(20)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!Slurp(path).empty()) return true;
+    if (!ReadFile(path).empty()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
@@ -53,7 +46,7 @@ TEST_F(ClusterTest, EightGpuJobSpansTwoNodesWithTorchEnvironment) {
 
   std::set<std::string> nodes;
   for (int r = 0; r < 8; ++r) {
-    std::istringstream line(Slurp(dir + "/rank." + std::to_string(r)));
+    std::istringstream line(ReadFile(dir + "/rank." + std::to_string(r)));
     int rank, world, local, local_world, port;
     int64_t job_id;
     std::string master, node, gpus;
@@ -84,7 +77,7 @@ TEST_F(ClusterTest, MpiJobRanksAgreeOnTheSumAcrossNodes) {
   ASSERT_TRUE(job.ok()) << job.status().message() << "\n" << cluster_.Loom({"logs", std::to_string(*id), "--stderr"}).out;
   EXPECT_EQ(job->allocation_size(), 2);
   for (int r = 0; r < 8; ++r) {
-    std::istringstream line(Slurp(dir + "/allreduce." + std::to_string(r)));
+    std::istringstream line(ReadFile(dir + "/allreduce." + std::to_string(r)));
     int rank, size;
     long sum;
     ASSERT_TRUE(line >> rank >> size >> sum) << "rank " << r << " wrote nothing";
@@ -100,7 +93,7 @@ TEST_F(ClusterTest, CancelKillsTheRunningRanks) {
   ASSERT_TRUE(id.ok()) << id.status().message();
   ASSERT_TRUE(cluster_.WaitForState(*id, v1::RUNNING).ok());
   ASSERT_TRUE(WaitForFile(dir + "/pid.0") && WaitForFile(dir + "/pid.1"));
-  std::vector<pid_t> pids = {std::stoi(Slurp(dir + "/pid.0")), std::stoi(Slurp(dir + "/pid.1"))};
+  std::vector<pid_t> pids = {std::stoi(ReadFile(dir + "/pid.0")), std::stoi(ReadFile(dir + "/pid.1"))};
   for (pid_t p : pids) EXPECT_TRUE(ProcessAlive(p));
 
   CommandResult r = cluster_.Loom({"cancel", std::to_string(*id)});
@@ -161,7 +154,7 @@ TEST_F(ClusterTest, Kill9OfLoomdLosesNothing) {
   for (size_t i = 0; i < queued.size(); ++i) {
     auto job = cluster_.WaitForState(queued[i], v1::COMPLETED);
     ASSERT_TRUE(job.ok()) << job.status().message();
-    EXPECT_EQ(Slurp(dir + "/out." + std::to_string(i)), "done\n");
+    EXPECT_EQ(ReadFile(dir + "/out." + std::to_string(i)), "done\n");
   }
 }
 
@@ -186,7 +179,7 @@ TEST_F(ClusterTest, WorkerKilledMidJobMarksNodeDownAndJobFailed) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto any_alive = [&] {
     for (int r = 0; r < 8; ++r) {
-      if (ProcessAlive(std::stoi(Slurp(dir + "/pid." + std::to_string(r))))) return true;
+      if (ProcessAlive(std::stoi(ReadFile(dir + "/pid." + std::to_string(r))))) return true;
     }
     return false;
   };

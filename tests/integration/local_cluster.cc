@@ -16,14 +16,14 @@
 #include "common/process.h"
 
 namespace loom::testing {
-namespace {
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
+
+namespace {
 
 void Reap(pid_t pid, int sig) {
   if (pid <= 0) return;

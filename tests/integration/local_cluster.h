@@ -70,6 +70,9 @@ class LocalCluster {
   std::unique_ptr<v1::Scheduler::Stub> stub_;
 };
 
+// A file's whole content; empty if it cannot be read.
+std::string ReadFile(const std::string& path);
+
 // True while `pid` exists (and is not a zombie).
 bool ProcessAlive(pid_t pid);
 
