@@ -39,6 +39,11 @@ bool HasNode(const v1::Job& job, const std::string& node) {
   return false;
 }
 
+bool HasExited(const v1::Job& job, const std::string& node) {
+  const auto& exited = job.exited_nodes();
+  return std::find(exited.begin(), exited.end(), node) != exited.end();
+}
+
 std::string Basename(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -99,7 +104,7 @@ Status ControlPlane::Recover() {
     if (job.state() == v1::PENDING) {
       LOOM_ASSIGN_OR_RETURN(sched::JobRequest r, RequestOf(job.spec()));
       LOOM_RETURN_IF_ERROR(core_->AddPending(id, r, job.submit_time_ms()));
-    } else if (job.state() == v1::RUNNING) {
+    } else if (job.state() == v1::RUNNING || (!job.released() && job.allocation_size() > 0)) {
       auto allocation = AllocationOf(job);
       Status s = allocation.ok() ? core_->Adopt(id, *allocation) : allocation.status();
       if (!s.ok()) {  // a record we cannot re-adopt ends, visibly, rather than holding GPUs forever
@@ -230,9 +235,11 @@ StatusOr<v1::Job> ControlPlane::Cancel(int64_t id) {
       (void)core_->RemovePending(id);
     } else {
       LOOM_RETURN_IF_ERROR(sched::CheckTransition(id, ToCore(job.state()), JobState::kCancelled));
-      EndRunningJob(job, v1::CANCELLED, 0, "Cancelled", now, "", batch, calls);
+      EndRunningJob(job, v1::CANCELLED, 0, "Cancelled", now, batch, calls);
+      MarkReleasedIfQuiet(job);
+      batch.jobs = {&job};
       LOOM_RETURN_IF_ERROR(store_->Commit(batch));
-      core_->Finish(id);
+      ApplyRelease(job);
     }
     it->second = job;
     result = job;
@@ -352,12 +359,13 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
     for (sched::JobId id : core_->cluster().JobsOn(index)) {
       if (running.count(id)) continue;
       v1::Job job = jobs_[id];
-      if (std::find(job.exited_nodes().begin(), job.exited_nodes().end(), in.name()) !=
-          job.exited_nodes().end()) {
-        continue;  // its ranks here ended normally; the job waits for its other nodes
+      if (HasExited(job, in.name())) continue;  // its ranks here ended; it waits for other nodes
+      job.add_exited_nodes(in.name());           // nothing of it runs here any more
+      if (job.state() == v1::RUNNING) {
+        EndRunningJob(job, v1::FAILED, -1, "NodeFail: worker on " + in.name() + " lost the job",
+                      now, batch, calls);
       }
-      EndRunningJob(job, v1::FAILED, -1, "NodeFail: worker on " + in.name() + " lost the job",
-                    now, in.name(), batch, calls);
+      MarkReleasedIfQuiet(job);
       lost.push_back(std::move(job));
     }
     for (const v1::Job& job : lost) batch.jobs.push_back(&job);
@@ -365,7 +373,7 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
     batch.events.push_back({now, 0, in.name(), "registered " + in.address()});
     LOOM_RETURN_IF_ERROR(store_->Commit(batch));
     for (v1::Job& job : lost) {
-      core_->Finish(job.id());
+      ApplyRelease(job);
       jobs_[job.id()] = std::move(job);
     }
     MarkDirty();
@@ -410,32 +418,31 @@ Status ControlPlane::ReportJobExit(const v1::ReportJobExitRequest& request) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = jobs_.find(request.job_id());
     if (it == jobs_.end()) return NotFound("no job " + std::to_string(request.job_id()));
-    // Reports for jobs that already ended (cancelled, failed elsewhere) or for nodes the job does
-    // not use are acknowledged and dropped: the worker must not resend them forever.
-    if (it->second.state() != v1::RUNNING || !HasNode(it->second, request.node())) return Status::Ok();
+    // Reports for nodes the job does not use, or already reported, are acknowledged and dropped:
+    // the worker must not resend them forever.
+    if (!HasNode(it->second, request.node()) || HasExited(it->second, request.node())) return Status::Ok();
     v1::Job job = it->second;
-    const auto& exited = job.exited_nodes();
-    if (std::find(exited.begin(), exited.end(), request.node()) != exited.end()) return Status::Ok();
     job.add_exited_nodes(request.node());
 
     const int64_t now = clock_->NowMs();
     store::Batch batch;
-    const bool failed = request.exit_code() != 0 || !request.reason().empty();
-    const bool head = job.allocation(0).node() == request.node();
-    const bool all_exited = job.exited_nodes_size() == job.allocation_size();
-    if (failed) {
-      std::string reason = request.reason().empty() ? "NonZeroExit" : request.reason();
-      EndRunningJob(job, v1::FAILED, request.exit_code(), reason, now, request.node(), batch, calls);
-    } else if (all_exited || (job.spec().mpi() && head)) {
-      // An MPI job is over when mpirun, on the head node, exits.
-      EndRunningJob(job, v1::COMPLETED, 0, "", now, request.node(), batch, calls);
+    if (job.state() == v1::RUNNING) {
+      const bool failed = request.exit_code() != 0 || !request.reason().empty();
+      const bool head = job.allocation(0).node() == request.node();
+      const bool all_exited = job.exited_nodes_size() == job.allocation_size();
+      if (failed) {
+        std::string reason = request.reason().empty() ? "NonZeroExit" : request.reason();
+        EndRunningJob(job, v1::FAILED, request.exit_code(), reason, now, batch, calls);
+      } else if (all_exited || (job.spec().mpi() && head)) {
+        // An MPI job is over when mpirun, on the head node, exits.
+        EndRunningJob(job, v1::COMPLETED, 0, "", now, batch, calls);
+      }
     }
+    // An ended job's last report frees its GPUs (a cancelled job's ranks are gone only now).
+    if (IsTerminal(job.state())) MarkReleasedIfQuiet(job);
     batch.jobs.push_back(&job);
     LOOM_RETURN_IF_ERROR(store_->Commit(batch));
-    if (IsTerminal(job.state())) {
-      core_->Finish(job.id());
-      MarkDirty();
-    }
+    ApplyRelease(job);
     it->second = std::move(job);
   }
   RunCalls(std::move(calls));
@@ -443,8 +450,7 @@ Status ControlPlane::ReportJobExit(const v1::ReportJobExitRequest& request) {
 }
 
 void ControlPlane::EndRunningJob(v1::Job& job, v1::JobState state, int exit_code,
-                                 const std::string& reason, int64_t now,
-                                 const std::string& skip_node, store::Batch& batch,
+                                 const std::string& reason, int64_t now, store::Batch& batch,
                                  std::vector<WorkerCall>& calls) {
   job.set_state(state);  // callers checked the transition; RUNNING may end in any final state
   job.set_exit_code(exit_code);
@@ -454,14 +460,29 @@ void ControlPlane::EndRunningJob(v1::Job& job, v1::JobState state, int exit_code
   std::transform(what.begin(), what.end(), what.begin(), ::tolower);
   batch.events.push_back({now, job.id(), "", reason.empty() ? what : what + ": " + reason});
   for (const auto& a : job.allocation()) {
-    if (a.node() == skip_node) continue;
-    const auto& exited = job.exited_nodes();
-    if (std::find(exited.begin(), exited.end(), a.node()) != exited.end()) continue;
+    if (HasExited(job, a.node())) continue;
     auto n = nodes_.find(a.node());
     if (n == nodes_.end() || n->second.node.state() != v1::UP) continue;
     WorkerCall call{WorkerCall::kKill, n->second.node.address(), job.id(), a.node(), {}, reason};
     calls.push_back(std::move(call));
   }
+}
+
+bool ControlPlane::MarkReleasedIfQuiet(v1::Job& job) const {
+  if (job.released()) return false;
+  for (const auto& a : job.allocation()) {
+    if (HasExited(job, a.node())) continue;
+    auto n = nodes_.find(a.node());
+    if (n != nodes_.end() && n->second.node.state() == v1::UP) return false;  // ranks may still run
+  }
+  job.set_released(true);
+  return true;
+}
+
+void ControlPlane::ApplyRelease(const v1::Job& job) {
+  if (!job.released() || !core_->cluster().AllocationOf(job.id())) return;
+  core_->Finish(job.id());
+  MarkDirty();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,8 +575,11 @@ void ControlPlane::CheckLiveness() {
       }
       for (sched::JobId id : jobs) {
         v1::Job job = jobs_[id];
-        EndRunningJob(job, v1::FAILED, -1, "NodeFail: " + name + " stopped heartbeating", now,
-                      name, batch, calls);
+        if (job.state() == v1::RUNNING) {
+          EndRunningJob(job, v1::FAILED, -1, "NodeFail: " + name + " stopped heartbeating", now,
+                        batch, calls);
+        }
+        MarkReleasedIfQuiet(job);  // a DOWN node runs nothing we could wait for
         failed.push_back(std::move(job));
       }
     }
@@ -572,7 +596,7 @@ void ControlPlane::CheckLiveness() {
       return;
     }
     for (v1::Job& job : failed) {
-      core_->Finish(job.id());
+      ApplyRelease(job);
       jobs_[job.id()] = std::move(job);
     }
     for (const std::string& name : down) std::fprintf(stderr, "loomd: node %s is DOWN\n", name.c_str());
@@ -602,13 +626,14 @@ void ControlPlane::LaunchFailed(int64_t job_id, const std::string& node, const S
     v1::Job job = it->second;
     const int64_t now = clock_->NowMs();
     store::Batch batch;
-    EndRunningJob(job, v1::FAILED, -1, "LaunchFailed: " + node + ": " + why.message(), now, node,
-                  batch, calls);
+    job.add_exited_nodes(node);  // nothing started there
+    EndRunningJob(job, v1::FAILED, -1, "LaunchFailed: " + node + ": " + why.message(), now, batch,
+                  calls);
+    MarkReleasedIfQuiet(job);
     batch.jobs.push_back(&job);
     if (!store_->Commit(batch).ok()) return;  // stays RUNNING; liveness or the worker resolves it
-    core_->Finish(job_id);
+    ApplyRelease(job);
     it->second = std::move(job);
-    MarkDirty();
   }
   RunCalls(std::move(calls));
 }

@@ -85,11 +85,16 @@ class ControlPlane {
                ControlPlaneOptions options, std::unique_ptr<sched::SchedulerCore> core);
   Status Recover();
 
-  // Ends a running job: records the final state, frees its GPUs and queues kills for its nodes
-  // (except `skip_node`). The caller commits `batch`.
+  // Ends a running job: records the final state and queues kills for the nodes that still run
+  // its ranks. The caller commits `batch`, then calls ReleaseIfQuiet.
   void EndRunningJob(v1::Job& job, v1::JobState state, int exit_code, const std::string& reason,
-                     int64_t now, const std::string& skip_node, store::Batch& batch,
-                     std::vector<WorkerCall>& calls);
+                     int64_t now, store::Batch& batch, std::vector<WorkerCall>& calls);
+  // An ended job keeps its GPUs until no node runs its ranks any more (each reported its exit,
+  // lost the job, or is DOWN), so no job starts beside a dying one. Marks `job` released when
+  // that holds; returns true if it changed.
+  bool MarkReleasedIfQuiet(v1::Job& job) const;
+  // After the commit: frees a released job's GPUs in the core.
+  void ApplyRelease(const v1::Job& job);
   void MarkDirty();
   void RunCalls(std::vector<WorkerCall> calls);
   // Called after a failed launch: the job fails and its other nodes are told to stop.

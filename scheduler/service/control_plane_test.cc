@@ -141,12 +141,37 @@ TEST_F(ControlPlaneTest, CancelPendingAndRunningButNotFinished) {
   EXPECT_EQ(cp_->Cancel(queued)->state(), v1::CANCELLED);
   EXPECT_EQ(cp_->Cancel(big)->state(), v1::CANCELLED);
   EXPECT_EQ(workers_.kills.size(), 3u);
+  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 12);  // held until the ranks are gone
   Status again = cp_->Cancel(big).status();
   EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(again.message().find("already ended"), std::string::npos);
   EXPECT_EQ(cp_->Cancel(999).status().code(), StatusCode::kNotFound);
   Exit(big, "n0", 143, "Cancelled");  // the late report of the killed ranks changes nothing
   EXPECT_EQ(State(big), v1::CANCELLED);
+}
+
+TEST_F(ControlPlaneTest, CancelledJobHoldsGpusUntilItsRanksAreGone) {
+  int64_t big = *Submit(8, 4);
+  cp_->SchedulePass();
+  int64_t next = *Submit(8, 4);
+  ASSERT_EQ(cp_->Cancel(big)->state(), v1::CANCELLED);
+  v1::Job job = *cp_->GetJob(big);
+  EXPECT_FALSE(job.released());
+  EXPECT_EQ(cp_->SchedulePass(true), 0);  // the dying job's GPUs are not handed out yet
+  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 8);
+
+  Open();  // the cancel and the hold survive a restart
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "r" + std::to_string(i), {big}).ok());
+  }
+  EXPECT_EQ(State(big), v1::CANCELLED);
+  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 8);
+  Exit(big, job.allocation(0).node(), 143, "Cancelled");
+  EXPECT_EQ(cp_->SchedulePass(true), 0);
+  Exit(big, job.allocation(1).node(), 143, "Cancelled");
+  EXPECT_TRUE(cp_->GetJob(big)->released());
+  EXPECT_EQ(cp_->SchedulePass(true), 1);
+  EXPECT_EQ(State(next), v1::RUNNING);
 }
 
 TEST_F(ControlPlaneTest, SilentNodeGoesDownAndItsJobFails) {
