@@ -10,9 +10,12 @@ namespace loom::gemm::internal {
 Status CpuGemm(const GemmDesc& desc, const void* a, const void* b, const void* c, void* d);
 
 #ifdef LOOM_GEMM_WITH_CUDA
-// Loom's kernels: Hopper TMA/wgmma when eligible, else the portable mma.sync kernel.
+// Which of Loom's GPU kernels runs. kAuto (what Gemm() uses) picks the Hopper TMA/wgmma kernel on
+// a compute capability 9.0 device when the operands are 16-byte aligned, and the portable
+// mma.sync kernel otherwise; tests and benchmarks name one to exercise it alone.
+enum class LoomKernel { kAuto, kHopper, kPortable };
 Status LoomGpuGemm(const GemmDesc& desc, const void* a, const void* b, const void* c, void* d,
-                   void* stream);
+                   void* stream, LoomKernel kernel = LoomKernel::kAuto);
 Status CublasGemm(const GemmDesc& desc, const void* a, const void* b, const void* c, void* d,
                   void* stream);
 #endif

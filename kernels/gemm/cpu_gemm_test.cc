@@ -15,6 +15,8 @@ namespace {
 using testing::CheckAgainstReference;
 using testing::MakeProblem;
 using testing::Problem;
+using testing::Shape;
+using testing::ShapeString;
 
 // Output buffers start as NaN so an element the backend forgot to write fails the comparison.
 std::vector<uint8_t> PoisonedOutput(const Problem& p) {
@@ -28,10 +30,6 @@ std::string RunCpu(const Problem& p, void* d) {
   if (!s.ok()) return s.ToString();
   return CheckAgainstReference(p, d);
 }
-
-struct Shape {
-  int64_t m, n, k;
-};
 
 // Shapes from the issue: degenerate, odd, K not a multiple of any tile, tall-skinny.
 constexpr Shape kShapes[] = {{1, 1, 1}, {17, 33, 65}, {64, 48, 100}, {4096, 8, 64}, {8, 4096, 64},
@@ -54,7 +52,7 @@ TEST_P(CpuGemmShapes, MatchesReference) {
 
 std::string ShapeName(const ::testing::TestParamInfo<CpuGemmShapes::ParamType>& info) {
   const auto& [s, ops, t] = info.param;
-  return std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + "_" +
+  return ShapeString(s) + "_" +
          OpsName(ops.first, ops.second) + (t == DType::kF32 ? "_f32" : "_bf16");
 }
 

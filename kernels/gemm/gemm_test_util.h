@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -49,6 +50,15 @@ struct Problem {
     return (desc.batch - 1) * stride + rows * ld;
   }
 };
+
+// Short names for test parameters (ctest lists value-parameterized cases with their printed values).
+struct Shape {
+  int64_t m, n, k;
+};
+inline void PrintTo(const Shape& s, std::ostream* os) { *os << s.m << "x" << s.n << "x" << s.k; }
+inline std::string ShapeString(const Shape& s) {
+  return std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
+}
 
 inline std::vector<Bf16> RandomBf16(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -137,3 +147,8 @@ inline std::string CheckAgainstReference(const Problem& p, const void* d, int64_
 }
 
 }  // namespace loom::gemm::testing
+
+namespace loom::gemm {
+inline void PrintTo(Op op, std::ostream* os) { *os << (op == Op::kN ? "N" : "T"); }
+inline void PrintTo(DType t, std::ostream* os) { *os << (t == DType::kF32 ? "f32" : "bf16"); }
+}  // namespace loom::gemm
