@@ -71,10 +71,9 @@ StatusOr<Sweep> RunCpuSweep(const std::vector<Case>& cases, const Options& o) {
 
   for (const Case& c : cases) {
     const GemmDesc& g = c.desc;
-    std::vector<Bf16> a16(g.op_a == Op::kN ? g.m * g.lda : g.k * g.lda);
-    std::vector<Bf16> b16(g.op_b == Op::kN ? g.k * g.ldb : g.n * g.ldb);
-    FillRandom(a16, 11);
-    FillRandom(b16, 12);
+    const HostOperands host = MakeOperands(g);
+    const std::vector<Bf16>& a16 = host.a;
+    const std::vector<Bf16>& b16 = host.b;
     const std::vector<float> a32 = Widen(a16), b32 = Widen(b16);
     const bool f32_out = g.out_type == DType::kF32;
     std::vector<float> d_anchor(g.m * g.ldd), d_loom_f32(f32_out ? g.m * g.ldd : 0);
@@ -101,14 +100,8 @@ StatusOr<Sweep> RunCpuSweep(const std::vector<Case>& cases, const Options& o) {
     if (o.check) {
       diff = RelativeMaxDiff(f32_out ? d_loom_f32 : Widen(d_loom_bf16), d_anchor);
     }
-    Row row;
-    row.Str("case", c.name)
-        .Str("op", loom::gemm::OpsName(g.op_a, g.op_b))
-        .Int("M", g.m)
-        .Int("N", g.n)
-        .Int("K", g.k)
-        .Str("out", f32_out ? "f32" : "bf16")
-        .Num("loom_ms", lm, 3)
+    Row row = CaseRow(c);
+    row.Num("loom_ms", lm, 3)
         .Num("loom_GFLOPs", loom_gflops, 1)
         .Num("sgemm_ms", am, 3)
         .Num("sgemm_GFLOPs", anchor_gflops, 1)

@@ -78,10 +78,10 @@ StatusOr<std::vector<float>> DownloadOutput(const DeviceBuffer& d, DType type) {
   return out;
 }
 
-StatusOr<DeviceBuffer*> Upload(DeviceBuffer& buf, const std::vector<Bf16>& host) {
+Status Upload(DeviceBuffer& buf, const std::vector<Bf16>& host) {
   LOOM_RETURN_IF_ERROR(buf.Allocate(host.size() * sizeof(Bf16)));
   LOOM_CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.get(), host.data(), buf.bytes(), cudaMemcpyHostToDevice));
-  return &buf;
+  return Status::Ok();
 }
 
 }  // namespace
@@ -112,13 +112,12 @@ StatusOr<Sweep> RunGpuSweep(const std::vector<Case>& cases, const Options& o) {
 
   for (const Case& c : cases) {
     const GemmDesc& g = c.desc;
-    std::vector<Bf16> host_a(g.op_a == Op::kN ? g.m * g.lda : g.k * g.lda);
-    std::vector<Bf16> host_b(g.op_b == Op::kN ? g.k * g.ldb : g.n * g.ldb);
-    FillRandom(host_a, 21);
-    FillRandom(host_b, 22);
     DeviceBuffer a, b, d_loom, d_cublas;
-    LOOM_RETURN_IF_ERROR(Upload(a, host_a).status());
-    LOOM_RETURN_IF_ERROR(Upload(b, host_b).status());
+    {
+      const HostOperands host = MakeOperands(g);  // freed once uploaded
+      LOOM_RETURN_IF_ERROR(Upload(a, host.a));
+      LOOM_RETURN_IF_ERROR(Upload(b, host.b));
+    }
     const size_t out_bytes = size_t(g.m * g.ldd) * (g.out_type == DType::kF32 ? 4 : 2);
     LOOM_RETURN_IF_ERROR(d_cublas.Allocate(out_bytes));
     LOOM_ASSIGN_OR_RETURN(const double cublas_ms,
@@ -136,14 +135,8 @@ StatusOr<Sweep> RunGpuSweep(const std::vector<Case>& cases, const Options& o) {
     const double flops = loom::gemm::GemmFlops(g);
     const double loom_tflops = flops / (loom_ms * 1e-3) / 1e12;
     const double cublas_tflops = flops / (cublas_ms * 1e-3) / 1e12;
-    Row row;
-    row.Str("case", c.name)
-        .Str("op", loom::gemm::OpsName(g.op_a, g.op_b))
-        .Int("M", g.m)
-        .Int("N", g.n)
-        .Int("K", g.k)
-        .Str("out", g.out_type == DType::kF32 ? "f32" : "bf16")
-        .Num("loom_ms", loom_ms, 3)
+    Row row = CaseRow(c);
+    row.Num("loom_ms", loom_ms, 3)
         .Num("loom_TFLOPs", loom_tflops, 1)
         .Num("pct_of_peak", loom_tflops / peak * 100.0, 1)
         .Num("cublas_ms", cublas_ms, 3)

@@ -27,6 +27,15 @@ StatusOr<Sweep> RunGpuSweep(const std::vector<Case>& cases, const Options& optio
 // Deterministic bf16 values in [-1, 1): a cheap generator, since the GPU sweep fills gigabytes.
 void FillRandom(std::vector<loom::gemm::Bf16>& v, uint64_t seed);
 
+// A case's A and B on the host, sized by their stored shapes and filled with random values.
+struct HostOperands {
+  std::vector<loom::gemm::Bf16> a, b;
+};
+HostOperands MakeOperands(const GemmDesc& g);
+
+// A result row that starts with the case's identity: case, op, M, N, K, out.
+Row CaseRow(const Case& c);
+
 // Median of a small sample (sorts a copy).
 double Median(std::vector<double> v);
 

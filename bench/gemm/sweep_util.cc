@@ -16,6 +16,27 @@ void FillRandom(std::vector<loom::gemm::Bf16>& v, uint64_t seed) {
   }
 }
 
+HostOperands MakeOperands(const GemmDesc& g) {
+  HostOperands h;
+  h.a.resize(size_t(g.op_a == Op::kN ? g.m : g.k) * g.lda);
+  h.b.resize(size_t(g.op_b == Op::kN ? g.k : g.n) * g.ldb);
+  FillRandom(h.a, 11);
+  FillRandom(h.b, 12);
+  return h;
+}
+
+Row CaseRow(const Case& c) {
+  const GemmDesc& g = c.desc;
+  Row row;
+  row.Str("case", c.name)
+      .Str("op", loom::gemm::OpsName(g.op_a, g.op_b))
+      .Int("M", g.m)
+      .Int("N", g.n)
+      .Int("K", g.k)
+      .Str("out", g.out_type == DType::kF32 ? "f32" : "bf16");
+  return row;
+}
+
 double Median(std::vector<double> v) {
   if (v.empty()) return NAN;
   std::sort(v.begin(), v.end());

@@ -23,16 +23,12 @@ inline Status CublasError(cublasStatus_t err, const char* expr, const char* file
 
 }  // namespace loom::gemm::internal
 
-#define LOOM_CUDA_RETURN_IF_ERROR(expr)                                                   \
-  do {                                                                                    \
-    const cudaError_t loom_cuda_err_ = (expr);                                            \
-    if (loom_cuda_err_ != cudaSuccess)                                                    \
-      return ::loom::gemm::internal::CudaError(loom_cuda_err_, #expr, __FILE__, __LINE__); \
-  } while (0)
+#define LOOM_CUDA_RETURN_IF_ERROR(expr) LOOM_GEMM_CHECK_(expr, cudaSuccess, CudaError)
+#define LOOM_CUBLAS_RETURN_IF_ERROR(expr) LOOM_GEMM_CHECK_(expr, CUBLAS_STATUS_SUCCESS, CublasError)
 
-#define LOOM_CUBLAS_RETURN_IF_ERROR(expr)                                                     \
-  do {                                                                                        \
-    const cublasStatus_t loom_cublas_err_ = (expr);                                           \
-    if (loom_cublas_err_ != CUBLAS_STATUS_SUCCESS)                                            \
-      return ::loom::gemm::internal::CublasError(loom_cublas_err_, #expr, __FILE__, __LINE__); \
+#define LOOM_GEMM_CHECK_(expr, success, to_status)                                        \
+  do {                                                                                    \
+    const auto loom_gemm_err_ = (expr);                                                   \
+    if (loom_gemm_err_ != (success))                                                      \
+      return ::loom::gemm::internal::to_status(loom_gemm_err_, #expr, __FILE__, __LINE__); \
   } while (0)
