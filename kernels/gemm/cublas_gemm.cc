@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -49,15 +50,62 @@ StatusOr<cublasLtHandle_t> ThreadHandle() {
 
 // A workspace may only be used by one matmul at a time, and calls on one stream are ordered, so
 // each (device, stream) pair gets its own. They live until the process ends.
-StatusOr<void*> WorkspaceFor(cudaStream_t stream) {
+StatusOr<void*> WorkspaceFor(int device, cudaStream_t stream) {
   static std::mutex mu;
   static std::map<std::pair<int, cudaStream_t>, void*> workspaces;  // guarded by mu
-  int device = 0;
-  LOOM_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
   std::lock_guard<std::mutex> lock(mu);
   void*& ws = workspaces[{device, stream}];
   if (ws == nullptr) LOOM_CUDA_RETURN_IF_ERROR(cudaMalloc(&ws, kWorkspaceBytes));
   return ws;
+}
+
+// The largest power of two (up to 256) dividing the address: cuBLASLt's heuristic assumes
+// 256-byte aligned operands unless told otherwise, and its choice can fail on less aligned ones.
+uint32_t AlignmentOf(const void* p) {
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  uint32_t align = 256;
+  while (align > 1 && addr % align != 0) align /= 2;
+  return align;
+}
+
+// Heuristic queries cost tens of microseconds of host time, as much as a small GEMM's device
+// time; a training step repeats the same shapes, so the chosen algorithm is cached per shape.
+struct AlgoKey {
+  int device;
+  Op op_a, op_b;
+  DType out_type;
+  bool beta_nonzero;
+  int64_t m, n, k, lda, ldb, ldc, ldd, batch, stride_a, stride_b, stride_c, stride_d;
+  uint32_t align_a, align_b, align_c, align_d;
+  auto Tie() const {
+    return std::tie(device, op_a, op_b, out_type, beta_nonzero, m, n, k, lda, ldb, ldc, ldd, batch,
+                    stride_a, stride_b, stride_c, stride_d, align_a, align_b, align_c, align_d);
+  }
+  bool operator<(const AlgoKey& o) const { return Tie() < o.Tie(); }
+};
+
+class AlgoCache {
+ public:
+  bool Find(const AlgoKey& key, cublasLtMatmulAlgo_t* algo) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = algos_.find(key);
+    if (it == algos_.end()) return false;
+    *algo = it->second;
+    return true;
+  }
+  void Insert(const AlgoKey& key, const cublasLtMatmulAlgo_t& algo) {
+    std::lock_guard<std::mutex> lock(mu_);
+    algos_.emplace(key, algo);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<AlgoKey, cublasLtMatmulAlgo_t> algos_;  // guarded by mu_
+};
+
+AlgoCache& Algos() {
+  static AlgoCache* cache = new AlgoCache;  // never destroyed: used until the process exits
+  return *cache;
 }
 
 cublasOperation_t ToCublas(Op op) { return op == Op::kN ? CUBLAS_OP_N : CUBLAS_OP_T; }
@@ -78,6 +126,43 @@ StatusOr<LayoutPtr> RowMajorLayout(cudaDataType_t type, int64_t rows, int64_t co
   return layout;
 }
 
+// cuBLASLt's first-ranked algorithm for the problem, from the cache or a heuristic query.
+StatusOr<cublasLtMatmulAlgo_t> ChooseAlgo(cublasLtHandle_t handle, cublasLtMatmulDesc_t op,
+                                          cublasLtMatrixLayout_t first,
+                                          cublasLtMatrixLayout_t second,
+                                          cublasLtMatrixLayout_t c_layout,
+                                          cublasLtMatrixLayout_t d_layout, const AlgoKey& key) {
+  cublasLtMatmulAlgo_t algo;
+  if (Algos().Find(key, &algo)) return algo;
+  cublasLtMatmulPreference_t raw_pref = nullptr;
+  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&raw_pref));
+  PreferencePtr pref(raw_pref);
+  const uint64_t ws_bytes = kWorkspaceBytes;
+  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
+      raw_pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes));
+  // cuBLASLt's operand A is our B and its B is our A (see the file comment).
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_b},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_a},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_d}};
+  for (const auto& [attr, bytes] : alignments) {
+    LOOM_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulPreferenceSetAttribute(raw_pref, attr, &bytes, sizeof bytes));
+  }
+  cublasLtMatmulHeuristicResult_t heuristic = {};
+  int found = 0;
+  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(
+      handle, op, first, second, c_layout, d_layout, raw_pref, 1, &heuristic, &found));
+  if (found == 0) {
+    return Unavailable("gemm(cublas): cuBLASLt has no algorithm for " +
+                       std::string(OpsName(key.op_a, key.op_b)) + " " + std::to_string(key.m) +
+                       "x" + std::to_string(key.n) + "x" + std::to_string(key.k));
+  }
+  Algos().Insert(key, heuristic.algo);
+  return heuristic.algo;
+}
+
 }  // namespace
 
 Status CublasGemm(const GemmDesc& g, const void* a, const void* b, const void* c, void* d,
@@ -91,8 +176,12 @@ Status CublasGemm(const GemmDesc& g, const void* a, const void* b, const void* c
     scale_only.k = 0;
     return LaunchMmaGemm(scale_only, a, b, c, d, stream);
   }
+  int device = 0;
+  LOOM_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
   LOOM_ASSIGN_OR_RETURN(cublasLtHandle_t handle, ThreadHandle());
-  LOOM_ASSIGN_OR_RETURN(void* workspace, WorkspaceFor(stream));
+  LOOM_ASSIGN_OR_RETURN(void* workspace, WorkspaceFor(device, stream));
+  // With beta == 0 cuBLASLt does not read C, but it still wants a pointer.
+  const void* c_or_d = c != nullptr ? c : d;
 
   cublasLtMatmulDesc_t raw_op = nullptr;
   LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&raw_op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -112,28 +201,16 @@ Status CublasGemm(const GemmDesc& g, const void* a, const void* b, const void* c
   LOOM_ASSIGN_OR_RETURN(LayoutPtr c_layout, RowMajorLayout(out, g.m, g.n, g.ldc, g.batch, g.stride_c));
   LOOM_ASSIGN_OR_RETURN(LayoutPtr d_layout, RowMajorLayout(out, g.m, g.n, g.ldd, g.batch, g.stride_d));
 
-  cublasLtMatmulPreference_t raw_pref = nullptr;
-  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&raw_pref));
-  PreferencePtr pref(raw_pref);
-  const uint64_t ws_bytes = kWorkspaceBytes;
-  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
-      raw_pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes));
-
-  cublasLtMatmulHeuristicResult_t heuristic = {};
-  int found = 0;
-  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(
-      handle, raw_op, first.get(), second.get(), c_layout.get(), d_layout.get(), raw_pref, 1,
-      &heuristic, &found));
-  if (found == 0) {
-    return Unavailable("gemm(cublas): cuBLASLt has no algorithm for " +
-                       std::string(OpsName(g.op_a, g.op_b)) + " " + std::to_string(g.m) + "x" +
-                       std::to_string(g.n) + "x" + std::to_string(g.k));
-  }
-  // With beta == 0 cuBLASLt does not read C, but it still wants a pointer.
-  const void* c_or_d = c != nullptr ? c : d;
+  const AlgoKey key{device, g.op_a, g.op_b, g.out_type, g.beta != 0.0f,
+                    g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.ldd,
+                    g.batch, g.stride_a, g.stride_b, g.stride_c, g.stride_d,
+                    AlignmentOf(a), AlignmentOf(b), AlignmentOf(c_or_d), AlignmentOf(d)};
+  LOOM_ASSIGN_OR_RETURN(const cublasLtMatmulAlgo_t algo,
+                        ChooseAlgo(handle, raw_op, first.get(), second.get(), c_layout.get(),
+                                   d_layout.get(), key));
   LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle, raw_op, &g.alpha, b, first.get(), a,
                                              second.get(), &g.beta, c_or_d, c_layout.get(), d,
-                                             d_layout.get(), &heuristic.algo, workspace,
+                                             d_layout.get(), &algo, workspace,
                                              kWorkspaceBytes, stream));
   return Status::Ok();
 }
