@@ -91,7 +91,7 @@ StatusOr<Options> ParseOptions(int argc, char** argv) {
   return o;
 }
 
-int GptTokens(bool gpu) { return gpu ? 8192 : 64; }
+int GptTokens(bool gpu) { return gpu ? 8192 : 32; }
 
 std::vector<Case> BuildCases(const Options& o, bool gpu) {
   std::vector<Case> cases;

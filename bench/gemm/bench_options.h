@@ -42,7 +42,7 @@ struct Case {
 
 // The sweep: square sizes and the linear layers of a GPT block (QKV, attention output, MLP up and
 // down) at hidden 4096 and 8192, forward (NN), backward-data (NT) and backward-weight (TN).
-// `gpu` picks the sizes: square 1024..16384 and 8192 tokens on a GPU; 256..2048 and 64 tokens on
+// `gpu` picks the sizes: square 1024..16384 and 8192 tokens on a GPU; 256..2048 and 32 tokens on
 // a CPU, so the default CPU sweep finishes in about a minute on two cores.
 std::vector<Case> BuildCases(const Options& options, bool gpu);
 int GptTokens(bool gpu);
