@@ -14,7 +14,8 @@ namespace loom::gemm::internal {
 bool HopperOperandsEligible(const GemmDesc& g, const void* a, const void* b);
 
 // sm_90a: TMA + wgmma, warp-specialized, persistent. Requires HopperOperandsEligible and a
-// compute capability 9.0 device.
+// compute capability 9.0 device; returns FailedPrecondition, having launched nothing, when the
+// operands turn out not to suit the copy engine.
 Status LaunchHopperGemm(const GemmDesc& g, const void* a, const void* b, const void* c, void* d,
                         cudaStream_t stream);
 

@@ -366,7 +366,8 @@ StatusOr<CUtensorMap> OperandMap(const void* ptr, int64_t rows, int64_t cols, in
                             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);  // NONE fills with zeros
   if (r != CUDA_SUCCESS) {
-    return Internal("gemm(loom): cuTensorMapEncodeTiled failed with CUresult " +
+    // The copy engine cannot describe this operand; the portable kernel can still run it.
+    return FailedPrecondition("gemm(loom): cuTensorMapEncodeTiled failed with CUresult " +
                     std::to_string(int(r)) + " for a " + std::to_string(rows) + "x" +
                     std::to_string(cols) + " operand (ld " + std::to_string(ld) + ")");
   }

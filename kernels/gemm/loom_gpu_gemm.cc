@@ -31,8 +31,12 @@ Status LoomGpuGemm(const GemmDesc& desc, const void* a, const void* b, const voi
   if (kernel == LoomKernel::kHopper && !hopper) {
     return FailedPrecondition("gemm(loom): the Hopper kernel needs a compute capability 9.0 device");
   }
-  if (hopper && (kernel == LoomKernel::kHopper || HopperOperandsEligible(g, a, b))) {
-    return LaunchHopperGemm(g, a, b, c, d, stream);
+  if (kernel == LoomKernel::kHopper) return LaunchHopperGemm(g, a, b, c, d, stream);
+  if (hopper && HopperOperandsEligible(g, a, b)) {
+    const Status s = LaunchHopperGemm(g, a, b, c, d, stream);
+    // FailedPrecondition: the operands do not suit the copy engine after all (a tensor map it
+    // would not encode); anything else is a real error.
+    if (s.code() != StatusCode::kFailedPrecondition) return s;
   }
   return LaunchMmaGemm(g, a, b, c, d, stream);
 }
