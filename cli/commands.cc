@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <chrono>
@@ -249,12 +250,20 @@ int Logs(const Global& g, const std::string& job_text, int rank, bool stderr_str
     v1::ReadLogReply reply;
     Status s = client.Call(&v1::Scheduler::Stub::ReadLog, req, &reply);
     if (!s.ok()) return Error(s.message());
-    std::fwrite(reply.data().data(), 1, reply.data().size(), stdout);
+    if (g.json) {  // one JSON object per chunk (JSON lines), text as UTF-8 with bad bytes replaced
+      nlohmann::json chunk = {{"job_id", *id}, {"rank", rank}, {"stream", stderr_stream ? "stderr" : "stdout"},
+                              {"offset", req.offset()}, {"data", reply.data()}, {"eof", reply.eof()}};
+      std::printf("%s\n", chunk.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+      std::fwrite(reply.data().data(), 1, reply.data().size(), stdout);
+    }
     std::fflush(stdout);
     req.set_offset(reply.next_offset());
-    if (!reply.data().empty()) continue;  // more may be waiting right now
-    if (!follow || reply.eof()) return 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (reply.eof()) return 0;
+    if (reply.data().empty()) {  // caught up with a rank that is still running
+      if (!follow) return 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
   }
 }
 

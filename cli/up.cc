@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -125,7 +126,9 @@ int Up(const Global& g, const UpOptions& o) {
   }
   std::printf("Loom is up: loomd at %s, %d nodes x %d emulated %s GPUs, LOOM_HOME=%s\n", address.c_str(),
               o.workers, o.gpus_per_worker, o.gpu_model.c_str(), g.home.c_str());
-  std::printf("Try: loom submit --gpus 8 -- /bin/sh -c 'echo rank $RANK of $WORLD_SIZE'; loom queue; loom nodes\n");
+  const int example_gpus = o.gpus_per_worker * std::min(o.workers, 2);
+  std::printf("Try: loom submit --gpus %d -- /bin/sh -c 'echo rank $RANK of $WORLD_SIZE'; loom queue; loom nodes\n",
+              example_gpus);
   std::printf("Ctrl-C stops the cluster.\n");
   std::fflush(stdout);
 
