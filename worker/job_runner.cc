@@ -371,9 +371,9 @@ bool JobRunner::MaybeFinish(int64_t job_id, std::vector<JobExit>& finished) {
   if (job.attach_only && job.kill_reason.empty()) return false;  // waits for mpirun's daemons or a kill
   JobExit exit{job_id, job.first_error, job.kill_reason};
   if (exit.reason == "Killed" && exit.exit_code == 0) exit.exit_code = 143;
-  // Exec'd daemons still alive after the job's end are killed with the group.
-  for (const Proc& p : job.procs) {
-    if (p.alive) SignalJob(job, SIGKILL);
+  // Exec'd daemons still alive after the job's end (an orted outliving mpirun) go with it.
+  if (std::any_of(job.procs.begin(), job.procs.end(), [](const Proc& p) { return p.alive; })) {
+    SignalJob(job, SIGKILL);
   }
   jobs_.erase(it);
   finished.push_back(std::move(exit));
