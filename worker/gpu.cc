@@ -2,23 +2,10 @@
 
 #include <dlfcn.h>
 
-#include <map>
+#include "common/gpu_models.h"
 
 namespace loom::worker {
 namespace {
-
-constexpr int64_t kGiB = 1LL << 30;
-
-const std::map<std::string, int64_t>& ModelMemory() {
-  static const auto* models = new std::map<std::string, int64_t>{
-      {"H100-SXM-80GB", 80 * kGiB},
-      {"H100-PCIE-80GB", 80 * kGiB},
-      {"H200-SXM-141GB", 141 * kGiB},
-      {"A100-SXM-80GB", 80 * kGiB},
-      {"A100-SXM-40GB", 40 * kGiB},
-  };
-  return *models;
-}
 
 // The few driver API entry points discovery needs; their ABI is stable across driver versions.
 using CuInit = int (*)(unsigned);
@@ -60,12 +47,8 @@ StatusOr<std::vector<v1::Gpu>> DiscoverCudaGpus() {
 }
 
 StatusOr<std::vector<v1::Gpu>> EmulatedGpus(int count, const std::string& model) {
-  auto it = ModelMemory().find(model);
-  if (it == ModelMemory().end()) {
-    std::string known;
-    for (const auto& m : KnownGpuModels()) known += (known.empty() ? "" : ", ") + m;
-    return InvalidArgument("unknown GPU model '" + model + "' (known: " + known + ")");
-  }
+  const GpuModel* known = FindGpuModel(model);
+  if (!known) return InvalidArgument("unknown GPU model '" + model + "' (known: " + KnownGpuModelNames() + ")");
   if (count < 1 || count > 64) {
     return InvalidArgument("--emulate-gpus must be between 1 and 64 (got " + std::to_string(count) + ")");
   }
@@ -74,17 +57,11 @@ StatusOr<std::vector<v1::Gpu>> EmulatedGpus(int count, const std::string& model)
     v1::Gpu g;
     g.set_index(i);
     g.set_model(model);
-    g.set_memory_bytes(it->second);
+    g.set_memory_bytes(known->memory_bytes);
     g.set_emulated(true);
     gpus.push_back(std::move(g));
   }
   return gpus;
-}
-
-std::vector<std::string> KnownGpuModels() {
-  std::vector<std::string> names;
-  for (const auto& [name, mem] : ModelMemory()) names.push_back(name);
-  return names;
 }
 
 }  // namespace loom::worker

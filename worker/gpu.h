@@ -16,6 +16,5 @@ StatusOr<std::vector<v1::Gpu>> DiscoverCudaGpus();
 
 // `count` emulated GPUs of `model` (e.g. "H100-SXM-80GB"). INVALID_ARGUMENT for unknown models.
 StatusOr<std::vector<v1::Gpu>> EmulatedGpus(int count, const std::string& model);
-std::vector<std::string> KnownGpuModels();
 
 }  // namespace loom::worker
