@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 
+#include "scheduler/policies/backfill.h"
 #include "scheduler/policies/gang_placer.h"
 #include "scheduler/policies/priority_fifo.h"
 
@@ -11,10 +12,19 @@ namespace {
 
 using Factory = std::function<std::unique_ptr<SchedulingPolicy>()>;
 
+std::unique_ptr<SchedulingPolicy> MakeBackfill(BackfillOptions options) {
+  return std::make_unique<BackfillPolicy>(std::make_unique<GangPlacer>(),
+                                          MultifactorPriority(PriorityWeights{}, FairShareConfig{}),
+                                          options);
+}
+
 const std::map<std::string, Factory>& Registry() {
   static const auto* registry = new std::map<std::string, Factory>{
       {"priority-fifo",
        [] { return std::make_unique<PriorityFifoPolicy>(std::make_unique<GangPlacer>()); }},
+      {"multifactor-backfill", [] { return MakeBackfill({}); }},
+      {"multifactor-backfill-no-preemption",
+       [] { return MakeBackfill({.max_reservations = 1, .preemption = false}); }},
   };
   return *registry;
 }
