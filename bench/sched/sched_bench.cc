@@ -41,7 +41,7 @@ struct Options {
 struct Row {
   std::string cluster, scenario;
   int nodes = 0, gpus = 0, pending = 0, running = 0;
-  double busy_percent = 0;
+  double busy_percent = 0, after_percent = 0;  // GPUs held before the pass, and once its starts run
   double median_ms = 0, min_ms = 0, max_ms = 0;
   size_t starts = 0, reservations = 0, preemptions = 0;
 };
@@ -57,9 +57,10 @@ std::vector<std::string> Split(const std::string& s) {
 }
 
 void Usage(FILE* out) {
-  std::fprintf(out,
-               "usage: loom-bench sched [--clusters mai-15k,frontier-150k] [--pending 10000,100000]\n"
-               "                        [--repeat 5] [--seed 1] [--config-dir DIR] [--json]\n");
+  std::fprintf(
+      out,
+      "usage: loom-bench sched [--clusters mai-15k,frontier-150k] [--pending 10000,100000]\n"
+      "                        [--repeat 5] [--seed 1] [--config-dir DIR] [--json]\n");
 }
 
 // 0 to go on, otherwise the exit code.
@@ -128,8 +129,8 @@ void Fill(sched::Cluster* cluster, JobMix* mix, Jobs* jobs, int gpus_per_node) {
   jobs->requests.reserve(jobs->requests.size() + started.size());
   for (size_t i = 0; i < started.size(); ++i) {
     jobs->requests.push_back(started[i].first);
-    jobs->running.push_back({1'000'000'000 + static_cast<sched::JobId>(i), nullptr,
-                             started[i].second, false});
+    jobs->running.push_back(
+        {1'000'000'000 + static_cast<sched::JobId>(i), nullptr, started[i].second, false});
   }
 }
 
@@ -171,6 +172,12 @@ Row Measure(const std::string& name, const sched::Cluster& cluster, const Jobs& 
   row.min_ms = ms.front();
   row.max_ms = ms.back();
   row.starts = result.starts.size();
+  int started_gpus = 0;
+  for (const sched::StartDecision& s : result.starts) {
+    for (const sched::NodeGrant& g : s.allocation) started_gpus += sched::PopCount(g.gpus);
+  }
+  row.after_percent =
+      100.0 * (cluster.allocated_gpus() + started_gpus) / std::max(1, cluster.total_gpus());
   row.reservations = result.expected_starts.size();
   row.preemptions = result.preemptions.size();
   return row;
@@ -189,24 +196,27 @@ void Print(const std::vector<Row>& rows, bool json) {
       const Row& r = rows[i];
       std::printf(
           "%s\n{\"cluster\":\"%s\",\"nodes\":%d,\"gpus\":%d,\"scenario\":\"%s\",\"pending\":%d,"
-          "\"running\":%d,\"busy_percent\":%.1f,\"pass_ms_median\":%.3f,\"pass_ms_min\":%.3f,"
+          "\"running\":%d,\"busy_percent\":%.1f,\"after_percent\":%.1f,\"pass_ms_median\":%.3f,"
+          "\"pass_ms_min\":%.3f,"
           "\"pass_ms_max\":%.3f,\"starts\":%zu,\"reservations\":%zu,\"preemptions\":%zu,"
           "\"placements_per_s\":%.0f,\"jobs_considered_per_s\":%.0f}",
           i ? "," : "", r.cluster.c_str(), r.nodes, r.gpus, r.scenario.c_str(), r.pending,
-          r.running, r.busy_percent, r.median_ms, r.min_ms, r.max_ms, r.starts, r.reservations,
-          r.preemptions, r.starts / (r.median_ms / 1e3), r.pending / (r.median_ms / 1e3));
+          r.running, r.busy_percent, r.after_percent, r.median_ms, r.min_ms, r.max_ms, r.starts,
+          r.reservations, r.preemptions, r.starts / (r.median_ms / 1e3),
+          r.pending / (r.median_ms / 1e3));
     }
     std::printf("]}\n");
     return;
   }
-  std::printf("%-14s %6s %7s %-6s %7s %7s %5s %9s %9s %9s %7s %4s %4s %12s %12s\n", "cluster",
-              "nodes", "gpus", "scen.", "pending", "running", "busy%", "pass_ms", "min_ms",
-              "max_ms", "starts", "resv", "prmt", "placements/s", "considered/s");
+  std::printf("%-14s %6s %7s %-6s %7s %7s %5s %6s %9s %9s %9s %7s %4s %4s %12s %12s\n", "cluster",
+              "nodes", "gpus", "scen.", "pending", "running", "busy%", "after%", "pass_ms",
+              "min_ms", "max_ms", "starts", "resv", "prmt", "placements/s", "considered/s");
   for (const Row& r : rows) {
-    std::printf("%-14s %6d %7d %-6s %7d %7d %5.1f %9.2f %9.2f %9.2f %7zu %4zu %4zu %12.0f %12.0f\n",
-                r.cluster.c_str(), r.nodes, r.gpus, r.scenario.c_str(), r.pending, r.running,
-                r.busy_percent, r.median_ms, r.min_ms, r.max_ms, r.starts, r.reservations,
-                r.preemptions, r.starts / (r.median_ms / 1e3), r.pending / (r.median_ms / 1e3));
+    std::printf(
+        "%-14s %6d %7d %-6s %7d %7d %5.1f %6.1f %9.2f %9.2f %9.2f %7zu %4zu %4zu %12.0f %12.0f\n",
+        r.cluster.c_str(), r.nodes, r.gpus, r.scenario.c_str(), r.pending, r.running,
+        r.busy_percent, r.after_percent, r.median_ms, r.min_ms, r.max_ms, r.starts, r.reservations,
+        r.preemptions, r.starts / (r.median_ms / 1e3), r.pending / (r.median_ms / 1e3));
   }
   std::printf("peak RSS: %.1f MiB\n", PeakRssMiB());
 }

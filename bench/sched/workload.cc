@@ -6,8 +6,8 @@ namespace loom::bench {
 namespace {
 
 constexpr sched::TimeMs kHour = 3600 * 1000;
-const char* const kTenantNames[] = {"pretrain", "posttrain", "multimodal", "eval",
-                                    "research-a", "research-b", "infra", "interns"};
+const char* const kTenantNames[] = {"pretrain",   "posttrain",  "multimodal", "eval",
+                                    "research-a", "research-b", "infra",      "interns"};
 
 }  // namespace
 
@@ -18,8 +18,8 @@ int JobMix::Size() {
     int lo, hi;
   };
   static constexpr Band kBands[] = {
-      {0.40, 1, 1},     {0.50, 2, 2},     {0.60, 4, 4},       {0.75, 8, 8},
-      {0.90, 16, 64},   {0.97, 128, 512}, {0.995, 1024, 2048}, {1.0, 4096, 4096},
+      {0.40, 1, 1},   {0.50, 2, 2},     {0.60, 4, 4},        {0.75, 8, 8},
+      {0.90, 16, 64}, {0.97, 128, 512}, {0.995, 1024, 2048}, {1.0, 4096, 4096},
   };
   const double u = std::uniform_real_distribution<double>(0, 1)(rng_);
   for (const Band& b : kBands) {

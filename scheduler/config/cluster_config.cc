@@ -90,7 +90,8 @@ Status ReadModel(Fields& f, ClusterConfig* config) {
   if (m.dense_bf16_tflops <= 0 || m.memory_gib <= 0) {
     return InvalidArgument(f.Where("name") + ": " + m.name + " needs positive TFLOP/s and memory");
   }
-  if (config->FindModel(m.name)) return InvalidArgument(f.Where("name") + ": " + m.name + " defined twice");
+  if (config->FindModel(m.name))
+    return InvalidArgument(f.Where("name") + ": " + m.name + " defined twice");
   config->models.push_back(m);
   return Status::Ok();
 }
@@ -177,8 +178,8 @@ StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::s
   }
   LOOM_RETURN_IF_ERROR(fabric.Finish());
 
-  LOOM_RETURN_IF_ERROR(ForEachItem(top, "gpu_models",
-                                   [&](Fields& f) { return ReadModel(f, &config); }));
+  LOOM_RETURN_IF_ERROR(
+      ForEachItem(top, "gpu_models", [&](Fields& f) { return ReadModel(f, &config); }));
   int leaves_per_spine = 0;
   LOOM_RETURN_IF_ERROR(top.Read("leaves_per_spine", &leaves_per_spine, /*required=*/false));
   if (top.Has("leaves_per_spine") && leaves_per_spine <= 0) {

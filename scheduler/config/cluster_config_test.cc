@@ -5,7 +5,9 @@
 namespace loom::sched {
 namespace {
 
-std::string Dir() { return LOOM_CLUSTER_CONFIG_DIR; }
+std::string Dir() {
+  return LOOM_CLUSTER_CONFIG_DIR;
+}
 
 std::string ErrorOf(const std::string& yaml) {
   auto config = ParseClusterConfig(yaml, "bad.yaml");
@@ -17,9 +19,10 @@ TEST(ClusterConfigTest, ShippedConfigsHaveTheirSizes) {
     const char* file;
     int nodes, gpus, leaves;
   };
-  for (const Expected& e : {Expected{"ci.yaml", 3, 12, 1}, Expected{"mai-15k.yaml", 1875, 15000, 59},
-                            Expected{"frontier-96k.yaml", 12000, 96000, 375},
-                            Expected{"frontier-150k.yaml", 18750, 150000, 586}}) {
+  for (const Expected& e :
+       {Expected{"ci.yaml", 3, 12, 1}, Expected{"mai-15k.yaml", 1875, 15000, 59},
+        Expected{"frontier-96k.yaml", 12000, 96000, 375},
+        Expected{"frontier-150k.yaml", 18750, 150000, 586}}) {
     auto config = LoadClusterConfig(Dir() + "/" + e.file);
     ASSERT_TRUE(config.ok()) << config.status().ToString();
     EXPECT_EQ(static_cast<int>(config->nodes.size()), e.nodes) << e.file;

@@ -68,6 +68,12 @@ class Placer {
   virtual bool Place(const CapacityView& view, const JobRequest& request, Allocation* out) const = 0;
 };
 
+// One named term of a pending job's priority, as `loom show` lists them (like Slurm's sprio).
+struct PriorityFactor {
+  std::string name;
+  double value = 0;
+};
+
 // One scheduling pass: order the queue, place what fits. Schedule decides and changes nothing,
 // so a pass can be repeated (the benchmark does) and its result checked before it is committed.
 class SchedulingPolicy {
@@ -79,6 +85,11 @@ class SchedulingPolicy {
   virtual void Advance(std::span<const RunningJob> /*running*/, TimeMs /*now*/) {}
   virtual PassResult Schedule(const Cluster& cluster, std::span<const PendingJob> pending,
                               std::span<const RunningJob> running, TimeMs now) const = 0;
+  // What a pending job's place in the queue is made of; empty for policies without factors.
+  virtual std::vector<PriorityFactor> Explain(const Cluster& /*cluster*/,
+                                              const PendingJob& /*job*/, TimeMs /*now*/) const {
+    return {};
+  }
 };
 
 }  // namespace loom::sched

@@ -12,6 +12,8 @@ StatusOr<JobRequest> SchedulerCore::Normalize(JobRequest r) const {
   if (r.gpus <= 0) return InvalidArgument("a job needs at least 1 GPU (got " + to_string(r.gpus) + ")");
   if (r.gpus_per_node < 0) return InvalidArgument("gpus per node must not be negative");
   if (r.time_limit_ms < 0) return InvalidArgument("time limit must not be negative");
+  if (r.qos < 0) return InvalidArgument("QoS must not be negative");
+  if (r.one_leaf_wait_ms < 0) return InvalidArgument("the one-leaf wait must not be negative");
   const int largest = cluster_.max_gpus_per_node();
   if (cluster_.size() == 0 || largest == 0) {
     return ResourceExhausted("the cluster has no GPU nodes yet (start a loom-worker)");
@@ -118,6 +120,12 @@ PassResult SchedulerCore::Schedule(TimeMs now) {
     if (auto it = running_.find(p.victim); it != running_.end()) it->second.preempting = true;
   }
   return result;
+}
+
+std::vector<PriorityFactor> SchedulerCore::Explain(JobId id, TimeMs now) const {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return {};
+  return policy_->Explain(cluster_, {id, &it->second.request, it->second.submit_time}, now);
 }
 
 std::optional<TimeMs> SchedulerCore::expected_start(JobId id) const {

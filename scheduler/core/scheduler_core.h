@@ -53,6 +53,9 @@ class SchedulerCore {
   WaitReason reason(JobId id) const;
   // When the last pass expected the job to start (a backfill reservation), or nullopt.
   std::optional<TimeMs> expected_start(JobId id) const;
+  // The terms of a pending job's priority at `now` (empty if it is not pending or the policy
+  // has none), for `loom show`.
+  std::vector<PriorityFactor> Explain(JobId id, TimeMs now) const;
   const SchedulingPolicy& policy() const { return *policy_; }
 
  private:

@@ -135,7 +135,8 @@ std::optional<Reservation> Pass::Reserve(const JobRequest& request) const {
   for (const RunningJob& job : running_) {
     // A victim's GPUs are spoken for by the job that preempts it.
     if (job.preempting || victims_.count(job.id)) continue;
-    if (const Allocation* a = cluster_.AllocationOf(job.id)) releases.emplace_back(job.expected_end(), a);
+    if (const Allocation* a = cluster_.AllocationOf(job.id))
+      releases.emplace_back(job.expected_end(), a);
   }
   for (size_t i = 0; i < result_.starts.size(); ++i) {
     releases.emplace_back(started_ends_[i], &result_.starts[i].allocation);
@@ -184,6 +185,16 @@ PassResult BackfillPolicy::Schedule(const Cluster& cluster, std::span<const Pend
     pass.Consider(job);
   }
   return std::move(pass).Result();
+}
+
+std::vector<PriorityFactor> BackfillPolicy::Explain(const Cluster& cluster, const PendingJob& job,
+                                                    TimeMs now) const {
+  const PriorityFactors f = priority_.Factors(job, cluster.up_gpus(), now);
+  return {{"age", f.age},
+          {"fair_share", f.fair_share},
+          {"job_size", f.job_size},
+          {"qos", f.qos},
+          {"priority", f.priority}};
 }
 
 }  // namespace loom::sched

@@ -39,7 +39,9 @@ class BackfillPolicy final : public SchedulingPolicy {
   PassResult Schedule(const Cluster& cluster, std::span<const PendingJob> pending,
                       std::span<const RunningJob> running, TimeMs now) const override;
 
-  // For `loom show`: the factors behind a pending job's priority.
+  // age, fair_share, job_size and qos in [0, 1], then the resulting priority.
+  std::vector<PriorityFactor> Explain(const Cluster& cluster, const PendingJob& job,
+                                      TimeMs now) const override;
   const MultifactorPriority& priority() const { return priority_; }
 
  private:

@@ -12,8 +12,8 @@ namespace {
 using testing::Req;
 
 std::unique_ptr<BackfillPolicy> Backfill(FairShareConfig shares = {}) {
-  return std::make_unique<BackfillPolicy>(std::make_unique<GangPlacer>(),
-                                          MultifactorPriority(PriorityWeights{}, std::move(shares)));
+  return std::make_unique<BackfillPolicy>(
+      std::make_unique<GangPlacer>(), MultifactorPriority(PriorityWeights{}, std::move(shares)));
 }
 
 JobRequest Limited(int gpus, int per_node, TimeMs limit, int boost = 0) {
@@ -69,6 +69,20 @@ TEST_F(BackfillTest, ABackfilledJobNeverDelaysTheHeadsReservation) {
   r = core_.Schedule(100);
   ASSERT_TRUE(Started(r, 10));
   EXPECT_FALSE(core_.expected_start(10).has_value());
+}
+
+TEST_F(BackfillTest, ExplainsThePriorityFactors) {
+  std::vector<PriorityFactor> f = core_.Explain(10, 3600 * 1000);
+  ASSERT_EQ(f.size(), 5u);
+  EXPECT_EQ(f[0].name, "age");
+  EXPECT_GT(f[0].value, 0.0);
+  EXPECT_EQ(f[1].name, "fair_share");
+  EXPECT_EQ(f[1].value, 1.0);  // no usage accrued yet
+  EXPECT_EQ(f[2].name, "job_size");
+  EXPECT_EQ(f[2].value, 1.0);  // all 16 GPUs
+  EXPECT_EQ(f[4].name, "priority");
+  EXPECT_GT(f[4].value, 1000000.0);
+  EXPECT_TRUE(core_.Explain(1, 0).empty());  // running, not pending
 }
 
 TEST(BackfillQuotaTest, ATenantOverItsQuotaWaitsAndOthersStart) {

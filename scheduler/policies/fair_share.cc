@@ -46,7 +46,9 @@ double FairShareLedger::Factor(const std::string& tenant) const {
   return std::exp2(-usage_share / (share.weight / weights));
 }
 
-int FairShareLedger::Quota(const std::string& tenant) const { return Share(tenant).gpu_quota; }
+int FairShareLedger::Quota(const std::string& tenant) const {
+  return Share(tenant).gpu_quota;
+}
 
 double FairShareLedger::Usage(const std::string& tenant) const {
   auto it = usage_.find(tenant);

@@ -28,7 +28,7 @@ struct PriorityWeights {
 // What `loom show` prints for a pending job (like sprio).
 struct PriorityFactors {
   double age = 0, fair_share = 0, job_size = 0, qos = 0;  // each in [0, 1]
-  double priority = 0;                                     // the weighted sum, plus the boost
+  double priority = 0;                                    // the weighted sum, plus the boost
 };
 
 class MultifactorPriority {

@@ -14,8 +14,7 @@ struct Candidate {
 
 double GpuHoursRun(const RunningJob& job, TimeMs now) {
   if (job.preempting) return 0;
-  return static_cast<double>(job.request->gpus) * std::max<TimeMs>(0, now - job.start_time) /
-         3.6e6;
+  return static_cast<double>(job.request->gpus) * std::max<TimeMs>(0, now - job.start_time) / 3.6e6;
 }
 
 void Release(const Cluster& cluster, const Allocation& allocation, CapacityView* view) {
@@ -50,7 +49,8 @@ std::optional<PreemptionPlan> PlanPreemption(const CapacityView& view, const Job
     if (allocation != nullptr) candidates.push_back({&job, allocation, GpuHoursRun(job, now)});
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    if (a.job->request->qos != b.job->request->qos) return a.job->request->qos < b.job->request->qos;
+    if (a.job->request->qos != b.job->request->qos)
+      return a.job->request->qos < b.job->request->qos;
     if (a.gpu_hours != b.gpu_hours) return a.gpu_hours < b.gpu_hours;
     return a.job->id < b.job->id;
   });
