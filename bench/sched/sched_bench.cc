@@ -19,8 +19,8 @@
 
 #include "bench/sched/workload.h"
 #include "scheduler/config/cluster_config.h"
-#include "scheduler/policies/backfill.h"
 #include "scheduler/policies/gang_placer.h"
+#include "scheduler/policies/registry.h"
 
 namespace loom::bench {
 namespace {
@@ -93,10 +93,10 @@ int Parse(int argc, char** argv, Options* o) {
   return 0;
 }
 
-std::unique_ptr<sched::BackfillPolicy> MakePolicy() {
-  return std::make_unique<sched::BackfillPolicy>(
-      std::make_unique<sched::GangPlacer>(),
-      sched::MultifactorPriority(sched::PriorityWeights{}, JobMix::Tenants()));
+std::unique_ptr<sched::SchedulingPolicy> MakePolicy() {
+  sched::PolicySettings settings;
+  settings.fair_share = JobMix::Tenants();
+  return std::move(sched::MakePolicy("multifactor-backfill", settings).value());
 }
 
 // Jobs and the storage their requests live in (PendingJob and RunningJob point into it).

@@ -5,6 +5,7 @@
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/core/test_cluster.h"
 #include "scheduler/policies/gang_placer.h"
+#include "scheduler/policies/registry.h"
 
 namespace loom::sched {
 namespace {
@@ -119,6 +120,18 @@ TEST(BackfillTopologyTest, RequireOneLeafWaitsWithReasonTopologyAndPreferOneLeaf
   q = {{11, &preferred, 0}};
   EXPECT_EQ(ReasonIn(policy->Schedule(c, q, {}, 99), 11), WaitReason::kTopology);
   EXPECT_TRUE(Started(policy->Schedule(c, q, {}, 100), 11));
+}
+
+TEST(RegistryTest, BuildsEveryPolicyByNameAndNamesTheKnownOnes) {
+  for (const std::string& name : PolicyNames()) {
+    auto policy = MakePolicy(name);
+    ASSERT_TRUE(policy.ok()) << name;
+    EXPECT_EQ(name.rfind((*policy)->name(), 0), 0u) << name << " builds " << (*policy)->name();
+  }
+  EXPECT_EQ(MakePolicy("multifactor-backfill").value()->name(), "multifactor-backfill");
+  auto unknown = MakePolicy("fifo");
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("multifactor-backfill"), std::string::npos);
 }
 
 }  // namespace
