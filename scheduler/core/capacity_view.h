@@ -30,7 +30,8 @@ class CapacityView {
   int free_gpus() const { return free_gpus_; }
   int whole_free_nodes() const { return whole_free_nodes_; }
 
-  // The wholly free nodes under one leaf switch, in no particular (but deterministic) order.
+  // The wholly free nodes under one leaf switch, roughly in the order they became free (a node
+  // is appended when it frees up; one leaving is replaced by the last). Deterministic.
   const std::vector<NodeIndex>& whole_free_in_leaf(int leaf) const {
     return whole_by_leaf_[leaf].nodes;
   }

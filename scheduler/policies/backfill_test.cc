@@ -72,6 +72,18 @@ TEST_F(BackfillTest, ABackfilledJobNeverDelaysTheHeadsReservation) {
   EXPECT_FALSE(core_.expected_start(10).has_value());
 }
 
+TEST_F(BackfillTest, ALongJobStartsOnANodeTheReservationLeavesOut) {
+  // The head now needs three nodes: its reservation takes the nodes jobs 1 and 2 give back, so
+  // node 3, free now, is outside it and a job without a limit may start there.
+  ASSERT_TRUE(core_.RemovePending(10).ok());
+  ASSERT_TRUE(core_.AddPending(10, Limited(12, 4, 1000, 1000000), 0).ok());
+  ASSERT_TRUE(core_.AddPending(11, Req(2, 2), 1).ok());
+  PassResult r = core_.Schedule(10);
+  EXPECT_EQ(core_.expected_start(10), std::optional<TimeMs>(100));
+  ASSERT_TRUE(Started(r, 11));
+  EXPECT_EQ(r.starts[0].allocation[0].node, 3);
+}
+
 TEST_F(BackfillTest, ExplainsThePriorityFactors) {
   std::vector<PriorityFactor> f = core_.Explain(10, 3600 * 1000);
   ASSERT_EQ(f.size(), 5u);

@@ -60,7 +60,12 @@ bool PlaceWholeNodes(const CapacityView& view, const JobRequest& request, Alloca
   const bool one_leaf = request.leaf == LeafConstraint::kRequireOne;
   for (const LeafFree& lf : ChooseLeaves(view, need, gpn, one_leaf)) {
     int want = std::min(lf.nodes, need - static_cast<int>(out->size()));
-    for (NodeIndex n : view.whole_free_in_leaf(lf.leaf)) {
+    // Roughly newest-freed first (the view appends nodes as they free up): when backfill looks
+    // ahead for a reservation, these are the nodes running jobs give back, which leaves the nodes
+    // free now to backfill.
+    const std::vector<NodeIndex>& nodes = view.whole_free_in_leaf(lf.leaf);
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+      const NodeIndex n = *it;
       if (want == 0) break;
       if (view.cluster().node(n).gpu_count < gpn) continue;
       out->push_back({n, LowBits(gpn), true});
