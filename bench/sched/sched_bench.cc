@@ -2,8 +2,11 @@
 // quotas, topology-aware gang placement, backfill reservations, preemption planning) driven
 // directly on the pure core, on clusters built from cluster-configs/.
 //
-// Two scenarios per cluster and queue length:
-//   empty  the cluster is idle; the pass starts as much of the queue as fits (placement rate);
+// Three scenarios per cluster and queue length:
+//   empty  the cluster is idle; the pass starts as much of the queue as fits (a few large gangs
+//          fill it, since size weighs in the priority);
+//   small  the cluster is idle and the queue holds only the mix's jobs of one node or less: the
+//          pass places until the cluster is full (the placement rate);
 //   busy   the cluster is filled to ~97% with running jobs of the same mix, as a real queue of
 //          that length implies; the pass considers every pending job, reserves for the head,
 //          backfills and plans preemptions.
@@ -134,9 +137,13 @@ void Fill(sched::Cluster* cluster, JobMix* mix, Jobs* jobs, int gpus_per_node) {
   }
 }
 
-void Queue(int n, JobMix* mix, Jobs* jobs, int gpus_per_node) {
+// Queues `n` jobs of the mix; with `one_node`, only those of one node or less.
+void Queue(int n, bool one_node, JobMix* mix, Jobs* jobs, int gpus_per_node) {
   const size_t first = jobs->requests.size();
-  for (int i = 0; i < n; ++i) jobs->requests.push_back(mix->Next(gpus_per_node));
+  while (jobs->requests.size() < first + n) {
+    sched::JobRequest r = mix->Next(gpus_per_node);
+    if (!one_node || r.nodes() == 1) jobs->requests.push_back(std::move(r));
+  }
   for (int i = 0; i < n; ++i) {
     jobs->pending.push_back({i + 1, nullptr, mix->SubmitTime(kNow)});
   }
@@ -235,7 +242,7 @@ int RunSched(int argc, char** argv) {
     }
     const int gpus_per_node = config->nodes.front().gpus;
     for (int n : options.pending) {
-      for (const char* scenario : {"empty", "busy"}) {
+      for (const char* scenario : {"empty", "small", "busy"}) {
         sched::Cluster cluster;
         if (Status s = sched::PopulateCluster(*config, &cluster); !s.ok()) {
           std::fprintf(stderr, "loom-bench sched: %s\n", s.message().c_str());
@@ -244,7 +251,7 @@ int RunSched(int argc, char** argv) {
         JobMix mix(options.seed);
         Jobs jobs;
         if (std::strcmp(scenario, "busy") == 0) Fill(&cluster, &mix, &jobs, gpus_per_node);
-        Queue(n, &mix, &jobs, gpus_per_node);
+        Queue(n, std::strcmp(scenario, "small") == 0, &mix, &jobs, gpus_per_node);
         rows.push_back(Measure(name, cluster, jobs, scenario, options.repeat));
         if (!options.json) std::fprintf(stderr, "  %s %s %d done\n", name.c_str(), scenario, n);
       }
