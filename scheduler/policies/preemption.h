@@ -5,7 +5,9 @@
 //  - A victim costs the GPU-hours it has run since it started (what is lost without a
 //    checkpoint; the grace period lets it checkpoint, so this is an upper bound). Victims are
 //    taken lowest QoS first, then cheapest first, until the job fits; victims whose GPUs the
-//    job's placement does not use are then given back, so the set is small and cheap.
+//    job's placement does not use are then given back, so the set is small and cheap. This is
+//    greedy, not optimal (the exact choice is a weighted set cover), and costs one copy of the
+//    view and one sort of the running jobs per plan.
 //  - Jobs already chosen as victims (still in their grace period) cost nothing and are used
 //    first, so repeated passes do not stop more jobs for the same need.
 //  - The plan is pure: the mechanism signals the victims and requeues them after the grace.
