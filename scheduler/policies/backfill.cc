@@ -39,7 +39,9 @@ class Pass {
   bool MayPlanPreemption() const {
     return options_.preemption && plans_ < options_.max_preemption_plans;
   }
-  bool TryPreempt(JobId id, const JobRequest& request);
+  // Plans on `view`, the GPUs the job may use now, so what it will start on after its victims
+  // leave respects the reservations as any other start does.
+  bool TryPreempt(const CapacityView& view, JobId id, const JobRequest& request);
   std::optional<Reservation> Reserve(const JobRequest& request) const;
   void Hold(JobId id, const Reservation& reservation);
 
@@ -82,7 +84,7 @@ void Pass::Consider(const PendingJob& job) {
     return;
   }
   const WaitReason why = WhyNotNow(view, *request);
-  if (request->qos > 0 && MayPlanPreemption() && TryPreempt(job.id, *request)) {
+  if (request->qos > 0 && MayPlanPreemption() && TryPreempt(view, job.id, *request)) {
     result_.waiting.emplace_back(job.id, why);
     return;
   }
@@ -115,10 +117,10 @@ WaitReason Pass::WhyNotNow(const CapacityView& view, const JobRequest& request) 
   return placer_.Place(view, anywhere, &unused) ? WaitReason::kTopology : WaitReason::kResources;
 }
 
-bool Pass::TryPreempt(JobId id, const JobRequest& request) {
+bool Pass::TryPreempt(const CapacityView& view, JobId id, const JobRequest& request) {
   ++plans_;
   std::optional<PreemptionPlan> plan =
-      PlanPreemption(free_now_, request, running_, victims_, placer_, now_);
+      PlanPreemption(view, request, running_, victims_, placer_, now_);
   if (!plan) return false;
   for (JobId victim : plan->victims) {
     victims_.insert(victim);
