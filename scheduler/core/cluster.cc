@@ -3,12 +3,14 @@
 #include <algorithm>
 
 namespace loom::sched {
-namespace {
 
-// What a grant takes from its node's free mask.
-GpuMask HeldMask(const Node& node, const NodeGrant& g) { return g.exclusive ? node.all() : g.gpus; }
-
-}  // namespace
+int Cluster::LeafIndex(const std::map<std::string, std::string>& labels) {
+  auto label = labels.find(kLeafLabel);
+  const std::string name = label == labels.end() ? "" : label->second;
+  auto [it, added] = leaf_by_name_.emplace(name, static_cast<int>(leaf_names_.size()));
+  if (added) leaf_names_.push_back(name);
+  return it->second;
+}
 
 StatusOr<NodeIndex> Cluster::UpsertNode(const std::string& name, int gpu_count,
                                         std::map<std::string, std::string> labels) {
@@ -27,14 +29,16 @@ StatusOr<NodeIndex> Cluster::UpsertNode(const std::string& name, int gpu_count,
       node.gpu_count = gpu_count;
       node.free = node.all();
     }
+    leaf_of_[it->second] = LeafIndex(labels);
     node.labels = std::move(labels);
     return it->second;
   }
   Node node;
   node.name = name;
   node.gpu_count = gpu_count;
-  node.labels = std::move(labels);
   node.free = node.all();
+  leaf_of_.push_back(LeafIndex(labels));
+  node.labels = std::move(labels);
   nodes_.push_back(std::move(node));
   NodeIndex index = static_cast<NodeIndex>(nodes_.size() - 1);
   by_name_.emplace(name, index);
@@ -55,7 +59,7 @@ Status Cluster::Allocate(JobId job, const Allocation& allocation) {
     if ((g.gpus & ~node.all()) != 0) {
       return InvalidArgument("grant names GPUs node " + node.name + " does not have");
     }
-    GpuMask want = HeldMask(node, g);
+    GpuMask want = GrantMask(node, g);
     if ((node.free & want) != want) {
       return FailedPrecondition("GPUs of node " + node.name + " are already held");
     }
@@ -68,7 +72,7 @@ Status Cluster::Allocate(JobId job, const Allocation& allocation) {
       }
     }
   }
-  for (const NodeGrant& g : allocation) nodes_[g.node].free &= ~HeldMask(nodes_[g.node], g);
+  for (const NodeGrant& g : allocation) nodes_[g.node].free &= ~GrantMask(nodes_[g.node], g);
   held_.emplace(job, allocation);
   return Status::Ok();
 }
@@ -76,7 +80,7 @@ Status Cluster::Allocate(JobId job, const Allocation& allocation) {
 void Cluster::Release(JobId job) {
   auto it = held_.find(job);
   if (it == held_.end()) return;
-  for (const NodeGrant& g : it->second) nodes_[g.node].free |= HeldMask(nodes_[g.node], g);
+  for (const NodeGrant& g : it->second) nodes_[g.node].free |= GrantMask(nodes_[g.node], g);
   held_.erase(it);
 }
 

@@ -25,6 +25,16 @@ struct Node {
   int free_count() const { return PopCount(free); }
 };
 
+// What a grant takes from its node's free mask: every GPU for an exclusive grant.
+inline GpuMask GrantMask(const Node& node, const NodeGrant& g) {
+  return g.exclusive ? node.all() : g.gpus;
+}
+
+// The label that names a node's leaf switch (scalable unit) and its spine. Nodes without a leaf
+// label share one unnamed leaf.
+inline constexpr char kLeafLabel[] = "leaf";
+inline constexpr char kSpineLabel[] = "spine";
+
 class Cluster {
  public:
   // Adds a node, or updates the GPU count and labels of a known one. A node whose GPUs are held
@@ -47,6 +57,12 @@ class Cluster {
   const Allocation* AllocationOf(JobId job) const;
   std::vector<JobId> JobsOn(NodeIndex n) const;
 
+  // Leaf switches, numbered densely in the order nodes first named them, so policies index
+  // arrays by leaf instead of hashing label strings in every pass.
+  int leaf_of(NodeIndex n) const { return leaf_of_[n]; }
+  int leaf_count() const { return static_cast<int>(leaf_names_.size()); }
+  const std::string& leaf_name(int leaf) const { return leaf_names_[leaf]; }
+
   int total_gpus() const;
   int up_gpus() const;
   int allocated_gpus() const;
@@ -54,7 +70,12 @@ class Cluster {
 
  private:
   std::vector<Node> nodes_;
+  int LeafIndex(const std::map<std::string, std::string>& labels);
+
   std::unordered_map<std::string, NodeIndex> by_name_;
+  std::vector<int> leaf_of_;
+  std::vector<std::string> leaf_names_;
+  std::unordered_map<std::string, int> leaf_by_name_;
   std::unordered_map<JobId, Allocation> held_;
 };
 

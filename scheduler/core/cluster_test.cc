@@ -23,6 +23,20 @@ TEST(ClusterTest, AllocateAndReleaseTrackFreeGpus) {
   EXPECT_EQ(c.allocated_gpus(), 0);
 }
 
+TEST(ClusterTest, LeavesAreNumberedByLabelAndFollowRelabelling) {
+  Cluster c;
+  ASSERT_TRUE(c.UpsertNode("a", 8, {{kLeafLabel, "su-1"}}).ok());
+  ASSERT_TRUE(c.UpsertNode("b", 8, {{kLeafLabel, "su-2"}}).ok());
+  ASSERT_TRUE(c.UpsertNode("c", 8, {{kLeafLabel, "su-1"}}).ok());
+  ASSERT_TRUE(c.UpsertNode("d", 8, {}).ok());  // no label: the unnamed leaf
+  EXPECT_EQ(c.leaf_count(), 3);
+  EXPECT_EQ(c.leaf_of(0), c.leaf_of(2));
+  EXPECT_NE(c.leaf_of(0), c.leaf_of(1));
+  EXPECT_EQ(c.leaf_name(c.leaf_of(3)), "");
+  ASSERT_TRUE(c.UpsertNode("c", 8, {{kLeafLabel, "su-2"}}).ok());  // the worker moved
+  EXPECT_EQ(c.leaf_of(2), c.leaf_of(1));
+}
+
 TEST(ClusterTest, DoubleBookingIsRefusedAndChangesNothing) {
   Cluster c = ThreeNodes();
   ASSERT_TRUE(c.Allocate(1, {{0, 0b0011, false}}).ok());

@@ -7,19 +7,10 @@ const char* WaitReasonName(WaitReason r) {
     case WaitReason::kNone: return "None";
     case WaitReason::kPriority: return "Priority";
     case WaitReason::kResources: return "Resources";
+    case WaitReason::kQuota: return "Quota";
+    case WaitReason::kTopology: return "Topology";
   }
   return "Unknown";
-}
-
-CapacityView::CapacityView(const Cluster& cluster) : cluster_(cluster) {
-  free_.reserve(cluster.size());
-  for (const Node& n : cluster.nodes()) free_.push_back(n.up ? n.free : 0);
-}
-
-void CapacityView::Take(const Allocation& allocation) {
-  for (const NodeGrant& g : allocation) {
-    free_[g.node] &= g.exclusive ? 0 : ~g.gpus;
-  }
 }
 
 }  // namespace loom::sched

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/core/capacity_view.h"
 #include "scheduler/core/cluster.h"
 #include "scheduler/core/types.h"
 
@@ -19,11 +20,23 @@ struct PendingJob {
   TimeMs submit_time = 0;
 };
 
+// A job holding GPUs, as backfill (when will they be free?), fair share (who used them?) and
+// preemption (what would stopping it cost?) see it.
+struct RunningJob {
+  JobId id = 0;
+  const JobRequest* request = nullptr;  // never null; an adopted job without one has a default
+  TimeMs start_time = 0;
+  bool preempting = false;  // already chosen as a victim; its GPUs come back after the grace period
+  TimeMs expected_end() const { return ExpectedEnd(start_time, *request); }
+};
+
 // Why a pending job did not start in a pass (what `loom queue` shows, as squeue's REASON does).
 enum class WaitReason {
   kNone,
   kPriority,   // a job ahead of it in the queue is waiting
   kResources,  // it is at the head, but no gang of free GPUs fits it now
+  kQuota,      // starting it would take its tenant over its GPU quota
+  kTopology,   // enough GPUs are free, but not under one leaf switch as the job requires
 };
 const char* WaitReasonName(WaitReason r);
 
@@ -32,24 +45,19 @@ struct StartDecision {
   Allocation allocation;
 };
 
+// A running job to stop (SIGTERM, grace period, SIGKILL) and requeue so `for_job` can start.
+struct Preemption {
+  JobId victim = 0;
+  JobId for_job = 0;
+};
+
 struct PassResult {
   std::vector<StartDecision> starts;
   std::vector<std::pair<JobId, WaitReason>> waiting;
-};
-
-// Free GPUs as a policy sees them during one pass: the cluster's, minus what the policy has
-// already decided to give to earlier jobs of the same pass.
-class CapacityView {
- public:
-  explicit CapacityView(const Cluster& cluster);
-  const Cluster& cluster() const { return cluster_; }
-  GpuMask free(NodeIndex n) const { return free_[n]; }
-  bool whole_free(NodeIndex n) const { return free_[n] == cluster_.node(n).all(); }
-  void Take(const Allocation& allocation);
-
- private:
-  const Cluster& cluster_;
-  std::vector<GpuMask> free_;
+  // When a waiting job is expected to start, for the jobs a backfill reservation was computed for
+  // (what `loom queue` shows as START_TIME, like squeue's).
+  std::vector<std::pair<JobId, TimeMs>> expected_starts;
+  std::vector<Preemption> preemptions;
 };
 
 // Chooses GPUs for one job, all or nothing, or says it does not fit now.
@@ -60,13 +68,28 @@ class Placer {
   virtual bool Place(const CapacityView& view, const JobRequest& request, Allocation* out) const = 0;
 };
 
-// One scheduling pass: order the queue, place what fits.
+// One named term of a pending job's priority, as `loom show` lists them (like Slurm's sprio).
+struct PriorityFactor {
+  std::string name;
+  double value = 0;
+};
+
+// One scheduling pass: order the queue, place what fits. Schedule decides and changes nothing,
+// so a pass can be repeated (the benchmark does) and its result checked before it is committed.
 class SchedulingPolicy {
  public:
   virtual ~SchedulingPolicy() = default;
   virtual std::string name() const = 0;
+  // Accounts for the time since the last call (fair share accrues usage from the running jobs).
+  // Called by the mechanism before each pass; stateless policies ignore it.
+  virtual void Advance(std::span<const RunningJob> /*running*/, TimeMs /*now*/) {}
   virtual PassResult Schedule(const Cluster& cluster, std::span<const PendingJob> pending,
-                              TimeMs now) const = 0;
+                              std::span<const RunningJob> running, TimeMs now) const = 0;
+  // What a pending job's place in the queue is made of; empty for policies without factors.
+  virtual std::vector<PriorityFactor> Explain(const Cluster& /*cluster*/,
+                                              const PendingJob& /*job*/, TimeMs /*now*/) const {
+    return {};
+  }
 };
 
 }  // namespace loom::sched

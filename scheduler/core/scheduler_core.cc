@@ -12,6 +12,8 @@ StatusOr<JobRequest> SchedulerCore::Normalize(JobRequest r) const {
   if (r.gpus <= 0) return InvalidArgument("a job needs at least 1 GPU (got " + to_string(r.gpus) + ")");
   if (r.gpus_per_node < 0) return InvalidArgument("gpus per node must not be negative");
   if (r.time_limit_ms < 0) return InvalidArgument("time limit must not be negative");
+  if (r.qos < 0) return InvalidArgument("QoS must not be negative");
+  if (r.one_leaf_wait_ms < 0) return InvalidArgument("the one-leaf wait must not be negative");
   const int largest = cluster_.max_gpus_per_node();
   if (cluster_.size() == 0 || largest == 0) {
     return ResourceExhausted("the cluster has no GPU nodes yet (start a loom-worker)");
@@ -53,14 +55,18 @@ Status SchedulerCore::AddPending(JobId id, const JobRequest& request, TimeMs sub
   if (request.gpus_per_node <= 0 || request.gpus % request.gpus_per_node != 0) {
     return InvalidArgument("job " + std::to_string(id) + " is not normalised");
   }
-  if (!pending_.emplace(id, Queued{request, submit_time, WaitReason::kNone}).second) {
+  if (running_.count(id)) return AlreadyExists("job " + std::to_string(id) + " is running");
+  if (!pending_.emplace(id, Queued{request, submit_time, WaitReason::kNone, std::nullopt}).second) {
     return AlreadyExists("job " + std::to_string(id) + " is already queued");
   }
   return Status::Ok();
 }
 
-Status SchedulerCore::Adopt(JobId id, const Allocation& allocation) {
-  return cluster_.Allocate(id, allocation);
+Status SchedulerCore::Adopt(JobId id, const Allocation& allocation, const JobRequest& request,
+                            TimeMs start_time) {
+  LOOM_RETURN_IF_ERROR(cluster_.Allocate(id, allocation));
+  running_[id] = Running{request, start_time, false};
+  return Status::Ok();
 }
 
 Status SchedulerCore::RemovePending(JobId id) {
@@ -68,27 +74,63 @@ Status SchedulerCore::RemovePending(JobId id) {
   return Status::Ok();
 }
 
-void SchedulerCore::Finish(JobId id) { cluster_.Release(id); }
+void SchedulerCore::Finish(JobId id) {
+  cluster_.Release(id);
+  running_.erase(id);
+}
+
+Status SchedulerCore::Requeue(JobId id, TimeMs submit_time) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return NotFound("job " + std::to_string(id) + " is not running");
+  JobRequest request = std::move(it->second.request);
+  Finish(id);
+  return AddPending(id, request, submit_time);
+}
 
 PassResult SchedulerCore::Schedule(TimeMs now) {
   std::vector<PendingJob> queue;
   queue.reserve(pending_.size());
   for (const auto& [id, q] : pending_) queue.push_back({id, &q.request, q.submit_time});
-  PassResult result = policy_->Schedule(cluster_, queue, now);
+  std::vector<RunningJob> running;
+  running.reserve(running_.size());
+  for (const auto& [id, r] : running_) running.push_back({id, &r.request, r.start_time, r.preempting});
+  policy_->Advance(running, now);
+  PassResult result = policy_->Schedule(cluster_, queue, running, now);
 
   std::vector<StartDecision> committed;
   committed.reserve(result.starts.size());
   for (StartDecision& d : result.starts) {
     // A policy's decisions are checked, not trusted: a bad one leaves the job queued.
     if (!pending_.count(d.id) || !cluster_.Allocate(d.id, d.allocation).ok()) continue;
-    pending_.erase(d.id);
+    auto queued = pending_.extract(d.id);
+    running_[d.id] = Running{std::move(queued.mapped().request), now, false};
     committed.push_back(std::move(d));
   }
   result.starts = std::move(committed);
   for (const auto& [id, why] : result.waiting) {
-    if (auto it = pending_.find(id); it != pending_.end()) it->second.reason = why;
+    if (auto it = pending_.find(id); it != pending_.end()) {
+      it->second.reason = why;
+      it->second.expected_start.reset();
+    }
+  }
+  for (const auto& [id, when] : result.expected_starts) {
+    if (auto it = pending_.find(id); it != pending_.end()) it->second.expected_start = when;
+  }
+  for (const Preemption& p : result.preemptions) {
+    if (auto it = running_.find(p.victim); it != running_.end()) it->second.preempting = true;
   }
   return result;
+}
+
+std::vector<PriorityFactor> SchedulerCore::Explain(JobId id, TimeMs now) const {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return {};
+  return policy_->Explain(cluster_, {id, &it->second.request, it->second.submit_time}, now);
+}
+
+std::optional<TimeMs> SchedulerCore::expected_start(JobId id) const {
+  auto it = pending_.find(id);
+  return it == pending_.end() ? std::nullopt : it->second.expected_start;
 }
 
 WaitReason SchedulerCore::reason(JobId id) const {

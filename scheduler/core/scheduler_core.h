@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/status.h"
@@ -27,31 +28,53 @@ class SchedulerCore {
 
   // Queues a normalised request.
   Status AddPending(JobId id, const JobRequest& request, TimeMs submit_time);
-  // Re-adopts a job that was already running (loomd restarted): its GPUs are held again.
-  Status Adopt(JobId id, const Allocation& allocation);
+  // Re-adopts a job that was already running (loomd restarted): its GPUs are held again. Its
+  // request (time limit, QoS, tenant) and start time let backfill, fair share and preemption
+  // account for it; without them it counts as never ending, QoS 0, no tenant.
+  Status Adopt(JobId id, const Allocation& allocation, const JobRequest& request = {},
+               TimeMs start_time = 0);
   // Removes a pending job (cancelled); NOT_FOUND if it is not pending.
   Status RemovePending(JobId id);
   // Frees a running job's GPUs (it ended). Idempotent.
   void Finish(JobId id);
+  // Frees a running job's GPUs and queues it again with its request, as submitted at
+  // `submit_time` (its preemption grace period is over, or its node failed). NOT_FOUND if it is not running.
+  Status Requeue(JobId id, TimeMs submit_time);
 
   // Runs one pass and commits the starts: their GPUs are held when this returns, and the jobs
-  // leave the queue. Waiting reasons are kept for reason().
+  // leave the queue. Waiting reasons and expected starts are kept for reason() and
+  // expected_start(). Preemptions are only decided: the victims keep their GPUs until the caller,
+  // after their grace period, calls Requeue; until then they are not chosen again.
   PassResult Schedule(TimeMs now);
 
   bool IsPending(JobId id) const { return pending_.count(id) != 0; }
+  bool IsRunning(JobId id) const { return running_.count(id) != 0; }
   size_t pending_count() const { return pending_.size(); }
   WaitReason reason(JobId id) const;
+  // When the last pass expected the job to start (a backfill reservation), or nullopt.
+  std::optional<TimeMs> expected_start(JobId id) const;
+  // The terms of a pending job's priority at `now` (empty if it is not pending or the policy
+  // has none), for `loom show`.
+  std::vector<PriorityFactor> Explain(JobId id, TimeMs now) const;
+  const SchedulingPolicy& policy() const { return *policy_; }
 
  private:
   struct Queued {
     JobRequest request;
     TimeMs submit_time = 0;
     WaitReason reason = WaitReason::kNone;
+    std::optional<TimeMs> expected_start;
+  };
+  struct Running {
+    JobRequest request;
+    TimeMs start_time = 0;
+    bool preempting = false;
   };
 
   std::unique_ptr<SchedulingPolicy> policy_;
   Cluster cluster_;
   std::map<JobId, Queued> pending_;
+  std::map<JobId, Running> running_;
 };
 
 }  // namespace loom::sched

@@ -2,24 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include "scheduler/core/test_cluster.h"
 #include "scheduler/policies/priority_fifo.h"
 
 namespace loom::sched {
 namespace {
 
-Cluster MakeCluster(int nodes, int gpus) {
-  Cluster c;
-  for (int i = 0; i < nodes; ++i) EXPECT_TRUE(c.UpsertNode("n" + std::to_string(i), gpus, {}).ok());
-  return c;
-}
+using testing::Req;
 
-JobRequest Req(int gpus, int per_node, int priority = 0) {
-  JobRequest r;
-  r.gpus = gpus;
-  r.gpus_per_node = per_node;
-  r.priority = priority;
-  return r;
-}
+Cluster MakeCluster(int nodes, int gpus) { return testing::MakeCluster(1, nodes, gpus); }
 
 TEST(GangPlacerTest, SingleNodeJobsAreBestFit) {
   Cluster c = MakeCluster(3, 4);
@@ -69,7 +60,7 @@ TEST(PriorityFifoTest, HigherPriorityFirstThenSubmitOrder) {
   PriorityFifoPolicy policy(std::make_unique<GangPlacer>());
   JobRequest low = Req(2, 2, 0), high = Req(2, 2, 5), later = Req(2, 2, 0);
   std::vector<PendingJob> q = {{1, &low, 10}, {2, &later, 20}, {3, &high, 30}};
-  PassResult r = policy.Schedule(c, q, 100);
+  PassResult r = policy.Schedule(c, q, {}, 100);
   ASSERT_EQ(r.starts.size(), 2u);
   EXPECT_EQ(r.starts[0].id, 3);
   EXPECT_EQ(r.starts[1].id, 1);
@@ -84,7 +75,7 @@ TEST(PriorityFifoTest, BlockedHeadHoldsBackSmallerJobs) {
   PriorityFifoPolicy policy(std::make_unique<GangPlacer>());
   JobRequest big = Req(8, 4), small = Req(1, 1);
   std::vector<PendingJob> q = {{1, &big, 1}, {2, &small, 2}};
-  PassResult r = policy.Schedule(c, q, 0);
+  PassResult r = policy.Schedule(c, q, {}, 0);
   EXPECT_TRUE(r.starts.empty());
   ASSERT_EQ(r.waiting.size(), 2u);
   EXPECT_EQ(r.waiting[0].second, WaitReason::kResources);

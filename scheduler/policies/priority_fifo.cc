@@ -11,6 +11,7 @@ bool QueueBefore(const PendingJob& a, const PendingJob& b) {
 }
 
 PassResult PriorityFifoPolicy::Schedule(const Cluster& cluster, std::span<const PendingJob> pending,
+                                        std::span<const RunningJob> /*running*/,
                                         TimeMs /*now*/) const {
   std::vector<PendingJob> order(pending.begin(), pending.end());
   std::sort(order.begin(), order.end(), QueueBefore);

@@ -16,7 +16,7 @@ class PriorityFifoPolicy final : public SchedulingPolicy {
   explicit PriorityFifoPolicy(std::unique_ptr<Placer> placer) : placer_(std::move(placer)) {}
   std::string name() const override { return "priority-fifo"; }
   PassResult Schedule(const Cluster& cluster, std::span<const PendingJob> pending,
-                      TimeMs now) const override;
+                      std::span<const RunningJob> running, TimeMs now) const override;
 
  private:
   std::unique_ptr<Placer> placer_;
