@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/gpu_models.h"
+
 namespace loom::sched {
 namespace {
 
@@ -122,11 +124,15 @@ std::string Numbered(const char* prefix, int i, int width) {
 }  // namespace
 
 const std::vector<GpuModel>& BuiltinGpuModels() {
-  static const auto* models = new std::vector<GpuModel>{
-      {"H100-SXM-80GB", 989, 80, 900},
-      {"H200-SXM-141GB", 989, 141, 900},
-      {"A100-SXM-80GB", 312, 80, 600},
-  };
+  // The catalog every part of Loom shares (common/gpu_models.h), in this loader's units.
+  static const auto* models = [] {
+    auto* out = new std::vector<GpuModel>;
+    for (const loom::GpuModel& m : loom::GpuModels()) {
+      out->push_back({std::string(m.name), m.bf16_dense_tflops,
+                      static_cast<double>(m.memory_bytes) / (1LL << 30), m.nvlink_gbps});
+    }
+    return out;
+  }();
   return *models;
 }
 

@@ -25,7 +25,7 @@ struct GpuModel {
   double nvlink_gbytes_per_s = 0;  // per GPU, one direction
 };
 
-// H100-SXM-80GB, H200-SXM-141GB, A100-SXM-80GB; a config's gpu_models may add more.
+// The models of common/gpu_models.h; a config's gpu_models may add more.
 const std::vector<GpuModel>& BuiltinGpuModels();
 
 struct NodeSpec {

@@ -106,7 +106,8 @@ Status ControlPlane::Recover() {
       LOOM_RETURN_IF_ERROR(core_->AddPending(id, r, job.submit_time_ms()));
     } else if (job.state() == v1::RUNNING || (!job.released() && job.allocation_size() > 0)) {
       auto allocation = AllocationOf(job);
-      Status s = allocation.ok() ? core_->Adopt(id, *allocation) : allocation.status();
+      Status s = allocation.ok() ? core_->Adopt(id, *allocation, RequestFromSpec(job.spec()), job.start_time_ms())
+                                 : allocation.status();
       if (!s.ok()) {  // a record we cannot re-adopt ends, visibly, rather than holding GPUs forever
         job.set_state(v1::FAILED);
         job.set_reason("RecoveryFailed: " + s.message());
