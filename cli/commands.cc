@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -53,6 +55,20 @@ std::string Elapsed(const v1::Job& job) {
   if (job.start_time_ms() == 0) return "0:00:00";
   int64_t end = job.end_time_ms() > 0 ? job.end_time_ms() : NowMs();
   return FormatDuration((end - job.start_time_ms()) / 1000);
+}
+
+// START, as squeue --start shows it: when a pending job is expected to start (in so long), or
+// when a started job did.
+std::string StartColumn(const v1::Job& job) {
+  if (job.state() == v1::PENDING) {
+    if (job.expected_start_ms() == 0) return "N/A";
+    return "in " + FormatDuration(std::max<int64_t>(0, (job.expected_start_ms() - NowMs()) / 1000));
+  }
+  if (job.start_time_ms() == 0) return "-";
+  time_t t = static_cast<time_t>(job.start_time_ms() / 1000);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%H:%M:%S", std::localtime(&t));
+  return buf;
 }
 
 std::string IntList(const auto& values) {
@@ -146,13 +162,13 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
   Status s = client.Call(&v1::Scheduler::Stub::ListJobs, req, &reply);
   if (!s.ok()) return Error(s.message());
   if (g.json) return PrintJson(reply);
-  Table t({"JOBID", "NAME", "TENANT", "STATE", "GPUS", "NODES", "TIME", "NODELIST(REASON)"});
+  Table t({"JOBID", "NAME", "TENANT", "STATE", "GPUS", "NODES", "TIME", "START", "NODELIST(REASON)"});
   for (const v1::Job& j : reply.jobs()) {
     const int nodes = j.spec().gpus_per_node() > 0 ? j.spec().gpus() / j.spec().gpus_per_node() : 0;
     std::string where = j.state() == v1::PENDING ? "(" + j.reason() + ")" : NodeList(j);
     if (j.state() != v1::PENDING && j.state() != v1::RUNNING && !j.reason().empty()) where += " (" + j.reason() + ")";
     t.Add({std::to_string(j.id()), j.spec().name(), j.spec().tenant(), StateName(j.state()),
-           std::to_string(j.spec().gpus()), std::to_string(nodes), Elapsed(j), where});
+           std::to_string(j.spec().gpus()), std::to_string(nodes), Elapsed(j), StartColumn(j), where});
   }
   t.Print();
   return 0;
@@ -185,6 +201,14 @@ int Show(const Global& g, const std::string& job_text) {
   line("WorkDir", j.spec().workdir());
   for (const auto& a : j.allocation()) line("Allocation", a.node() + " gpus " + IntList(a.gpu_indices()));
   line("MasterPort", std::to_string(j.master_port()));
+  if (j.expected_start_ms() > 0) line("ExpectedStart", StartColumn(j));
+  std::string factors;
+  for (const auto& f : j.priority_factors()) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%s%s=%.4g", factors.empty() ? "" : " ", f.name().c_str(), f.value());
+    factors += buf;
+  }
+  if (!factors.empty()) line("PriorityFactors", factors);
   return 0;
 }
 

@@ -29,6 +29,7 @@ struct UpOptions {
   std::string gpu_model = "H100-SXM-80GB";
   int64_t heartbeat_ms = 1000;
   int64_t node_timeout_ms = 5000;
+  std::string policy = "priority-fifo";
 };
 int Up(const Global& g, const UpOptions& options);
 

@@ -84,7 +84,7 @@ int Up(const Global& g, const UpOptions& o) {
   };
 
   if (!start({bin + "/loomd", "--home", g.home, "--heartbeat-ms", std::to_string(o.heartbeat_ms),
-              "--node-timeout-ms", std::to_string(o.node_timeout_ms)},
+              "--node-timeout-ms", std::to_string(o.node_timeout_ms), "--policy", o.policy},
              "loomd.log")) {
     return 1;
   }

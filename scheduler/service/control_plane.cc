@@ -201,8 +201,20 @@ StatusOr<v1::Job> ControlPlane::GetJob(int64_t id) const {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return NotFound("no job " + std::to_string(id));
   v1::Job job = it->second;
-  if (job.state() == v1::PENDING) job.set_reason(sched::WaitReasonName(core_->reason(id)));
+  DescribePending(job, /*with_factors=*/true);
   return job;
+}
+
+void ControlPlane::DescribePending(v1::Job& job, bool with_factors) const {
+  if (job.state() != v1::PENDING) return;
+  job.set_reason(sched::WaitReasonName(core_->reason(job.id())));
+  if (auto start = core_->expected_start(job.id())) job.set_expected_start_ms(*start);
+  if (!with_factors) return;
+  for (const sched::PriorityFactor& f : core_->Explain(job.id(), clock_->NowMs())) {
+    v1::PriorityFactor* out = job.add_priority_factors();
+    out->set_name(f.name);
+    out->set_value(f.value);
+  }
 }
 
 std::vector<v1::Job> ControlPlane::ListJobs(const std::vector<v1::JobState>& states) const {
@@ -211,7 +223,7 @@ std::vector<v1::Job> ControlPlane::ListJobs(const std::vector<v1::JobState>& sta
   for (const auto& [id, job] : jobs_) {
     if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
     out.push_back(job);
-    if (job.state() == v1::PENDING) out.back().set_reason(sched::WaitReasonName(core_->reason(id)));
+    DescribePending(out.back(), /*with_factors=*/false);
   }
   return out;
 }

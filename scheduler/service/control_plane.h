@@ -100,6 +100,8 @@ class ControlPlane {
   // Called after a failed launch: the job fails and its other nodes are told to stop.
   void LaunchFailed(int64_t job_id, const std::string& node, const Status& why);
   StatusOr<sched::JobRequest> RequestOf(const v1::JobSpec& spec) const;
+  // Adds what the scheduler knows of a pending job (reason, expected start) to a copy for a reply.
+  void DescribePending(v1::Job& job, bool with_factors) const;
   StatusOr<sched::Allocation> AllocationOf(const v1::Job& job) const;
   void FillAllocation(const sched::Allocation& allocation, v1::Job& job) const;
 

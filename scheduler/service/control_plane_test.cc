@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <set>
 
 namespace loom {
 namespace {
@@ -46,12 +47,13 @@ class ControlPlaneTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  void Open() {
+  void Open(const std::string& policy = "priority-fifo") {
     cp_.reset();
     auto store = store::Store::Open(dir_ + "/loomd.db", {.sync_full = false});
     ASSERT_TRUE(store.ok());
     ControlPlaneOptions options;
     options.node_timeout_ms = 5000;
+    options.policy = policy;
     auto cp = ControlPlane::Create(std::move(*store), &workers_, &clock_, options);
     ASSERT_TRUE(cp.ok()) << cp.status().ToString();
     cp_ = std::move(*cp);
@@ -258,6 +260,28 @@ TEST_F(ControlPlaneTest, WorkerThatLostItsJobFailsItOnRegister) {
   clock_.now += 6000;
   ASSERT_TRUE(RegisterNode(node2, "restarted", {}).ok());
   EXPECT_EQ(State(id2), v1::FAILED);
+}
+
+TEST_F(ControlPlaneTest, PendingJobsCarryReasonExpectedStartAndPriorityFactors) {
+  Open("multifactor-backfill");  // a restarted loomd: its nodes count once their workers return
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "m" + std::to_string(i), {}).ok());
+  v1::JobSpec big;
+  big.set_gpus(12);
+  big.set_time_limit_s(600);
+  big.add_command("/bin/true");
+  int64_t running = *cp_->Submit(big);
+  cp_->SchedulePass();
+  ASSERT_EQ(State(running), v1::RUNNING);
+  int64_t waiting = *Submit(4);
+  cp_->SchedulePass();
+  v1::Job job = *cp_->GetJob(waiting);
+  EXPECT_EQ(job.reason(), "Resources");
+  // Reserved for when the running job's time limit ends at the latest.
+  EXPECT_EQ(job.expected_start_ms(), cp_->GetJob(running)->start_time_ms() + 600 * 1000);
+  std::set<std::string> names;
+  for (const auto& f : job.priority_factors()) names.insert(f.name());
+  EXPECT_TRUE(names.count("age") && names.count("fair_share")) << job.DebugString();
+  EXPECT_EQ(cp_->ListJobs({v1::PENDING})[0].priority_factors_size(), 0);  // only GetJob explains
 }
 
 }  // namespace
