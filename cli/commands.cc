@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -248,7 +249,8 @@ int Nodes(const Global& g) {
   Table t({"NODE", "STATE", "GPUS", "ALLOC", "MODEL", "UTIL", "LABELS", "ADDRESS"});
   for (const v1::Node& n : reply.nodes()) {
     std::string labels;
-    for (const auto& [k, v] : n.labels()) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    const std::map<std::string, std::string> sorted(n.labels().begin(), n.labels().end());
+    for (const auto& [k, v] : sorted) labels += (labels.empty() ? "" : ",") + k + "=" + v;
     double util = 0;
     for (const auto& gpu : n.gpus()) util += gpu.utilization();
     char util_text[16];

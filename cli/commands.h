@@ -30,6 +30,7 @@ struct UpOptions {
   int64_t heartbeat_ms = 1000;
   int64_t node_timeout_ms = 5000;
   std::string policy = "priority-fifo";
+  std::string cluster_config;  // one worker per node of this config, instead of --workers
 };
 int Up(const Global& g, const UpOptions& options);
 

@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
   up->add_option("--gpu-model", up_options.gpu_model, "model of the emulated GPUs")->capture_default_str();
   up->add_option("--heartbeat-ms", up_options.heartbeat_ms, "worker heartbeat interval")->capture_default_str();
   up->add_option("--node-timeout-ms", up_options.node_timeout_ms, "silence before a node is DOWN")->capture_default_str();
+  up->add_option("--cluster-config", up_options.cluster_config,
+                 "start one emulated worker per node of this config (e.g. cluster-configs/ci.yaml)");
   up->add_option("--policy", up_options.policy, "loomd's scheduling policy (priority-fifo, multifactor-backfill, ...)")
       ->capture_default_str();
 

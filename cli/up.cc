@@ -15,6 +15,7 @@
 #include "common/mpi_loopback.h"
 #include "common/paths.h"
 #include "common/process.h"
+#include "scheduler/config/cluster_config.h"
 
 namespace loom::cli {
 namespace {
@@ -37,11 +38,42 @@ void StopAll(std::vector<pid_t>& pids) {
   pids.clear();
 }
 
+constexpr int kMaxLocalWorkers = 64;
+
+// The emulated nodes to start: named node-1..N, or the nodes of a cluster config.
+struct WorkerPlan {
+  std::string name;
+  int gpus;
+  std::string model;
+  std::vector<std::string> extra_args;
+};
+
+StatusOr<std::vector<WorkerPlan>> PlanWorkers(const UpOptions& o) {
+  std::vector<WorkerPlan> plan;
+  if (o.cluster_config.empty()) {
+    if (o.workers < 1 || o.workers > kMaxLocalWorkers) return InvalidArgument("--workers must be between 1 and 64");
+    if (o.gpus_per_worker < 1 || o.gpus_per_worker > 64) return InvalidArgument("--gpus-per-worker must be between 1 and 64");
+    for (int i = 1; i <= o.workers; ++i) {
+      plan.push_back({"node-" + std::to_string(i), o.gpus_per_worker, o.gpu_model,
+                      {"--label", "leaf=leaf-" + std::to_string((i - 1) / 4 + 1)}});
+    }
+    return plan;
+  }
+  LOOM_ASSIGN_OR_RETURN(sched::ClusterConfig config, sched::LoadClusterConfig(o.cluster_config));
+  if (config.nodes.size() > static_cast<size_t>(kMaxLocalWorkers)) {
+    return InvalidArgument(o.cluster_config + " has " + std::to_string(config.nodes.size()) +
+                           " nodes; loom up runs at most 64 workers on one machine (loom-bench sched drives large clusters)");
+  }
+  const std::string path = std::filesystem::absolute(o.cluster_config);
+  for (const sched::NodeSpec& n : config.nodes) plan.push_back({n.name, n.gpus, n.model, {"--cluster-config", path}});
+  return plan;
+}
+
 }  // namespace
 
 int Up(const Global& g, const UpOptions& o) {
-  if (o.workers < 1 || o.workers > 64) return Error("--workers must be between 1 and 64");
-  if (o.gpus_per_worker < 1 || o.gpus_per_worker > 64) return Error("--gpus-per-worker must be between 1 and 64");
+  auto plan = PlanWorkers(o);
+  if (!plan.ok()) return Error(plan.status().message());
   std::error_code ec;
   std::filesystem::create_directories(g.home, ec);
   if (ec) return Error("cannot create " + g.home + ": " + ec.message());
@@ -98,16 +130,17 @@ int Up(const Global& g, const UpOptions& o) {
     StopAll(pids);
     return Error("loomd did not start; see " + g.home + "/loomd.log");
   }
-  for (int i = 1; i <= o.workers; ++i) {
-    std::string name = "node-" + std::to_string(i);
-    if (!start({bin + "/loom-worker", "--name", name, "--home", g.home, "--server", address,
-                "--emulate-gpus", std::to_string(o.gpus_per_worker), "--gpu-model", o.gpu_model,
-                "--label", "leaf=leaf-" + std::to_string((i - 1) / 4 + 1), "--mpirun-args", kLoopbackMpirunArgs},
-               name + ".log")) {
+  for (const WorkerPlan& w : *plan) {
+    std::vector<std::string> argv = {bin + "/loom-worker", "--name", w.name, "--home", g.home, "--server", address,
+                                     "--emulate-gpus", std::to_string(w.gpus), "--gpu-model", w.model,
+                                     "--mpirun-args", kLoopbackMpirunArgs};
+    argv.insert(argv.end(), w.extra_args.begin(), w.extra_args.end());
+    if (!start(std::move(argv), w.name + ".log")) {
       StopAll(pids);
       return 1;
     }
   }
+  const int workers = static_cast<int>(plan->size());
   // Ready when every worker has registered.
   auto client = Client::Connect(address, g.home);
   bool ready = false;
@@ -116,7 +149,7 @@ int Up(const Global& g, const UpOptions& o) {
     if (client.ok() && client->Call(&v1::Scheduler::Stub::ListNodes, v1::ListNodesRequest(), &nodes).ok()) {
       int up = 0;
       for (const auto& n : nodes.nodes()) up += n.state() == v1::UP;
-      ready = up >= o.workers;
+      ready = up >= workers;
     }
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -124,9 +157,11 @@ int Up(const Global& g, const UpOptions& o) {
     StopAll(pids);
     return Error("workers did not register; see " + g.home + "/node-*.log");
   }
-  std::printf("Loom is up: loomd at %s, %d nodes x %d emulated %s GPUs, LOOM_HOME=%s\n", address.c_str(),
-              o.workers, o.gpus_per_worker, o.gpu_model.c_str(), g.home.c_str());
-  const int example_gpus = o.gpus_per_worker * std::min(o.workers, 2);
+  int total_gpus = 0;
+  for (const WorkerPlan& w : *plan) total_gpus += w.gpus;
+  std::printf("Loom is up: loomd at %s, %d nodes with %d emulated %s GPUs in all, LOOM_HOME=%s\n",
+              address.c_str(), workers, total_gpus, (*plan)[0].model.c_str(), g.home.c_str());
+  const int example_gpus = (*plan)[0].gpus * std::min(workers, 2);
   std::printf("Try: loom submit --gpus %d -- /bin/sh -c 'echo rank $RANK of $WORLD_SIZE'; loom queue; loom nodes\n",
               example_gpus);
   std::printf("Ctrl-C stops the cluster.\n");

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/paths.h"
+#include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
 #include "worker/job_runner.h"
 #include "worker/node_agent.h"
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--emulate-gpus", emulate, "present N CPU-emulated GPUs instead of discovering CUDA devices");
   app.add_option("--gpu-model", model, "model of the emulated GPUs")->capture_default_str();
   app.add_option("--label", labels, "topology label KEY=VALUE (rack, leaf, spine); repeatable");
+  std::string cluster_config;
+  app.add_option("--cluster-config", cluster_config,
+                 "cluster config (cluster-configs/*.yaml) giving this node's leaf and spine labels; --label overrides");
   app.add_option("--mpirun-args", mpirun_args, "extra mpirun arguments for MPI jobs, space-separated");
   app.add_option("--kill-grace-ms", kill_grace_ms, "SIGTERM to SIGKILL delay when killing a job")
       ->check(CLI::Range(0, 600000))->capture_default_str();
@@ -69,6 +73,13 @@ int main(int argc, char** argv) {
     return Fail("node name '" + name + "' must be non-empty without spaces, ',', '=', '/' or ':'");
   }
   std::map<std::string, std::string> label_map;
+  if (!cluster_config.empty()) {
+    auto config = loom::sched::LoadClusterConfig(cluster_config);
+    if (!config.ok()) return Fail(config.status().message());
+    const loom::sched::NodeSpec* spec = config->FindNode(name);
+    if (!spec) return Fail("node " + name + " is not in cluster config " + cluster_config);
+    label_map = loom::sched::NodeLabels(*spec);
+  }
   for (const std::string& l : labels) {
     auto eq = l.find('=');
     if (eq == std::string::npos || eq == 0) return Fail("label '" + l + "' is not KEY=VALUE");
