@@ -3,7 +3,8 @@
 #   -DCMD=<the command, ;-separated>  -DMODE=table|json
 # table: exit status 0, no wrong element, and the raw-MPI comparison lines present.
 # json:  exit status 0, stdout one JSON document, every row checked (wrong == 0) with a positive
-#        bandwidth and a raw_mpi timing, and the summary fields present.
+#        bandwidth and a raw_mpi timing, the summary fields present, and "time" "best" (the test
+#        passes --best).
 execute_process(COMMAND ${CMD} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "exit status ${rc}\nstdout:\n${out}\nstderr:\n${err}")
@@ -31,6 +32,10 @@ elseif(MODE STREQUAL "json")
   json_get(wrong wrong)
   if(NOT wrong EQUAL 0)
     message(FATAL_ERROR "wrong = ${wrong}")
+  endif()
+  json_get(stat time)
+  if(NOT stat STREQUAL "best")
+    message(FATAL_ERROR "time is '${stat}', not best")
   endif()
   json_get(ratio loom_over_raw_busbw_mean)
   json_get(memcpy memcpy_per_rank_GBps)
