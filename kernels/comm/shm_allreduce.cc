@@ -52,7 +52,7 @@ size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
 // the output. Below it, part of the output is still in the 32 MiB L3 when it is next used, and
 // streaming it past the cache loses that. Measured on the development VM, 2 ranks, fastest
 // iteration (docs/COMM.md): normal stores win at 8 and 16 MiB (12.3 vs 10.5 GB/s at 16 MiB),
-// streaming wins from 32 MiB (5.1 vs 3.9 GB/s) and at 256 MiB (7.2 vs 2.6 GB/s).
+// streaming at 32 MiB (4.1-5.1 vs 3.9 GB/s) and at 256 MiB (7.2 vs 2.6 GB/s, mean).
 constexpr size_t kStreamingBytes = size_t{32} << 20;
 
 // memcpy, with the 16-byte-aligned middle written by SSE2 streaming stores when `stream`.
