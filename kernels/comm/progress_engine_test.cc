@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -88,6 +90,19 @@ TEST(ProgressEngine, FailureIsStickyAndLaterItemsDoNotRun) {
   EXPECT_NE(l.message().find("earlier collective failed"), std::string::npos) << l.message();
   EXPECT_FALSE(later_ran.load());
   EXPECT_EQ(engine.Drain().code(), StatusCode::kUnavailable);
+}
+
+// CI runs 8 ranks on 2 cores: an idle progress thread must sleep, not spin.
+TEST(ProgressEngine, IdleThreadUsesNoCpu) {
+  ProgressEngine engine;
+  ASSERT_TRUE(engine.Enqueue([] { return Status::Ok(); }).Wait().ok());  // the thread is running
+  timespec before{}, after{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &before);
+  std::this_thread::sleep_for(200ms);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &after);
+  const double cpu_ms =
+      (after.tv_sec - before.tv_sec) * 1e3 + (after.tv_nsec - before.tv_nsec) / 1e6;
+  EXPECT_LT(cpu_ms, 20) << "the process used " << cpu_ms << " ms of CPU in 200 ms of idling";
 }
 
 TEST(ProgressEngine, DestructionRunsWhatIsQueuedAndRequestsStayValid) {
