@@ -19,7 +19,7 @@ StatusOr<Options> Parse(std::vector<const char*> args) {
 TEST(Options, ReadsNcclTestsFlags) {
   StatusOr<Options> o = Parse({"-b", "8", "-e", "1G", "-f", "2", "-o", "max", "-d", "bf16", "-n",
                                "7", "-w", "1", "-c", "0", "--root", "1", "-B", "shm", "--json",
-                               "--fit=fit.json", "reduce", "broadcast"});
+                               "--fit=fit.json", "--best", "reduce", "broadcast"});
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->min_bytes, 8u);
   EXPECT_EQ(o->max_bytes, size_t{1} << 30);
@@ -33,6 +33,7 @@ TEST(Options, ReadsNcclTestsFlags) {
   EXPECT_EQ(o->backend, comm::Backend::kShm);
   EXPECT_TRUE(o->json);
   EXPECT_EQ(o->fit_path, "fit.json");
+  EXPECT_TRUE(o->best);
   EXPECT_EQ(o->collectives, (std::vector<std::string>{"reduce", "broadcast"}));
   EXPECT_EQ(o->baseline, 1);  // on by default for host backends
 }

@@ -53,6 +53,7 @@ collectives: all_reduce (default), reduce, broadcast, all_gather, reduce_scatter
       --stream-copy 0|1  measure memcpy bandwidth, all ranks at once [1]
       --fit FILE         write the alpha-beta fit of every collective to FILE (JSON)
       --json             print one JSON document instead of the table
+      --best             time: fastest iteration (max over ranks), not the mean
   -h, --help
 )";
 }
@@ -97,6 +98,7 @@ StatusOr<Options> ParseOptions(int argc, char** argv) {
     auto is = [&](std::string_view s, std::string_view l) { return flag == s || flag == l; };
     if (is("-h", "--help")) { o.help = true; continue; }
     if (is("--json", "--json")) { o.json = true; continue; }
+    if (is("--best", "--best")) { o.best = true; continue; }
     if (value.empty()) {
       if (i + 1 >= argc) return InvalidArgument(flag + " needs a value");
       value = argv[++i];

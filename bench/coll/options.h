@@ -30,6 +30,10 @@ struct Options {
   bool stream_copy = true;  // --stream-copy 0|1
   std::string fit_path;     // --fit FILE
   bool json = false;        // --json: one JSON document on stdout instead of the table
+  // --best: report the fastest iteration instead of the mean (host backends). On a machine shared
+  // with other work the mean measures the scheduler; the best iteration is what the algorithm does
+  // when its ranks run. Off by default: nccl-tests reports the mean.
+  bool best = false;
   bool help = false;
 };
 

@@ -12,12 +12,14 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/comm/backends.h"
@@ -303,7 +305,7 @@ TEST_P(CollectivesTest, SendRecvRingInAGroup) {
   }
 }
 
-// ---- Multi-MiB, asynchronous, barrier ---------------------------------------------------------
+// ---- Multi-MiB, barrier ---------------------------------------------------------
 
 TEST_P(CollectivesTest, MultiMiBAllReduce) {
   struct Big { DType d; RedOp op; size_t n; };
@@ -320,23 +322,138 @@ TEST_P(CollectivesTest, MultiMiBAllReduce) {
   }
 }
 
+// ---- Asynchronous operations ------------------------------------------------------------------
+
+// One in-place all-reduce whose buffer holds this rank's input until it runs, so that the result
+// can be checked after any interleaving of async and blocking calls.
+class InPlaceAllReduce {
+ public:
+  InPlaceAllReduce(Communicator& comm, DType d, RedOp op, size_t n)
+      : comm_(comm), d_(d), op_(op), n_(n), host_(n * DTypeSize(d)) {
+    for (size_t i = 0; i < n; ++i) SetElement(host_.data(), i, d, Input(d, comm.rank(), i));
+    StatusOr<Buffer> b = Buffer::Allocate(comm.memory_kind(), host_.size());
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    if (b.ok()) buf_ = std::move(b).value();
+    EXPECT_TRUE(buf_.Upload(host_.data(), host_.size()).ok());
+  }
+
+  Status Start(Request* async = nullptr) {
+    return comm_.AllReduce(buf_.data(), buf_.data(), n_, d_, op_, async);
+  }
+
+  // Elements that differ from the expected reduction (the first few are reported).
+  int Wrong() {
+    EXPECT_TRUE(buf_.Download(host_.data(), host_.size()).ok());
+    int wrong = 0;
+    for (size_t i = 0; i < n_; ++i) {
+      const double want = Reduced(d_, op_, comm_.size(), i, SourceIsRank, comm_.rank());
+      const double got = GetElement(host_.data(), i, d_);
+      if (std::fabs(got - want) > Tolerance(d_, op_, want) && ++wrong <= 3) {
+        ADD_FAILURE() << DTypeName(d_) << " " << RedOpName(op_) << " n=" << n_ << " element " << i
+                      << ": got " << got << ", want " << want;
+      }
+    }
+    return wrong;
+  }
+
+ private:
+  Communicator& comm_;
+  DType d_;
+  RedOp op_;
+  size_t n_;
+  std::vector<char> host_;
+  Buffer buf_;
+};
+
+// "Compute" on the calling thread while a transfer may be in flight.
+void Compute() {
+  volatile double work = 0;
+  for (int i = 0; i < 200000; ++i) work = work + i;
+}
+
+// The hierarchical shm all-reduce still runs on the calling thread (docs/COMM.md), so its Request
+// is complete on return; every other CPU backend returns a pending one.
+bool AllReduceIsAsync(const BackendCase& b) { return b.name != "hier"; }
+
+// kShm / kAuto run every call after all earlier ones completed (the progress engine's FIFO); MPI
+// promises no completion order between independent non-blocking operations.
+bool CompletesInIssueOrder(const BackendCase& b) {
+  return b.options.backend == Backend::kShm || b.options.backend == Backend::kAuto;
+}
+
 TEST_P(CollectivesTest, AsyncAllReduceOverlapsCompute) {
-  const size_t n = 100003;
-  Call c{.dtype = DType::kFloat32, .op = RedOp::kMax, .send_count = n, .recv_count = n};
-  c.input = [&](size_t i) { return Input(DType::kFloat32, rank(), i); };
-  c.expect = [&](size_t i) {
-    return Reduced(DType::kFloat32, RedOp::kMax, size(), i, SourceIsRank, rank());
-  };
-  c.run = [&](Communicator& k, const void* s, void* r) -> Status {
-    Request req;
-    LOOM_RETURN_IF_ERROR(k.AllReduce(s, r, n, DType::kFloat32, RedOp::kMax, &req));
-    volatile double work = 0;  // "compute" while the transfer is in flight
-    for (int i = 0; i < 100000; ++i) work = work + i;
+  InPlaceAllReduce ar(*comm_, DType::kFloat32, RedOp::kMax, 100003);  // 400 KB: shm on auto
+  // Rank 0 issues first and the others come 20 ms later, so rank 0's all-reduce cannot have
+  // completed when its call returns: a backend that ran it synchronously would fail here.
+  ASSERT_TRUE(comm_->Barrier().ok());
+  if (rank() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  Request req;
+  ASSERT_TRUE(ar.Start(&req).ok());
+  if (rank() == 0 && AllReduceIsAsync(GetParam())) {
     StatusOr<bool> done = req.Test();
-    LOOM_RETURN_IF_ERROR(done.status());
-    return req.Wait();
-  };
-  CheckBoth(c, "async AllReduce");
+    ASSERT_TRUE(done.ok()) << done.status().ToString();
+    EXPECT_FALSE(*done) << "the all-reduce completed before the other ranks issued theirs";
+  }
+  Compute();
+  ASSERT_TRUE(req.Wait().ok());
+  EXPECT_FALSE(req.pending());
+  EXPECT_EQ(ar.Wrong(), 0);
+}
+
+TEST_P(CollectivesTest, OutstandingAsyncAllReducesCompleteInOrder) {
+  // Different dtypes, ops and sizes (one spanning several shm chunks), all in flight at once.
+  std::vector<std::unique_ptr<InPlaceAllReduce>> ops;
+  ops.push_back(std::make_unique<InPlaceAllReduce>(*comm_, DType::kFloat32, RedOp::kSum, 300001));
+  ops.push_back(std::make_unique<InPlaceAllReduce>(*comm_, DType::kBFloat16, RedOp::kAvg, 4099));
+  ops.push_back(std::make_unique<InPlaceAllReduce>(*comm_, DType::kInt32, RedOp::kMin, 70000));
+  ops.push_back(std::make_unique<InPlaceAllReduce>(*comm_, DType::kFloat16, RedOp::kMax, 1025));
+  std::vector<Request> reqs(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) ASSERT_TRUE(ops[i]->Start(&reqs[i]).ok());
+  Compute();
+  // Waiting for the last one first: the ones issued before it must be complete by then.
+  ASSERT_TRUE(reqs.back().Wait().ok());
+  if (CompletesInIssueOrder(GetParam())) {
+    for (size_t i = 0; i + 1 < reqs.size(); ++i) {
+      StatusOr<bool> done = reqs[i].Test();
+      ASSERT_TRUE(done.ok()) << done.status().ToString();
+      EXPECT_TRUE(*done) << "all-reduce " << i << " not complete after a later one";
+    }
+  }
+  for (Request& r : reqs) ASSERT_TRUE(r.Wait().ok());
+  for (auto& op : ops) EXPECT_EQ(op->Wrong(), 0);
+}
+
+TEST_P(CollectivesTest, BlockingAndAsyncCallsMix) {
+  // async, blocking all-reduce, blocking broadcast (MPI on every CPU backend), async, barrier:
+  // each rank runs them in issue order whichever thread does the work.
+  InPlaceAllReduce first(*comm_, DType::kFloat32, RedOp::kSum, 200000);
+  InPlaceAllReduce blocking(*comm_, DType::kBFloat16, RedOp::kSum, 100000);
+  InPlaceAllReduce last(*comm_, DType::kFloat32, RedOp::kAvg, 5000);
+  const size_t nb = 1000;
+  std::vector<float> bcast(nb);
+  for (size_t i = 0; i < nb; ++i) bcast[i] = static_cast<float>(rank() * 1000 + i);
+  Request r1, r2;
+  ASSERT_TRUE(first.Start(&r1).ok());
+  ASSERT_TRUE(blocking.Start().ok());
+  if (CompletesInIssueOrder(GetParam())) {
+    StatusOr<bool> done = r1.Test();  // a blocking call ran after every earlier call
+    ASSERT_TRUE(done.ok());
+    EXPECT_TRUE(*done);
+  }
+  if (comm_->memory_kind() == MemoryKind::kHost) {
+    ASSERT_TRUE(comm_->Broadcast(bcast.data(), bcast.data(), nb, DType::kFloat32, 0).ok());
+  }
+  ASSERT_TRUE(last.Start(&r2).ok());
+  Compute();
+  ASSERT_TRUE(comm_->Barrier().ok());
+  ASSERT_TRUE(r2.Wait().ok());
+  ASSERT_TRUE(r1.Wait().ok());
+  EXPECT_EQ(first.Wrong(), 0);
+  EXPECT_EQ(blocking.Wrong(), 0);
+  EXPECT_EQ(last.Wrong(), 0);
+  if (comm_->memory_kind() == MemoryKind::kHost) {
+    for (size_t i = 0; i < nb; ++i) ASSERT_EQ(bcast[i], static_cast<float>(i)) << "element " << i;
+  }
 }
 
 TEST_P(CollectivesTest, Barrier) {

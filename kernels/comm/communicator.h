@@ -12,8 +12,11 @@
 //    buffers may be reused. With a Request* the call only starts the operation; the buffers belong
 //    to the communicator until async->Wait() returns (compute may run meanwhile: that is the
 //    overlap). On MPI a blocking call uses the blocking MPI function (Open MPI's tuned
-//    algorithms), an async one the MPI_I* function (libnbc); kShm runs its intra-node all-reduce
-//    on the calling thread, so its Request is already complete when the call returns.
+//    algorithms), an async one the MPI_I* function (libnbc). kShm queues an async intra-node
+//    all-reduce on the communicator's progress thread (which never calls MPI) and runs every
+//    other call on the calling thread once all earlier calls have completed, so collectives
+//    execute in issue order on every rank; its hierarchical (multi-node) all-reduce still runs on
+//    the calling thread, and its Request is complete on return.
 //  * GroupStart()/GroupEnd() bracket calls that must be issued together (a send and a recv to the
 //    same peer, the pairs of an all-to-all). Inside a group nothing is guaranteed to progress
 //    before GroupEnd(); calls with async == nullptr complete in GroupEnd().
@@ -21,7 +24,8 @@
 //    retry), kUnavailable / kInternal for failures of the transport. After a transport error the
 //    communicator should be destroyed.
 //  * Thread safety: one thread at a time per communicator (like an MPI communicator without
-//    MPI_THREAD_MULTIPLE, or an NCCL communicator on one stream).
+//    MPI_THREAD_MULTIPLE, or an NCCL communicator on one stream); a backend's own progress
+//    thread does not count.
 #pragma once
 
 #include <cstddef>

@@ -49,8 +49,11 @@ size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
 // Messages at least this large are written to the caller's buffer with non-temporal stores: the
 // output will not fit in cache anyway, and a normal store first reads the line it overwrites
 // (read-for-ownership), a third DRAM transfer per byte on top of reading the input and writing
-// the output. Measured on the development VM (docs/COMM.md).
-constexpr size_t kStreamingBytes = size_t{8} << 20;
+// the output. Below it, part of the output is still in the 32 MiB L3 when it is next used, and
+// streaming it past the cache loses that. Measured on the development VM, 2 ranks, fastest
+// iteration (docs/COMM.md): normal stores win at 8 and 16 MiB (12.3 vs 10.5 GB/s at 16 MiB),
+// streaming at 32 MiB (4.1-5.1 vs 3.9 GB/s) and at 256 MiB (7.2 vs 2.6 GB/s, mean).
+constexpr size_t kStreamingBytes = size_t{32} << 20;
 
 // memcpy, with the 16-byte-aligned middle written by SSE2 streaming stores when `stream`.
 void CopyOut(char* dst, const char* src, size_t n, bool stream) {
@@ -201,18 +204,23 @@ Status ShmAllReduce::RunChunk(const char* send, char* recv, size_t count, DType 
   const uint64_t seq = ++seq_;
   char* mine = slot(seq, rank_);
 
-  // 1. Copy in, once every rank is done with the chunk that last used this slot.
+  // 1. Copy in, once every rank is done with the chunk that last used this slot. My own shard
+  //    stays where it is: only I reduce it, and I can read it from `send` directly. That saves
+  //    1/L of the copy-in traffic (half of it at 2 ranks).
+  const Range s = Shard(count, size_, rank_, es);
   if (seq > kDepth) WaitAll(&Counters::consumed, seq - kDepth);
-  std::memcpy(mine, send, count * es);
+  std::memcpy(mine, send, s.begin * es);
+  std::memcpy(mine + s.end * es, send + s.end * es, (count - s.end) * es);
   Publish(&Counters::copied, seq);
   WaitAll(&Counters::copied, seq);
 
-  // 2. Reduce my shard across every rank's slot, into my slot. Hierarchical: sum here, reduce
-  //    across nodes, and only then average over the whole world.
-  const Range s = Shard(count, size_, rank_, es);
+  // 2. Reduce my shard across every rank's slot (mine from `send`), into my slot. Hierarchical:
+  //    sum here, reduce across nodes, and only then average over the whole world. In place,
+  //    `send` is also `recv`: my shard of it is read here and overwritten only in step 3.
   if (s.end > s.begin) {
     const void* srcs[kMaxLocalRanks];
     for (int r = 0; r < size_; ++r) srcs[r] = slot(seq, r) + s.begin * es;
+    srcs[rank_] = send + s.begin * es;
     char* shard = mine + s.begin * es;
     const size_t n = s.end - s.begin;
     const bool fuse_avg = op == RedOp::kAvg && !cross_node;

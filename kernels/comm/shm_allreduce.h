@@ -3,9 +3,11 @@
 //
 // Algorithm (per chunk of at most chunk_bytes of the caller's buffer, chunks pipelined through
 // kDepth slots so a fast rank can copy the next chunk in while a slow one still reads the last):
-//   1. copy in:   every rank copies its chunk into its own slot                 -> copied[me] = seq
-//   2. reduce:    rank r reduces shard r of the chunk across all slots (one ReduceN over L sources,
-//                 vectorized, fp32 accumulation) and writes it into shard r of its own slot;
+//   1. copy in:   every rank copies its chunk, but for its own shard, into its own slot
+//                                                                                -> copied[me] = seq
+//   2. reduce:    rank r reduces shard r of the chunk across all slots and its own input (one
+//                 ReduceN over L sources, vectorized, fp32 accumulation) and writes it into shard
+//                 r of its own slot;
 //                 optionally all-reduces that shard across nodes (hierarchical) -> reduced[me] = seq
 //   3. copy out:  every rank copies shard j of slot j, for all j, into its output -> consumed[me]
 // i.e. a reduce-scatter then an all-gather through memory both ranks can see, with the reduction

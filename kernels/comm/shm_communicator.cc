@@ -1,6 +1,14 @@
 // The kShm / kAuto backend: MpiCommunicator with the all-reduce of large messages taken over by
 // ShmAllReduce inside each node, and MPI across nodes (hierarchical: intra-node reduce-scatter,
 // inter-node all-reduce of each shard, intra-node all-gather).
+//
+// Asynchrony: an async intra-node all-reduce is queued on the communicator's progress engine
+// (progress_engine.h) and runs on its thread while the caller computes. Everything else runs on
+// the calling thread after draining that queue, so every rank executes its collectives in issue
+// order whichever thread runs them. Only the pure shared-memory all-reduce goes to the progress
+// thread: it makes no MPI call, so MPI_Init's default thread level (no MPI_THREAD_MULTIPLE) is
+// enough. The hierarchical all-reduce calls MPI between its steps and therefore stays on the
+// calling thread (its async Request is complete on return).
 #include <mpi.h>
 
 #include <string>
@@ -8,6 +16,7 @@
 #include "kernels/comm/backends.h"
 #include "kernels/comm/mpi_check.h"
 #include "kernels/comm/mpi_communicator.h"
+#include "kernels/comm/progress_engine.h"
 #include "kernels/comm/reduce_kernels.h"
 #include "kernels/comm/shm_allreduce.h"
 
@@ -36,6 +45,7 @@ class ShmCommunicator final : public MpiCommunicator {
   ~ShmCommunicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
+    progress_.reset();  // runs what is still queued: the peers are waiting for it
     if (finalized) return;
     if (local_ != MPI_COMM_NULL) MPI_Comm_free(&local_);
     if (cross_ != MPI_COMM_NULL) MPI_Comm_free(&cross_);
@@ -67,6 +77,7 @@ class ShmCommunicator final : public MpiCommunicator {
     }
     if (nodes_ > 1) LOOM_MPI_CHECK(MPI_Comm_split(mpi_comm(), local_rank, rank(), &cross_));
     LOOM_ASSIGN_OR_RETURN(shm_, ShmAllReduce::Create(local_));
+    if (cross_ == MPI_COMM_NULL) progress_ = std::make_unique<internal::ProgressEngine>();
     return Status::Ok();
   }
 
@@ -85,11 +96,28 @@ class ShmCommunicator final : public MpiCommunicator {
  protected:
   Status Launch(const Op& op, Request* async) override {
     const long long bytes = static_cast<long long>(op.count * DTypeSize(op.dtype));
-    if (op.kind != OpKind::kAllReduce || !shm_ || bytes < min_bytes_) {
-      return MpiCommunicator::Launch(op, async);
+    const bool on_shm = op.kind == OpKind::kAllReduce && shm_ && bytes >= min_bytes_;
+    if (on_shm && async && progress_) {
+      *async = progress_->Enqueue([this, op] { return RunShm(op); });
+      return Status::Ok();
     }
-    // Runs to completion on this thread; an async caller gets a complete Request.
+    // On this thread, after everything issued before it. A blocking shm all-reduce runs here too
+    // rather than on the progress thread: same order, without a thread handoff per call.
+    LOOM_RETURN_IF_ERROR(Drain());
+    if (!on_shm) return MpiCommunicator::Launch(op, async);
     if (async) *async = Request();
+    return RunShm(op);
+  }
+
+  Status BarrierImpl() override {
+    LOOM_RETURN_IF_ERROR(Drain());
+    return MpiCommunicator::BarrierImpl();
+  }
+
+ private:
+  Status Drain() { return progress_ ? progress_->Drain() : Status::Ok(); }
+
+  Status RunShm(const Op& op) {
     if (cross_ == MPI_COMM_NULL) return shm_->Run(op.send, op.recv, op.count, op.dtype, op.redop);
     auto across_nodes = [this](void* shard, size_t n, DType t, RedOp r) -> Status {
       LOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, shard, static_cast<int>(n), types().type(t),
@@ -99,7 +127,6 @@ class ShmCommunicator final : public MpiCommunicator {
     return shm_->Run(op.send, op.recv, op.count, op.dtype, op.redop, across_nodes, size());
   }
 
- private:
   ShmCommunicator(Parts parts, Backend backend, long long min_bytes)
       : MpiCommunicator(std::move(parts)), backend_(backend), min_bytes_(min_bytes) {}
 
@@ -109,6 +136,9 @@ class ShmCommunicator final : public MpiCommunicator {
   MPI_Comm cross_ = MPI_COMM_NULL;
   int nodes_ = 1;
   std::unique_ptr<ShmAllReduce> shm_;
+  // Intra-node-only communicators: runs async shm all-reduces (the only users of shm_ while
+  // anything is queued). Declared after shm_, so it stops before shm_ goes.
+  std::unique_ptr<internal::ProgressEngine> progress_;
   std::string note_;
 };
 
