@@ -104,6 +104,9 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   if (flags.gpus_per_node() != 0) spec.set_gpus_per_node(flags.gpus_per_node());
   if (flags.time_limit_s() != 0) spec.set_time_limit_s(flags.time_limit_s());
   if (flags.priority() != 0) spec.set_priority(flags.priority());
+  if (flags.qos() != 0) spec.set_qos(flags.qos());
+  if (flags.leaf() != v1::LEAF_FEWEST) spec.set_leaf(flags.leaf());
+  if (flags.leaf_wait_s() != 0) spec.set_leaf_wait_s(flags.leaf_wait_s());
   if (flags.mpi()) spec.set_mpi(true);
   if (!flags.workdir().empty()) spec.set_workdir(flags.workdir());
   if (flags.command_size() > 0) *spec.mutable_command() = flags.command();
@@ -193,7 +196,8 @@ int Show(const Global& g, const std::string& job_text) {
   line("Tenant", j.spec().tenant());
   line("State", StateName(j.state()) + (j.reason().empty() ? "" : " (" + j.reason() + ")"));
   line("ExitCode", std::to_string(j.exit_code()));
-  line("Priority", std::to_string(j.spec().priority()));
+  line("Priority", std::to_string(j.spec().priority()) + " (QoS " + std::to_string(j.spec().qos()) + ")");
+  if (j.spec().leaf() != v1::LEAF_FEWEST) line("Leaf", v1::LeafPolicy_Name(j.spec().leaf()));
   line("Gpus", std::to_string(j.spec().gpus()) + " (" + std::to_string(j.spec().gpus_per_node()) + " per node)");
   line("TimeLimit", FormatDuration(j.spec().time_limit_s()));
   line("RunTime", Elapsed(j));

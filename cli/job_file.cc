@@ -14,7 +14,8 @@ namespace {
 
 const std::vector<std::string>& KnownFields() {
   static const auto* fields = new std::vector<std::string>{
-      "name", "tenant", "gpus", "gpus_per_node", "time", "priority", "mpi", "command", "env", "workdir"};
+      "name", "tenant", "gpus", "gpus_per_node", "time", "priority", "qos", "leaf", "leaf_wait",
+      "mpi", "command", "env", "workdir"};
   return *fields;
 }
 
@@ -85,6 +86,25 @@ StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& s
     } else if (key == "priority") {
       LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
       spec.set_priority(v);
+    } else if (key == "qos") {
+      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
+      spec.set_qos(v);
+    } else if (key == "leaf") {
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "fewest, prefer-one or require-one", source));
+      if (v == "fewest") {
+        spec.set_leaf(v1::LEAF_FEWEST);
+      } else if (v == "prefer-one") {
+        spec.set_leaf(v1::LEAF_PREFER_ONE);
+      } else if (v == "require-one") {
+        spec.set_leaf(v1::LEAF_REQUIRE_ONE);
+      } else {
+        return InvalidArgument(At(source, value.Mark()) + ": field 'leaf' must be fewest, prefer-one or require-one");
+      }
+    } else if (key == "leaf_wait") {
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a duration", source));
+      auto seconds = ParseDuration(v);
+      if (!seconds.ok()) return InvalidArgument(At(source, value.Mark()) + ": " + seconds.status().message());
+      spec.set_leaf_wait_s(*seconds);
     } else if (key == "mpi") {
       LOOM_ASSIGN_OR_RETURN(bool v, As<bool>(value, key, "true or false", source));
       spec.set_mpi(v);

@@ -6,6 +6,9 @@
 //   gpus_per_node: 8          # default: one node if it fits, else whole nodes
 //   time: 2h                  # minutes, HH:MM:SS, D-HH:MM:SS or 2h/30m/90s
 //   priority: 10
+//   qos: 1                    # higher QoS is ordered first and may preempt lower QoS
+//   leaf: prefer-one          # fewest (default) | prefer-one | require-one leaf switch
+//   leaf_wait: 10m            # with prefer-one: how long to wait for a single leaf
 //   mpi: false
 //   command: [python, train.py, --steps, "100"]   # or one string, run by /bin/sh -c
 //   env: {NCCL_DEBUG: INFO}

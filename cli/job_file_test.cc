@@ -13,6 +13,9 @@ gpus: 16
 gpus_per_node: 8
 time: 2h
 priority: 3
+qos: 2
+leaf: prefer-one
+leaf_wait: 10m
 mpi: true
 command: [python, train.py, --steps, "100"]
 env: {NCCL_DEBUG: INFO}
@@ -24,6 +27,9 @@ workdir: /data
   EXPECT_EQ(spec->gpus_per_node(), 8);
   EXPECT_EQ(spec->time_limit_s(), 7200);
   EXPECT_TRUE(spec->mpi());
+  EXPECT_EQ(spec->qos(), 2);
+  EXPECT_EQ(spec->leaf(), v1::LEAF_PREFER_ONE);
+  EXPECT_EQ(spec->leaf_wait_s(), 600);
   ASSERT_EQ(spec->command_size(), 4);
   EXPECT_EQ(spec->command(3), "100");
   EXPECT_EQ(spec->env().at("NCCL_DEBUG"), "INFO");
@@ -51,6 +57,7 @@ TEST(JobFileTest, ErrorsNameTheLineAndTheProblem) {
   ExpectError("gpus: four\n", "job.yaml:1: field 'gpus' must be an integer");
   ExpectError("gpus: 1\nmpi: maybe\n", "field 'mpi' must be true or false");
   ExpectError("gpus: 1\ntime: 2x\n", "job.yaml:2: invalid time '2x'");
+  ExpectError("gpus: 1\nleaf: two\n", "job.yaml:2: field 'leaf' must be fewest, prefer-one or require-one");
   ExpectError("gpus: [1, 2\n", "malformed YAML");
   ExpectError("- just\n- a list\n", "must be a YAML mapping");
   ExpectError("command: {a: b}\n", "field 'command' must be a string or a list of strings");

@@ -28,6 +28,12 @@ int main(int argc, char** argv) {
   submit->add_option("--name,-J", name, "job name (default: the program)");
   submit->add_option("--tenant", tenant, "team charged for the GPUs (default $USER)");
   submit->add_option("--priority", priority, "higher runs first");
+  int qos = 0;
+  std::string leaf, leaf_wait;
+  submit->add_option("--qos", qos, "quality of service: higher QoS is ordered first and may preempt lower");
+  submit->add_option("--leaf", leaf, "leaf switches a multi-node job may span: fewest (default), prefer-one, require-one")
+      ->check(CLI::IsMember({"fewest", "prefer-one", "require-one"}));
+  submit->add_option("--leaf-wait", leaf_wait, "with --leaf prefer-one: how long to wait for one leaf switch (e.g. 10m)");
   submit->add_option("--env,-e", env, "KEY=VALUE for every rank; repeatable");
   submit->add_option("--workdir,-D", workdir, "working directory of the ranks (default: here)");
   submit->add_flag("--mpi", mpi, "run under mpirun as one MPI_COMM_WORLD across the job's nodes");
@@ -108,6 +114,17 @@ int main(int argc, char** argv) {
       if (!seconds.ok()) return Error(seconds.status().message());
       if (*seconds <= 0) return Error("--time must be longer than 0");
       flags.set_time_limit_s(*seconds);
+    }
+    flags.set_qos(qos);
+    if (!leaf.empty()) {
+      loom::v1::LeafPolicy policy = loom::v1::LEAF_FEWEST;
+      loom::v1::LeafPolicy_Parse(leaf == "prefer-one" ? "LEAF_PREFER_ONE" : leaf == "require-one" ? "LEAF_REQUIRE_ONE" : "LEAF_FEWEST", &policy);
+      flags.set_leaf(policy);
+    }
+    if (!leaf_wait.empty()) {
+      auto seconds = loom::ParseDuration(leaf_wait);
+      if (!seconds.ok()) return Error("--leaf-wait: " + seconds.status().message());
+      flags.set_leaf_wait_s(*seconds);
     }
     for (const std::string& kv : env) {
       auto eq = kv.find('=');

@@ -57,6 +57,13 @@ sched::JobRequest RequestFromSpec(const v1::JobSpec& spec) {
   r.priority = spec.priority();
   r.time_limit_ms = spec.time_limit_s() * 1000;
   r.tenant = spec.tenant();
+  r.qos = spec.qos();
+  switch (spec.leaf()) {
+    case v1::LEAF_PREFER_ONE: r.leaf = sched::LeafConstraint::kPreferOne; break;
+    case v1::LEAF_REQUIRE_ONE: r.leaf = sched::LeafConstraint::kRequireOne; break;
+    default: r.leaf = sched::LeafConstraint::kFewest; break;
+  }
+  r.one_leaf_wait_ms = spec.leaf_wait_s() * 1000;
   return r;
 }
 
