@@ -186,6 +186,19 @@ double AllReduceBusBandwidth(int64_t bytes, int ranks, double seconds) {
   return static_cast<double>(bytes) * 2.0 * (ranks - 1) / ranks / seconds;
 }
 
+StepReport MakeReport(const ModelShape& shape, int world, const StepStats& stats,
+                      double peak_flops_per_rank) {
+  const double flops = ModelFlopsPerStep(shape, world);
+  StepReport r;
+  r.step_ms = stats.step_s * 1e3;
+  r.compute_ms = stats.compute_s * 1e3;
+  r.exposed_comm_ms = stats.exposed_comm_s * 1e3;
+  r.tflops = stats.step_s > 0 ? flops / stats.step_s / 1e12 : 0;
+  r.busbw_gbps = AllReduceBusBandwidth(stats.allreduce_bytes, world, stats.comm_span_s) / 1e9;
+  r.mfu = Mfu(flops, stats.step_s, world, peak_flops_per_rank);
+  return r;
+}
+
 struct Trainer::State {
   ModelShape shape;
   TrainOptions options;

@@ -83,6 +83,16 @@ class Trainer {
 // square bf16 GEMMs of side `n` through `backend`.
 StatusOr<double> CalibratePeakFlops(gemm::Backend backend, int64_t n = 1024, int repeats = 5);
 
+// A step's figures as loom-train prints them. TFLOP/s and MFU count model FLOPs
+// (ModelFlopsPerStep over all ranks), not the FLOPs issued; MFU is against `world` ranks of
+// `peak_flops_per_rank`. busbw is over the all-reduce's span, so with overlap it is a lower bound.
+struct StepReport {
+  double step_ms = 0, compute_ms = 0, exposed_comm_ms = 0;
+  double tflops = 0, busbw_gbps = 0, mfu = 0;
+};
+StepReport MakeReport(const ModelShape& shape, int world, const StepStats& stats,
+                      double peak_flops_per_rank);
+
 // All-reduce bus bandwidth (nccl-tests' definition): bytes·2(n−1)/n over the time, in bytes/s.
 double AllReduceBusBandwidth(int64_t bytes, int ranks, double seconds);
 
