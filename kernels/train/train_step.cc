@@ -217,7 +217,7 @@ struct Trainer::State {
   std::vector<Bf16> d_logits, d_up;
 
   std::vector<Bucket> buckets;
-  int64_t bucket_begin = 0;  // first gradient element not yet in a launched bucket
+  int64_t bucket_begin = 0;  // first layer-gradient element not yet in a launched bucket
   StepStats stats;
 
   int64_t LayerOffset(int64_t l) const { return (shape.layers - 1 - l) * layout.total(); }
@@ -231,7 +231,8 @@ struct Trainer::State {
   Status Forward();
   Status BackwardLayer(int64_t l);
   Status Backward();
-  Status LaunchBucket(int64_t end);
+  Status LaunchBucket(int64_t begin, int64_t end);
+  Status AddEmbeddingLookupGradient();
   Status PollBuckets();
   Status WaitBuckets();
   void OptimizerUpdate();
@@ -360,20 +361,48 @@ Status Trainer::State::BackwardLayer(int64_t l) {
   return Run(plan.qkv.dgrad, qkv_tok.data(), w_qkv, d_resid.data(), d_resid.data());
 }
 
-// Starts the all-reduce of grads[bucket_begin, end) without waiting: compute goes on.
-Status Trainer::State::LaunchBucket(int64_t end) {
-  if (comm == nullptr || comm->size() == 1 || end <= bucket_begin) return Status::Ok();
+// Starts the all-reduce of grads[begin, end) without waiting: compute goes on.
+Status Trainer::State::LaunchBucket(int64_t begin, int64_t end) {
+  if (comm == nullptr || comm->size() == 1 || end <= begin) return Status::Ok();
   const auto t0 = Clock::now();
   Bucket& b = buckets.emplace_back();
   b.started = t0;
-  float* p = grads.data() + bucket_begin;
-  const size_t count = static_cast<size_t>(end - bucket_begin);
+  float* p = grads.data() + begin;
+  const size_t count = static_cast<size_t>(end - begin);
   Status st = comm->AllReduce(p, p, count, comm::DType::kFloat32, comm::RedOp::kAvg, &b.request);
   stats.allreduce_bytes += static_cast<int64_t>(count * sizeof(float));
   ++stats.buckets;
-  bucket_begin = end;
   stats.exposed_comm_s += Since(t0);
   return st;
+}
+
+// The embedding lookup's gradient touches only the rows of this step's tokens, so instead of a
+// second dense V×h all-reduce after the last layer (all of it exposed) the ranks all-gather their
+// token ids and input gradients (t·h values each) and every rank scatter-adds all of them, in the
+// same order, onto the LM head's part, reduced long before. `d_resid` holds the input gradient.
+Status Trainer::State::AddEmbeddingLookupGradient() {
+  const int64_t t = shape.tokens_per_rank(), h = shape.hidden;
+  const int world = comm ? comm->size() : 1;
+  std::vector<int32_t> all_tokens = tokens;
+  std::vector<float> all_grads = d_resid;
+  if (world > 1) {
+    const auto t0 = Clock::now();
+    all_tokens.resize(t * world);
+    all_grads.resize(t * h * world);
+    LOOM_RETURN_IF_ERROR(comm->AllGather(tokens.data(), all_tokens.data(), t,
+                                         comm::DType::kInt32));
+    LOOM_RETURN_IF_ERROR(comm->AllGather(d_resid.data(), all_grads.data(), t * h,
+                                         comm::DType::kFloat32));
+    stats.exposed_comm_s += Since(t0);
+    LOOM_RETURN_IF_ERROR(WaitBuckets());  // the embedding's bucket is reduced in place
+  }
+  const auto t0 = Clock::now();
+  float* g_embedding = grads.data() + embedding_offset;
+  const float scale = 1.0f / static_cast<float>(world);  // the all-reduce averages, so must this
+  for (int64_t i = 0; i < t * world; ++i)
+    for (int64_t j = 0; j < h; ++j) g_embedding[all_tokens[i] * h + j] += scale * all_grads[i * h + j];
+  stats.compute_s += Since(t0);
+  return Status::Ok();
 }
 
 // Lets MPI's non-blocking collectives progress (libnbc moves only inside MPI calls) and notes
@@ -409,7 +438,6 @@ Status Trainer::State::WaitBuckets() {
 
 Status Trainer::State::Backward() {
   const ModelShape& s = shape;
-  const int64_t t = s.tokens_per_rank(), h = s.hidden;
   const Bf16* embedding = weights.data() + embedding_offset;
   float* g_embedding = grads.data() + embedding_offset;
   const int64_t bucket_elems = options.bucket_bytes / static_cast<int64_t>(sizeof(float));
@@ -418,20 +446,24 @@ Status Trainer::State::Backward() {
       Run(plan.d_head_input, d_logits.data(), embedding, nullptr, d_resid.data()));
   LOOM_RETURN_IF_ERROR(
       Run(plan.d_embedding, d_logits.data(), final_input.data(), nullptr, g_embedding));
+  stats.compute_s += Since(compute_t0);
+  // The LM head's part of the tied embedding's gradient is complete: the largest bucket of a
+  // small model goes first, hidden behind every layer's backward.
+  LOOM_RETURN_IF_ERROR(LaunchBucket(embedding_offset, static_cast<int64_t>(grads.size())));
   for (int64_t l = s.layers - 1; l >= 0; --l) {
+    compute_t0 = Clock::now();
     LOOM_RETURN_IF_ERROR(BackwardLayer(l));
     stats.compute_s += Since(compute_t0);
     // Layer l's gradients are final: reduce them while the layers below compute.
     const int64_t end = LayerOffset(l) + layout.total();
-    if (end - bucket_begin >= bucket_elems) LOOM_RETURN_IF_ERROR(LaunchBucket(end));
+    if (end - bucket_begin >= bucket_elems) {
+      LOOM_RETURN_IF_ERROR(LaunchBucket(bucket_begin, end));
+      bucket_begin = end;
+    }
     LOOM_RETURN_IF_ERROR(PollBuckets());
-    compute_t0 = Clock::now();
   }
-  // The tied embedding's gradient: the LM head's part (above) plus the lookup's scatter.
-  for (int64_t i = 0; i < t; ++i)
-    for (int64_t j = 0; j < h; ++j) g_embedding[tokens[i] * h + j] += d_resid[i * h + j];
-  stats.compute_s += Since(compute_t0);
-  return LaunchBucket(static_cast<int64_t>(grads.size()));
+  LOOM_RETURN_IF_ERROR(LaunchBucket(bucket_begin, embedding_offset));
+  return AddEmbeddingLookupGradient();
 }
 
 void Trainer::State::OptimizerUpdate() {
@@ -487,8 +519,7 @@ StatusOr<StepStats> Trainer::Step() {
   auto t0 = Clock::now();
   LOOM_RETURN_IF_ERROR(s.Forward());
   s.stats.compute_s += Since(t0);
-  LOOM_RETURN_IF_ERROR(s.Backward());
-  LOOM_RETURN_IF_ERROR(s.WaitBuckets());
+  LOOM_RETURN_IF_ERROR(s.Backward());  // returns with every bucket reduced
   t0 = Clock::now();
   s.OptimizerUpdate();
   s.stats.compute_s += Since(t0);

@@ -43,7 +43,8 @@ struct TrainOptions {
   gemm::Backend gemm_backend = gemm::Backend::kCpu;
   Optimizer optimizer = Optimizer::kAdam;
   float learning_rate = 1e-4f;
-  // A bucket is all-reduced once the layers it holds reach this size; 0: one bucket per layer.
+  // A bucket of layers is all-reduced once it reaches this size; 0: one bucket per layer. The
+  // tied embedding is its own bucket, started as soon as the LM head's backward is done.
   int64_t bucket_bytes = 1 << 20;
   uint64_t seed = 1;  // same on every rank: replicas start identical, as data parallelism needs
 };
