@@ -167,6 +167,19 @@ int Run(int argc, char** argv, int rank, int world) {
   MPI_Allreduce(&*peak, &peak_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   const double peak_per_rank = peak_sum / world;
 
+  // The gradients' all-reduce alone, blocking and without compute beside it: the communication
+  // time the overlap has to hide (best of three after a first, warming call).
+  std::vector<float> probe((*trainer)->gradients().size(), 1.0f);
+  double comm_alone_s = 1e30;
+  for (int i = 0; i < 4; ++i) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    Status st = (*comm)->AllReduce(probe.data(), probe.data(), probe.size(),
+                                   loom::comm::DType::kFloat32, loom::comm::RedOp::kAvg);
+    if (!st.ok()) return fail(st.ToString());
+    if (i > 0) comm_alone_s = std::min(comm_alone_s, MPI_Wtime() - t0);
+  }
+
   const ModelShape& s = f.shape;
   if (rank == 0 && !f.json) {
     std::printf("loom-train: %s L=%lld h=%lld a=%lld T=%lld V=%lld b=%lld, N=%.4g params, "
@@ -180,6 +193,10 @@ int Run(int argc, char** argv, int rank, int world) {
                 6.0 * loom::train::ParameterCount(s) * s.tokens_per_rank() * world,
                 12.0 * s.layers * s.hidden * s.seq_len * s.tokens_per_rank() * world,
                 loom::train::PlannedFlopsPerRank(s) * world, peak_per_rank / 1e9);
+    const int64_t bytes = static_cast<int64_t>(probe.size() * sizeof(float));
+    std::printf("gradient all-reduce alone: %.1f MB in %.2f ms, busbw %.2f GB/s\n", bytes / 1e6,
+                comm_alone_s * 1e3,
+                loom::train::AllReduceBusBandwidth(bytes, world, comm_alone_s) / 1e9);
   }
   std::vector<double> step_ms, compute_ms, exposed_ms, tflops, busbw, mfu, share;
   for (int i = 0; i < f.warmup + f.steps; ++i) {

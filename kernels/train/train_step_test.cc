@@ -9,7 +9,7 @@ namespace {
 
 ModelShape Tiny() { return {"tiny", 2, 64, 4, 32, 256, 2}; }
 
-TEST(PlanStepGemmsTest, FlopsEqualSixNPlusAttentionPerToken) {
+TEST(TrainPlanTest, FlopsEqualSixNPlusAttentionPerToken) {
   for (const ModelShape& s : {Tiny(), ModelShape{"odd", 3, 96, 3, 48, 500, 3}}) {
     const double tokens = static_cast<double>(s.tokens_per_rank());
     const double six_n = 6.0 * static_cast<double>(ParameterCount(s)) * tokens;
@@ -19,7 +19,7 @@ TEST(PlanStepGemmsTest, FlopsEqualSixNPlusAttentionPerToken) {
   }
 }
 
-TEST(PlanStepGemmsTest, WeightGemmsUseForwardNtAndTnShapes) {
+TEST(TrainPlanTest, WeightGemmsUseForwardNtAndTnShapes) {
   const ModelShape s = Tiny();
   const StepGemms g = PlanStepGemms(s);
   EXPECT_EQ(g.mlp_up.forward.n, 4 * s.hidden);
@@ -54,14 +54,14 @@ TEST(TrainerTest, RejectsBadOptions) {
   EXPECT_FALSE(Trainer::Create(bad, {}, nullptr).ok());
 }
 
-TEST(CalibratePeakFlopsTest, MeasuresAPositiveRate) {
+TEST(TrainCalibrationTest, MeasuresAPositiveRate) {
   auto peak = CalibratePeakFlops(gemm::Backend::kCpu, 128, 2);
   ASSERT_TRUE(peak.ok()) << peak.status().ToString();
   EXPECT_GT(*peak, 0.0);
   EXPECT_FALSE(CalibratePeakFlops(gemm::Backend::kCpu, 0, 1).ok());
 }
 
-TEST(BusBandwidthTest, FollowsNcclTestsDefinition) {
+TEST(TrainBusBandwidthTest, FollowsNcclTestsDefinition) {
   EXPECT_DOUBLE_EQ(AllReduceBusBandwidth(1000, 2, 1.0), 1000.0);
   EXPECT_DOUBLE_EQ(AllReduceBusBandwidth(1000, 4, 0.5), 3000.0);
   EXPECT_DOUBLE_EQ(AllReduceBusBandwidth(1000, 1, 1.0), 0.0);
