@@ -141,6 +141,7 @@ struct LayerActs {
 // A gradient bucket in flight: a contiguous range of the flat gradient buffer.
 struct Bucket {
   comm::Request request;
+  int64_t begin = 0, end = 0;  // elements of the flat gradient buffer
   Clock::time_point started, finished;
   bool done = false;
 };
@@ -234,8 +235,10 @@ struct Trainer::State {
   Status LaunchBucket(int64_t begin, int64_t end);
   Status AddEmbeddingLookupGradient();
   Status PollBuckets();
-  Status WaitBuckets();
-  void OptimizerUpdate();
+  Status WaitBucket(Bucket& b);
+  void RecordCommSpan();
+  void OptimizerUpdate(int64_t begin, int64_t end);
+  Status UpdateAsBucketsComplete();
 };
 
 void Trainer::State::Allocate() {
@@ -367,6 +370,7 @@ Status Trainer::State::LaunchBucket(int64_t begin, int64_t end) {
   const auto t0 = Clock::now();
   Bucket& b = buckets.emplace_back();
   b.started = t0;
+  b.begin = begin, b.end = end;
   float* p = grads.data() + begin;
   const size_t count = static_cast<size_t>(end - begin);
   Status st = comm->AllReduce(p, p, count, comm::DType::kFloat32, comm::RedOp::kAvg, &b.request);
@@ -394,7 +398,8 @@ Status Trainer::State::AddEmbeddingLookupGradient() {
     LOOM_RETURN_IF_ERROR(comm->AllGather(d_resid.data(), all_grads.data(), t * h,
                                          comm::DType::kFloat32));
     stats.exposed_comm_s += Since(t0);
-    LOOM_RETURN_IF_ERROR(WaitBuckets());  // the embedding's bucket is reduced in place
+    // The embedding's bucket, launched first, is reduced in place: wait before adding to it.
+    LOOM_RETURN_IF_ERROR(WaitBucket(buckets.front()));
   }
   const auto t0 = Clock::now();
   float* g_embedding = grads.data() + embedding_offset;
@@ -418,22 +423,21 @@ Status Trainer::State::PollBuckets() {
   return Status::Ok();
 }
 
-// Blocks until every bucket is reduced: the time spent here is the communication the backward
-// pass did not hide.
-Status Trainer::State::WaitBuckets() {
+// Blocks until `b` is reduced: the time spent here is communication the step did not hide.
+Status Trainer::State::WaitBucket(Bucket& b) {
+  if (b.done) return Status::Ok();
   const auto t0 = Clock::now();
-  for (Bucket& b : buckets) {
-    if (b.done) continue;
-    LOOM_RETURN_IF_ERROR(b.request.Wait());
-    b.done = true, b.finished = Clock::now();
-  }
+  LOOM_RETURN_IF_ERROR(b.request.Wait());
+  b.done = true, b.finished = Clock::now();
   stats.exposed_comm_s += Since(t0);
-  if (!buckets.empty()) {
-    Clock::time_point last = buckets.front().finished;
-    for (const Bucket& b : buckets) last = std::max(last, b.finished);
-    stats.comm_span_s = std::chrono::duration<double>(last - buckets.front().started).count();
-  }
   return Status::Ok();
+}
+
+void Trainer::State::RecordCommSpan() {
+  if (buckets.empty()) return;
+  Clock::time_point last = buckets.front().finished;
+  for (const Bucket& b : buckets) last = std::max(last, b.finished);
+  stats.comm_span_s = std::chrono::duration<double>(last - buckets.front().started).count();
 }
 
 Status Trainer::State::Backward() {
@@ -454,35 +458,56 @@ Status Trainer::State::Backward() {
     compute_t0 = Clock::now();
     LOOM_RETURN_IF_ERROR(BackwardLayer(l));
     stats.compute_s += Since(compute_t0);
-    // Layer l's gradients are final: reduce them while the layers below compute.
+    // Layer l's gradients are final: reduce them while the layers below compute. Layer 0's
+    // bucket has nothing below it to hide behind; it goes last (see the end).
     const int64_t end = LayerOffset(l) + layout.total();
-    if (end - bucket_begin >= bucket_elems) {
+    if (l > 0 && end - bucket_begin >= bucket_elems) {
       LOOM_RETURN_IF_ERROR(LaunchBucket(bucket_begin, end));
       bucket_begin = end;
     }
     LOOM_RETURN_IF_ERROR(PollBuckets());
   }
-  LOOM_RETURN_IF_ERROR(LaunchBucket(bucket_begin, embedding_offset));
-  return AddEmbeddingLookupGradient();
+  LOOM_RETURN_IF_ERROR(AddEmbeddingLookupGradient());
+  // Last, so that on backends that run collectives in issue order (shm) the all-gather above
+  // does not queue behind it; it overlaps the optimizer's update of the other buckets.
+  return LaunchBucket(bucket_begin, embedding_offset);
 }
 
-void Trainer::State::OptimizerUpdate() {
-  const int64_t n = static_cast<int64_t>(master.size());
+void Trainer::State::OptimizerUpdate(int64_t begin, int64_t end) {
   const float lr = options.learning_rate;
   if (options.optimizer == Optimizer::kSgd) {
-    for (int64_t i = 0; i < n; ++i) master[i] -= lr * grads[i];
+    for (int64_t i = begin; i < end; ++i) master[i] -= lr * grads[i];
   } else {
     constexpr float kBeta1 = 0.9f, kBeta2 = 0.95f, kEps = 1e-8f;
-    ++adam_step;
     const float c1 = 1.0f - std::pow(kBeta1, static_cast<float>(adam_step));
     const float c2 = 1.0f - std::pow(kBeta2, static_cast<float>(adam_step));
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       adam_m[i] = kBeta1 * adam_m[i] + (1 - kBeta1) * grads[i];
       adam_v[i] = kBeta2 * adam_v[i] + (1 - kBeta2) * grads[i] * grads[i];
       master[i] -= lr * (adam_m[i] / c1) / (std::sqrt(adam_v[i] / c2) + kEps);
     }
   }
-  ToBf16(master.data(), n, weights.data());
+  ToBf16(master.data() + begin, end - begin, weights.data() + begin);
+}
+
+// Updates each bucket's weights as soon as its all-reduce is done, in launch order, so the
+// update of the earlier buckets hides the reduction of the last one.
+Status Trainer::State::UpdateAsBucketsComplete() {
+  ++adam_step;
+  if (buckets.empty()) {  // a single rank: nothing was reduced
+    const auto t0 = Clock::now();
+    OptimizerUpdate(0, static_cast<int64_t>(master.size()));
+    stats.compute_s += Since(t0);
+    return Status::Ok();
+  }
+  for (Bucket& b : buckets) {
+    LOOM_RETURN_IF_ERROR(WaitBucket(b));
+    const auto t0 = Clock::now();
+    OptimizerUpdate(b.begin, b.end);
+    stats.compute_s += Since(t0);
+  }
+  RecordCommSpan();
+  return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const ModelShape& shape,
@@ -519,10 +544,8 @@ StatusOr<StepStats> Trainer::Step() {
   auto t0 = Clock::now();
   LOOM_RETURN_IF_ERROR(s.Forward());
   s.stats.compute_s += Since(t0);
-  LOOM_RETURN_IF_ERROR(s.Backward());  // returns with every bucket reduced
-  t0 = Clock::now();
-  s.OptimizerUpdate();
-  s.stats.compute_s += Since(t0);
+  LOOM_RETURN_IF_ERROR(s.Backward());  // returns with the last bucket still in flight
+  LOOM_RETURN_IF_ERROR(s.UpdateAsBucketsComplete());
   s.stats.step_s = Since(step_t0);
   return s.stats;
 }
