@@ -399,7 +399,7 @@ Status Trainer::State::AddEmbeddingLookupGradient() {
                                          comm::DType::kFloat32));
     stats.exposed_comm_s += Since(t0);
     // The embedding's bucket, launched first, is reduced in place: wait before adding to it.
-    LOOM_RETURN_IF_ERROR(WaitBucket(buckets.front()));
+    if (!buckets.empty()) LOOM_RETURN_IF_ERROR(WaitBucket(buckets.front()));
   }
   const auto t0 = Clock::now();
   float* g_embedding = grads.data() + embedding_offset;
