@@ -207,6 +207,8 @@ int Show(const Global& g, const std::string& job_text) {
   for (const auto& a : j.allocation()) line("Allocation", a.node() + " gpus " + IntList(a.gpu_indices()));
   line("MasterPort", std::to_string(j.master_port()));
   if (j.expected_start_ms() > 0) line("ExpectedStart", StartColumn(j));
+  if (j.preempted_for() > 0) line("Preempting", "for job " + std::to_string(j.preempted_for()));
+  if (j.preemptions() > 0) line("Preemptions", std::to_string(j.preemptions()));
   std::string factors;
   for (const auto& f : j.priority_factors()) {
     char buf[64];

@@ -48,6 +48,7 @@ std::vector<PendingJob> MultifactorPriority::Order(std::span<const PendingJob> p
     keyed.push_back({Combine(job, it->second, cluster_gpus, now).priority, job});
   }
   std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if (a.job.request->qos != b.job.request->qos) return a.job.request->qos > b.job.request->qos;
     return a.priority != b.priority ? a.priority > b.priority : QueueBefore(a.job, b.job);
   });
   std::vector<PendingJob> order;

@@ -5,6 +5,9 @@
 //    as they are the hardest to place and the ones a training cluster exists for) and QoS (over
 //    max_qos). The priority is their weighted sum plus the request's own `priority` as an
 //    administrator's boost, unscaled.
+//  - QoS is a tier before it is a factor: a higher QoS is served first whatever the other
+//    factors say. Preemption works by QoS tier, so a job that preempted others must not then
+//    queue behind the very jobs it displaced (they come back older and, often, larger).
 //  - Ties keep QueueBefore's order (priority, submit time, id), so the order is deterministic.
 #pragma once
 

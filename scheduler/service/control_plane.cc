@@ -446,7 +446,14 @@ Status ControlPlane::ReportJobExit(const v1::ReportJobExitRequest& request) {
 
     const int64_t now = clock_->NowMs();
     store::Batch batch;
-    if (job.state() == v1::RUNNING) {
+    bool requeued = false;
+    if (job.state() == v1::RUNNING && job.preempted_for() != 0) {
+      // Preempted ranks exit however SIGTERM leaves them; once every node is done, requeue.
+      if (AllNodesQuiet(job)) {
+        RequeuePreempted(job, now, batch);
+        requeued = true;
+      }
+    } else if (job.state() == v1::RUNNING) {
       const bool failed = request.exit_code() != 0 || !request.reason().empty();
       const bool head = job.allocation(0).node() == request.node();
       const bool all_exited = job.exited_nodes_size() == job.allocation_size();
@@ -463,6 +470,10 @@ Status ControlPlane::ReportJobExit(const v1::ReportJobExitRequest& request) {
     batch.jobs.push_back(&job);
     LOOM_RETURN_IF_ERROR(store_->Commit(batch));
     ApplyRelease(job);
+    if (requeued) {
+      (void)core_->Requeue(job.id(), job.submit_time_ms());
+      MarkDirty();
+    }
     it->second = std::move(job);
   }
   RunCalls(std::move(calls));
@@ -479,6 +490,11 @@ void ControlPlane::EndRunningJob(v1::Job& job, v1::JobState state, int exit_code
   std::string what = v1::JobState_Name(state);
   std::transform(what.begin(), what.end(), what.begin(), ::tolower);
   batch.events.push_back({now, job.id(), "", reason.empty() ? what : what + ": " + reason});
+  KillRemainingNodes(job, reason, calls);
+}
+
+void ControlPlane::KillRemainingNodes(const v1::Job& job, const std::string& reason,
+                                      std::vector<WorkerCall>& calls) {
   for (const auto& a : job.allocation()) {
     if (HasExited(job, a.node())) continue;
     auto n = nodes_.find(a.node());
@@ -488,13 +504,36 @@ void ControlPlane::EndRunningJob(v1::Job& job, v1::JobState state, int exit_code
   }
 }
 
-bool ControlPlane::MarkReleasedIfQuiet(v1::Job& job) const {
-  if (job.released()) return false;
+void ControlPlane::BeginPreemption(v1::Job& victim, int64_t for_job, int64_t now, store::Batch& batch,
+                                   std::vector<WorkerCall>& calls) {
+  victim.set_preempted_for(for_job);
+  victim.set_reason("Preempting for job " + std::to_string(for_job));
+  batch.events.push_back({now, victim.id(), "", "preempting for job " + std::to_string(for_job)});
+  KillRemainingNodes(victim, "Preempted", calls);
+}
+
+void ControlPlane::RequeuePreempted(v1::Job& job, int64_t now, store::Batch& batch) {
+  job.set_state(v1::PENDING);  // RUNNING -> PENDING: the state machine's requeue
+  job.clear_allocation();
+  job.clear_exited_nodes();
+  job.set_start_time_ms(0);
+  job.set_preempted_for(0);
+  job.set_preemptions(job.preemptions() + 1);
+  job.set_reason("Preempted");
+  batch.events.push_back({now, job.id(), "", "requeued after preemption"});
+}
+
+bool ControlPlane::AllNodesQuiet(const v1::Job& job) const {
   for (const auto& a : job.allocation()) {
     if (HasExited(job, a.node())) continue;
     auto n = nodes_.find(a.node());
     if (n != nodes_.end() && n->second.node.state() == v1::UP) return false;  // ranks may still run
   }
+  return true;
+}
+
+bool ControlPlane::MarkReleasedIfQuiet(v1::Job& job) const {
+  if (job.released() || !AllNodesQuiet(job)) return false;
   job.set_released(true);
   return true;
 }
@@ -529,11 +568,18 @@ int ControlPlane::SchedulePass(bool force) {
     dirty_ = false;
     const int64_t now = clock_->NowMs();
     sched::PassResult pass = core_->Schedule(now);
-    if (pass.starts.empty()) return 0;
+    if (pass.starts.empty() && pass.preemptions.empty()) return 0;
 
     std::vector<v1::Job> updated;
-    updated.reserve(pass.starts.size());
+    updated.reserve(pass.starts.size() + pass.preemptions.size());
     store::Batch batch;
+    for (const sched::Preemption& p : pass.preemptions) {
+      v1::Job victim = jobs_[p.victim];
+      if (victim.state() != v1::RUNNING || victim.preempted_for() != 0) continue;
+      BeginPreemption(victim, p.for_job, now, batch, calls);
+      updated.push_back(std::move(victim));
+    }
+    const size_t preempted = updated.size();
     for (const sched::StartDecision& d : pass.starts) {
       v1::Job job = jobs_[d.id];
       (void)Transition(job, v1::RUNNING);
@@ -547,6 +593,8 @@ int ControlPlane::SchedulePass(bool force) {
     Status s = store_->Commit(batch);
     if (!s.ok()) {
       // Nothing was recorded, so nothing starts: give the GPUs back and keep the jobs queued.
+      // (Preemptions not recorded are not sent; the core plans them again in a later pass.)
+      calls.clear();
       std::fprintf(stderr, "loomd: cannot record job starts, retrying: %s\n", s.ToString().c_str());
       for (const sched::StartDecision& d : pass.starts) {
         core_->Finish(d.id);
@@ -555,6 +603,8 @@ int ControlPlane::SchedulePass(bool force) {
       dirty_ = true;
       return 0;
     }
+    for (size_t i = 0; i < preempted; ++i) jobs_[updated[i].id()] = std::move(updated[i]);
+    updated.erase(updated.begin(), updated.begin() + static_cast<std::ptrdiff_t>(preempted));
     for (v1::Job& job : updated) {
       std::vector<v1::Node> nodes;
       for (const auto& a : job.allocation()) nodes.push_back(nodes_[a.node()].node);

@@ -85,6 +85,15 @@ class ControlPlane {
                ControlPlaneOptions options, std::unique_ptr<sched::SchedulerCore> core);
   Status Recover();
 
+  // Starts preempting `victim` for `for_job`: records it, and queues SIGTERM (then SIGKILL after
+  // the workers' grace period) for its nodes. The caller commits `batch`.
+  void BeginPreemption(v1::Job& victim, int64_t for_job, int64_t now, store::Batch& batch,
+                       std::vector<WorkerCall>& calls);
+  // A preempted job whose ranks are all gone goes back to the queue (RUNNING -> PENDING), keeping
+  // its submit time. The caller commits, then calls core_->Requeue.
+  void RequeuePreempted(v1::Job& job, int64_t now, store::Batch& batch);
+  // Queues a kill of `job` on each of its nodes that still runs ranks.
+  void KillRemainingNodes(const v1::Job& job, const std::string& reason, std::vector<WorkerCall>& calls);
   // Ends a running job: records the final state and queues kills for the nodes that still run
   // its ranks. The caller commits `batch`, then calls ReleaseIfQuiet.
   void EndRunningJob(v1::Job& job, v1::JobState state, int exit_code, const std::string& reason,
@@ -93,6 +102,8 @@ class ControlPlane {
   // lost the job, or is DOWN), so no job starts beside a dying one. Marks `job` released when
   // that holds; returns true if it changed.
   bool MarkReleasedIfQuiet(v1::Job& job) const;
+  // No node of `job` runs its ranks any more: each reported its exit, lost the job, or is DOWN.
+  bool AllNodesQuiet(const v1::Job& job) const;
   // After the commit: frees a released job's GPUs in the core.
   void ApplyRelease(const v1::Job& job);
   void MarkDirty();

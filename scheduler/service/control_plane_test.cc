@@ -284,5 +284,47 @@ TEST_F(ControlPlaneTest, PendingJobsCarryReasonExpectedStartAndPriorityFactors) 
   EXPECT_EQ(cp_->ListJobs({v1::PENDING})[0].priority_factors_size(), 0);  // only GetJob explains
 }
 
+TEST_F(ControlPlaneTest, HigherQosPreemptsAndTheVictimIsRequeued) {
+  Open("multifactor-backfill");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "p" + std::to_string(i), {}).ok());
+  v1::JobSpec low;
+  low.set_gpus(12);
+  low.set_time_limit_s(3600);
+  low.add_command("/bin/true");
+  int64_t victim = *cp_->Submit(low);
+  cp_->SchedulePass();
+  ASSERT_EQ(State(victim), v1::RUNNING);
+  const v1::Job running = *cp_->GetJob(victim);
+
+  v1::JobSpec high = low;
+  high.set_gpus(4);
+  high.set_qos(1);
+  int64_t urgent = *cp_->Submit(high);
+  workers_.kills.clear();
+  cp_->SchedulePass();
+  v1::Job job = *cp_->GetJob(victim);
+  EXPECT_EQ(job.state(), v1::RUNNING);  // still running: its ranks get their grace period
+  EXPECT_EQ(job.preempted_for(), urgent);
+  EXPECT_FALSE(workers_.kills.empty());
+  EXPECT_EQ(State(urgent), v1::PENDING);
+
+  // SIGTERM'd ranks exit non-zero; that is not a failure of a preempted job.
+  for (const auto& a : running.allocation()) {
+    EXPECT_EQ(State(victim), v1::RUNNING);
+    Exit(victim, a.node(), 143, "Preempted");
+  }
+  job = *cp_->GetJob(victim);
+  EXPECT_EQ(job.state(), v1::PENDING);
+  EXPECT_EQ(job.preemptions(), 1);
+  EXPECT_EQ(job.allocation_size(), 0);
+  EXPECT_EQ(job.submit_time_ms(), running.submit_time_ms());  // keeps its place by age
+  cp_->SchedulePass();
+  EXPECT_EQ(State(urgent), v1::RUNNING);
+
+  Open("multifactor-backfill");  // the requeue survives a restart
+  EXPECT_EQ(State(victim), v1::PENDING);
+  EXPECT_EQ(cp_->GetJob(victim)->preemptions(), 1);
+}
+
 }  // namespace
 }  // namespace loom
