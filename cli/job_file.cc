@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -48,6 +49,13 @@ StatusOr<T> As(const YAML::Node& node, const std::string& field, const char* typ
 
 }  // namespace
 
+std::optional<v1::LeafPolicy> ParseLeafPolicy(const std::string& text) {
+  if (text == "fewest") return v1::LEAF_FEWEST;
+  if (text == "prefer-one") return v1::LEAF_PREFER_ONE;
+  if (text == "require-one") return v1::LEAF_REQUIRE_ONE;
+  return std::nullopt;
+}
+
 StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& source) {
   YAML::Node root;
   try {
@@ -68,38 +76,26 @@ StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& s
       }
       return InvalidArgument(At(source, kv.first.Mark()) + ": unknown field '" + key + "'" + hint);
     }
-    if (key == "name") {
+    // Plain fields: one setter each, by type.
+    static const std::map<std::string, void (v1::JobSpec::*)(const std::string&)> kStrings = {
+        {"name", &v1::JobSpec::set_name}, {"tenant", &v1::JobSpec::set_tenant},
+        {"workdir", &v1::JobSpec::set_workdir}};
+    static const std::map<std::string, void (v1::JobSpec::*)(int32_t)> kInts = {
+        {"gpus", &v1::JobSpec::set_gpus}, {"gpus_per_node", &v1::JobSpec::set_gpus_per_node},
+        {"priority", &v1::JobSpec::set_priority}, {"qos", &v1::JobSpec::set_qos}};
+    if (auto it = kStrings.find(key); it != kStrings.end()) {
       LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
-      spec.set_name(v);
-    } else if (key == "tenant") {
-      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
-      spec.set_tenant(v);
-    } else if (key == "workdir") {
-      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
-      spec.set_workdir(v);
-    } else if (key == "gpus") {
+      (spec.*(it->second))(v);
+    } else if (auto jt = kInts.find(key); jt != kInts.end()) {
       LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
-      spec.set_gpus(v);
-    } else if (key == "gpus_per_node") {
-      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
-      spec.set_gpus_per_node(v);
-    } else if (key == "priority") {
-      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
-      spec.set_priority(v);
-    } else if (key == "qos") {
-      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
-      spec.set_qos(v);
+      (spec.*(jt->second))(v);
     } else if (key == "leaf") {
       LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "fewest, prefer-one or require-one", source));
-      if (v == "fewest") {
-        spec.set_leaf(v1::LEAF_FEWEST);
-      } else if (v == "prefer-one") {
-        spec.set_leaf(v1::LEAF_PREFER_ONE);
-      } else if (v == "require-one") {
-        spec.set_leaf(v1::LEAF_REQUIRE_ONE);
-      } else {
+      auto leaf = ParseLeafPolicy(v);
+      if (!leaf) {
         return InvalidArgument(At(source, value.Mark()) + ": field 'leaf' must be fewest, prefer-one or require-one");
       }
+      spec.set_leaf(*leaf);
     } else if (key == "leaf_wait") {
       LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a duration", source));
       auto seconds = ParseDuration(v);

@@ -15,6 +15,7 @@
 //   workdir: /data/run1
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -26,5 +27,8 @@ namespace loom::cli {
 // malformed YAML are INVALID_ARGUMENT with the line.
 StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& source);
 StatusOr<v1::JobSpec> LoadJobFile(const std::string& path);
+
+// "fewest", "prefer-one" or "require-one", as `--leaf` and a job file's `leaf` take them.
+std::optional<v1::LeafPolicy> ParseLeafPolicy(const std::string& text);
 
 }  // namespace loom::cli

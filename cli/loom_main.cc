@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/job_file.h"
 #include "common/duration.h"
 #include "common/paths.h"
 
@@ -116,11 +117,7 @@ int main(int argc, char** argv) {
       flags.set_time_limit_s(*seconds);
     }
     flags.set_qos(qos);
-    if (!leaf.empty()) {
-      loom::v1::LeafPolicy policy = loom::v1::LEAF_FEWEST;
-      loom::v1::LeafPolicy_Parse(leaf == "prefer-one" ? "LEAF_PREFER_ONE" : leaf == "require-one" ? "LEAF_REQUIRE_ONE" : "LEAF_FEWEST", &policy);
-      flags.set_leaf(policy);
-    }
+    if (!leaf.empty()) flags.set_leaf(*ParseLeafPolicy(leaf));  // CLI11 checked the spelling
     if (!leaf_wait.empty()) {
       auto seconds = loom::ParseDuration(leaf_wait);
       if (!seconds.ok()) return Error("--leaf-wait: " + seconds.status().message());
