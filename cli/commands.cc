@@ -15,16 +15,13 @@
 #include "cli/client.h"
 #include "cli/job_file.h"
 #include "cli/table.h"
+#include "common/clock.h"
 #include "common/duration.h"
 
 namespace loom::cli {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SystemClock().NowMs(); }
 
 int PrintJson(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions options;

@@ -17,7 +17,7 @@
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
 #include "scheduler/core/scheduler_core.h"
-#include "scheduler/service/clock.h"
+#include "common/clock.h"
 #include "scheduler/service/worker_client.h"
 #include "scheduler/store/store.h"
 

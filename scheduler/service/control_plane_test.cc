@@ -47,6 +47,14 @@ class ControlPlaneTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  // A restarted loomd with `policy` whose three workers came back (as sessions `prefix`0..2).
+  void ReopenWithWorkers(const std::string& policy, const std::string& prefix) {
+    Open(policy);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(RegisterNode("n" + std::to_string(i), prefix + std::to_string(i), {}).ok());
+    }
+  }
+
   void Open(const std::string& policy = "priority-fifo") {
     cp_.reset();
     auto store = store::Store::Open(dir_ + "/loomd.db", {.sync_full = false});
@@ -263,8 +271,7 @@ TEST_F(ControlPlaneTest, WorkerThatLostItsJobFailsItOnRegister) {
 }
 
 TEST_F(ControlPlaneTest, PendingJobsCarryReasonExpectedStartAndPriorityFactors) {
-  Open("multifactor-backfill");  // a restarted loomd: its nodes count once their workers return
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "m" + std::to_string(i), {}).ok());
+  ReopenWithWorkers("multifactor-backfill", "m");  // nodes count once their workers return
   v1::JobSpec big;
   big.set_gpus(12);
   big.set_time_limit_s(600);
@@ -285,8 +292,7 @@ TEST_F(ControlPlaneTest, PendingJobsCarryReasonExpectedStartAndPriorityFactors) 
 }
 
 TEST_F(ControlPlaneTest, HigherQosPreemptsAndTheVictimIsRequeued) {
-  Open("multifactor-backfill");
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "p" + std::to_string(i), {}).ok());
+  ReopenWithWorkers("multifactor-backfill", "p");
   v1::JobSpec low;
   low.set_gpus(12);
   low.set_time_limit_s(3600);
