@@ -51,7 +51,9 @@ struct WorkerPlan {
 StatusOr<std::vector<WorkerPlan>> PlanWorkers(const UpOptions& o) {
   std::vector<WorkerPlan> plan;
   if (o.cluster_config.empty()) {
-    if (o.workers < 1 || o.workers > kMaxLocalWorkers) return InvalidArgument("--workers must be between 1 and 64");
+    if (o.workers < 1 || o.workers > kMaxLocalWorkers) {
+      return InvalidArgument("--workers must be between 1 and " + std::to_string(kMaxLocalWorkers));
+    }
     if (o.gpus_per_worker < 1 || o.gpus_per_worker > 64) return InvalidArgument("--gpus-per-worker must be between 1 and 64");
     for (int i = 1; i <= o.workers; ++i) {
       plan.push_back({"node-" + std::to_string(i), o.gpus_per_worker, o.gpu_model,
@@ -62,7 +64,7 @@ StatusOr<std::vector<WorkerPlan>> PlanWorkers(const UpOptions& o) {
   LOOM_ASSIGN_OR_RETURN(sched::ClusterConfig config, sched::LoadClusterConfig(o.cluster_config));
   if (config.nodes.size() > static_cast<size_t>(kMaxLocalWorkers)) {
     return InvalidArgument(o.cluster_config + " has " + std::to_string(config.nodes.size()) +
-                           " nodes; loom up runs at most 64 workers on one machine (loom-bench sched drives large clusters)");
+                           " nodes; loom up runs at most " + std::to_string(kMaxLocalWorkers) + " workers on one machine (loom-bench sched drives large clusters)");
   }
   const std::string path = std::filesystem::absolute(o.cluster_config);
   for (const sched::NodeSpec& n : config.nodes) plan.push_back({n.name, n.gpus, n.model, {"--cluster-config", path}});
