@@ -122,6 +122,15 @@ PassResult SchedulerCore::Schedule(TimeMs now) {
   return result;
 }
 
+std::optional<JobRequest> SchedulerCore::SmallestPending() const {
+  const Queued* smallest = nullptr;
+  for (const auto& [id, queued] : pending_) {
+    if (!smallest || queued.request.gpus < smallest->request.gpus) smallest = &queued;
+  }
+  if (!smallest) return std::nullopt;
+  return smallest->request;
+}
+
 std::vector<PriorityFactor> SchedulerCore::Explain(JobId id, TimeMs now) const {
   auto it = pending_.find(id);
   if (it == pending_.end()) return {};

@@ -50,6 +50,8 @@ class SchedulerCore {
   bool IsPending(JobId id) const { return pending_.count(id) != 0; }
   bool IsRunning(JobId id) const { return running_.count(id) != 0; }
   size_t pending_count() const { return pending_.size(); }
+  // The pending request with the fewest GPUs (what fragmentation is measured against), or nullopt.
+  std::optional<JobRequest> SmallestPending() const;
   WaitReason reason(JobId id) const;
   // When the last pass expected the job to start (a backfill reservation), or nullopt.
   std::optional<TimeMs> expected_start(JobId id) const;

@@ -1,9 +1,11 @@
 #include "scheduler/service/control_plane.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
+#include "common/gpu_models.h"
 #include "scheduler/core/job_state.h"
 #include "scheduler/policies/registry.h"
 
@@ -67,6 +69,24 @@ sched::JobRequest RequestFromSpec(const v1::JobSpec& spec) {
   return r;
 }
 
+// The peak a worker declared for a GPU, or its model's catalog figure; FLOP/s.
+double PeakFlops(const v1::Gpu& gpu) {
+  if (gpu.peak_tflops() > 0) return gpu.peak_tflops() * 1e12;
+  const GpuModel* model = FindGpuModel(gpu.model());
+  return model ? model->bf16_dense_tflops * 1e12 : 0;
+}
+
+// Closes a job's current run, if it has one open.
+void EndRun(v1::Job& job, int64_t now, bool lost) {
+  if (job.runs_size() == 0 || job.runs(job.runs_size() - 1).end_ms() != 0) return;
+  v1::JobRun* run = job.mutable_runs(job.runs_size() - 1);
+  run->set_end_ms(now);
+  run->set_lost(lost);
+}
+
+constexpr int64_t kRollUpEveryMs = 3600 * 1000;
+constexpr int kMfuSeriesLength = 60;
+
 constexpr int kMasterPortBase = 20000;
 constexpr int kMasterPortRange = 10000;
 
@@ -89,7 +109,8 @@ ControlPlane::ControlPlane(std::unique_ptr<store::Store> store, WorkerClient* wo
       store_(std::move(store)),
       workers_(workers),
       clock_(clock),
-      core_(std::move(core)) {}
+      core_(std::move(core)),
+      metrics_(options_.metrics_bucket_ms) {}
 
 Status ControlPlane::Recover() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -119,6 +140,7 @@ Status ControlPlane::Recover() {
         job.set_state(v1::FAILED);
         job.set_reason("RecoveryFailed: " + s.message());
         job.set_end_time_ms(now);
+        EndRun(job, now, /*lost=*/true);
         unrecoverable.push_back(id);
       }
     }
@@ -189,6 +211,7 @@ StatusOr<int64_t> ControlPlane::Submit(v1::JobSpec spec) {
   *job.mutable_spec() = std::move(spec);
   job.set_state(v1::PENDING);
   job.set_submit_time_ms(now);
+  job.set_eligible_time_ms(now);
   job.set_master_port(kMasterPortBase + static_cast<int>(job.id() % kMasterPortRange));
   store::Batch batch;
   batch.jobs = {&job};
@@ -209,7 +232,29 @@ StatusOr<v1::Job> ControlPlane::GetJob(int64_t id) const {
   if (it == jobs_.end()) return NotFound("no job " + std::to_string(id));
   v1::Job job = it->second;
   DescribePending(job, /*with_factors=*/true);
+  for (double mfu : MfuSeries(job)) job.add_mfu_series(mfu);
   return job;
+}
+
+std::vector<double> ControlPlane::MfuSeries(const v1::Job& job) const {
+  int run = job.runs_size() - 1;
+  while (run >= 0 && job.runs(run).steps() == 0) --run;
+  if (run < 0 || job.runs(run).peak_flops() <= 0) return {};
+  const v1::JobRun& r = job.runs(run);
+  const int64_t end = r.end_ms() ? r.end_ms() : clock_->NowMs();
+  auto steps = metrics_.Steps(*store_, r.start_ms() - metrics_.bucket_ms(), end + metrics_.bucket_ms(),
+                              job.id());
+  if (!steps.ok()) return {};
+  std::map<int64_t, acct::StepTotals> by_bucket;  // ordered by time
+  for (const acct::StepBucket& b : *steps) {
+    if (b.run == run) by_bucket[b.start].Add(b.totals);
+  }
+  std::vector<double> out;
+  for (const auto& [start, t] : by_bucket) {
+    if (t.step_s > 0) out.push_back(t.model_flops / (t.step_s * r.peak_flops()));
+  }
+  if (out.size() > kMfuSeriesLength) out.erase(out.begin(), out.end() - kMfuSeriesLength);
+  return out;
 }
 
 void ControlPlane::DescribePending(v1::Job& job, bool with_factors) const {
@@ -314,7 +359,39 @@ StatusOr<v1::ReadLogReply> ControlPlane::ReadLog(const v1::ReadLogRequest& reque
   return workers_->ReadLog(address, request);
 }
 
-v1::Stats ControlPlane::GetStats() const {
+namespace {
+
+void ToProto(const acct::Efficiency& e, v1::Efficiency* out) {
+  out->set_gpu_hours_available(e.gpu_hours_available);
+  out->set_gpu_hours_allocated(e.gpu_hours_allocated);
+  out->set_allocation_ratio(e.allocation_ratio);
+  out->set_gpu_busy_ratio(e.gpu_busy_ratio);
+  out->set_model_flops(e.model_flops);
+  out->set_mfu(e.mfu);
+  out->set_goodput(e.goodput);
+  out->set_queue_delay_mean_s(e.queue_delay_mean_s);
+  out->set_queue_delay_p95_s(e.queue_delay_p95_s);
+  out->set_runs_started(e.runs_started);
+  out->set_fragmentation(e.fragmentation);
+  out->set_fragmented_gpus_mean(e.fragmented_gpus_mean);
+}
+
+acct::JobFacts FactsOf(const v1::Job& job) {
+  acct::JobFacts facts{job.spec().tenant(), job.state() == v1::PENDING, {}};
+  for (const v1::JobRun& r : job.runs()) {
+    facts.runs.push_back({r.eligible_ms(), r.start_ms(), r.end_ms(), r.gpus(), r.peak_flops(),
+                          r.lost(),
+                          {r.steps(), r.step_time_s(), r.compute_s(), r.exposed_comm_s(),
+                           r.model_flops()}});
+  }
+  return facts;
+}
+
+}  // namespace
+
+StatusOr<v1::Stats> ControlPlane::GetStats(const v1::GetStatsRequest& request) {
+  if (request.window_ms() < 0) return InvalidArgument("the stats window must not be negative");
+  if (request.end_ms() < 0) return InvalidArgument("the stats window's end must not be negative");
   std::lock_guard<std::mutex> lock(mu_);
   v1::Stats stats;
   for (const auto& [name, entry] : nodes_) {
@@ -327,17 +404,39 @@ v1::Stats ControlPlane::GetStats() const {
   }
   stats.set_gpus_total(core_->cluster().total_gpus());
   stats.set_gpus_allocated(core_->cluster().allocated_gpus());
+  stats.set_gpus_fragmented(static_cast<int>(metrics_.levels().gpus_fragmented));
   double wait_sum = 0;
   int started = 0;
+  std::map<int64_t, acct::JobFacts> facts;
   for (const auto& [id, job] : jobs_) {
     (*stats.mutable_jobs_by_state())[v1::JobState_Name(job.state())]++;
     if (job.start_time_ms() > 0) {
       wait_sum += (job.start_time_ms() - job.submit_time_ms()) / 1000.0;
       ++started;
     }
+    facts[id] = FactsOf(job);
   }
   stats.set_jobs_submitted(static_cast<int64_t>(jobs_.size()));
   stats.set_mean_wait_s(started ? wait_sum / started : 0);
+
+  const int64_t now = clock_->NowMs();
+  const int64_t end = request.end_ms() > 0 ? request.end_ms() : now;
+  const int64_t window = request.window_ms() > 0 ? request.window_ms() : 24 * 3600 * 1000LL;
+  const int64_t from = end - window;
+  metrics_.SetLevels(now, metrics_.levels());  // integrate the open bucket up to now
+  LOOM_ASSIGN_OR_RETURN(auto usage, metrics_.Usage(*store_, from, end));
+  LOOM_ASSIGN_OR_RETURN(auto steps, metrics_.Steps(*store_, from, end));
+  const acct::Figures figures = acct::ComputeFigures(from, end, now, usage, steps, facts);
+  stats.set_window_start_ms(from);
+  stats.set_window_end_ms(end);
+  ToProto(figures.cluster, stats.mutable_cluster());
+  for (const auto& [tenant, t] : figures.tenants) {
+    v1::TenantEfficiency* out = stats.add_tenants();
+    out->set_tenant(tenant);
+    ToProto(t.efficiency, out->mutable_efficiency());
+    out->set_share_of_allocated(t.share_of_allocated);
+    out->set_pending_jobs(t.pending_jobs);
+  }
   return stats;
 }
 
@@ -415,8 +514,15 @@ v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) 
   NodeEntry& entry = it->second;
   const int64_t now = clock_->NowMs();
   entry.last_seen_ms = now;
+  double busy_change = 0;
   for (int i = 0; i < entry.node.gpus_size() && i < request.gpus_size(); ++i) {
+    busy_change += request.gpus(i).utilization() - entry.node.gpus(i).utilization();
     entry.node.mutable_gpus(i)->set_utilization(request.gpus(i).utilization());
+  }
+  if (entry.node.state() == v1::UP && busy_change != 0) {
+    acct::UsageLevels levels = metrics_.levels();  // only the busy level moved: no rescan
+    levels.gpus_busy += busy_change;
+    metrics_.SetLevels(now, levels);
   }
   if (entry.node.state() != v1::UP) {
     // Its jobs were failed when it went DOWN; it comes back empty and placeable.
@@ -430,6 +536,39 @@ v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) 
     }
   }
   return reply;
+}
+
+Status ControlPlane::ReportSteps(const v1::ReportStepsRequest& request) {
+  acct::StepTotals totals;
+  for (const v1::StepSample& sample : request.steps()) {
+    for (double v : {sample.step_s(), sample.compute_s(), sample.exposed_comm_s(),
+                     sample.model_flops(), sample.busbw_gbps()}) {
+      if (!std::isfinite(v) || v < 0) {
+        return InvalidArgument("step samples must be finite and non-negative");
+      }
+    }
+    totals.Add({1, sample.step_s(), sample.compute_s(), sample.exposed_comm_s(), sample.model_flops()});
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(request.job_id());
+  if (it == jobs_.end()) return NotFound("no job " + std::to_string(request.job_id()));
+  v1::Job& job = it->second;
+  // Late reports of an ended or preempted run still count, for that run.
+  if (request.run() < 0 || request.run() >= job.runs_size()) {
+    return InvalidArgument("job " + std::to_string(job.id()) + " has no run " +
+                           std::to_string(request.run()));
+  }
+  if (totals.steps == 0) return Status::Ok();
+  v1::JobRun* run = job.mutable_runs(request.run());
+  run->set_steps(run->steps() + totals.steps);
+  run->set_step_time_s(run->step_time_s() + totals.step_s);
+  run->set_compute_s(run->compute_s() + totals.compute_s);
+  run->set_exposed_comm_s(run->exposed_comm_s() + totals.exposed_comm_s);
+  run->set_model_flops(run->model_flops() + totals.model_flops);
+  run->set_busbw_gbps(request.steps(request.steps_size() - 1).busbw_gbps());
+  metrics_.AddSteps(job.id(), request.run(), clock_->NowMs(), totals);
+  metrics_jobs_.insert(job.id());
+  return Status::Ok();
 }
 
 Status ControlPlane::ReportJobExit(const v1::ReportJobExitRequest& request) {
@@ -487,6 +626,7 @@ void ControlPlane::EndRunningJob(v1::Job& job, v1::JobState state, int exit_code
   job.set_exit_code(exit_code);
   job.set_reason(reason);
   job.set_end_time_ms(now);
+  EndRun(job, now, /*lost=*/state == v1::FAILED);
   std::string what = v1::JobState_Name(state);
   std::transform(what.begin(), what.end(), what.begin(), ::tolower);
   batch.events.push_back({now, job.id(), "", reason.empty() ? what : what + ": " + reason});
@@ -513,6 +653,8 @@ void ControlPlane::BeginPreemption(v1::Job& victim, int64_t for_job, int64_t now
 }
 
 void ControlPlane::RequeuePreempted(v1::Job& job, int64_t now, store::Batch& batch) {
+  EndRun(job, now, /*lost=*/true);  // Loom sees no checkpoints: the run's work is gone
+  job.set_eligible_time_ms(now);
   job.set_state(v1::PENDING);  // RUNNING -> PENDING: the state machine's requeue
   job.clear_allocation();
   job.clear_exited_nodes();
@@ -553,6 +695,58 @@ bool ControlPlane::WaitForWork(int64_t timeout_ms) {
   return dirty_ && !shutdown_;
 }
 
+acct::UsageLevels ControlPlane::UsageLevelsNow() const {
+  acct::UsageLevels levels;
+  for (const auto& [name, entry] : nodes_) {
+    if (entry.node.state() != v1::UP) continue;
+    levels.gpus_up += entry.node.gpus_size();
+    for (const v1::Gpu& gpu : entry.node.gpus()) {
+      levels.gpus_busy += gpu.utilization();
+      levels.peak_flops_up += PeakFlops(gpu);
+    }
+    if (auto index = core_->cluster().Find(name)) {
+      const sched::Node& node = core_->cluster().node(*index);
+      levels.gpus_allocated += node.gpu_count - node.free_count();
+    }
+  }
+  levels.gpus_fragmented = acct::FragmentedGpus(core_->cluster(), smallest_pending_);
+  return levels;
+}
+
+double ControlPlane::PeakFlopsOf(const v1::Job& job) const {
+  double peak = 0;
+  for (const auto& a : job.allocation()) {
+    auto n = nodes_.find(a.node());
+    if (n == nodes_.end()) continue;
+    for (int g : a.gpu_indices()) {
+      if (g >= 0 && g < n->second.node.gpus_size()) peak += PeakFlops(n->second.node.gpus(g));
+    }
+  }
+  return peak;
+}
+
+void ControlPlane::FlushMetrics(bool everything) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->NowMs();
+  store::Batch batch;
+  metrics_.Flush(now, everything, batch);
+  for (int64_t id : metrics_jobs_) batch.jobs.push_back(&jobs_[id]);
+  if (!batch.empty()) {
+    if (Status s = store_->Commit(batch); !s.ok()) {
+      metrics_.Restore(batch);
+      std::fprintf(stderr, "loomd: cannot record metrics, retrying: %s\n", s.ToString().c_str());
+      return;
+    }
+    metrics_jobs_.clear();
+  }
+  if (now - last_rollup_ms_ >= kRollUpEveryMs) {
+    last_rollup_ms_ = now;
+    if (Status s = store_->RollUp(now, options_.metrics_rollup); !s.ok()) {
+      std::fprintf(stderr, "loomd: cannot roll metrics up: %s\n", s.ToString().c_str());
+    }
+  }
+}
+
 void ControlPlane::Shutdown() {
   std::lock_guard<std::mutex> lock(mu_);
   shutdown_ = true;
@@ -568,6 +762,9 @@ int ControlPlane::SchedulePass(bool force) {
     dirty_ = false;
     const int64_t now = clock_->NowMs();
     sched::PassResult pass = core_->Schedule(now);
+    // Every change of the levels (starts, releases, nodes, the queue) marks a pass due.
+    smallest_pending_ = core_->SmallestPending();
+    metrics_.SetLevels(now, UsageLevelsNow());
     if (pass.starts.empty() && pass.preemptions.empty()) return 0;
 
     std::vector<v1::Job> updated;
@@ -586,6 +783,11 @@ int ControlPlane::SchedulePass(bool force) {
       job.set_start_time_ms(now);
       job.set_reason("");
       FillAllocation(d.allocation, job);
+      v1::JobRun* run = job.add_runs();
+      run->set_eligible_ms(job.eligible_time_ms() ? job.eligible_time_ms() : job.submit_time_ms());
+      run->set_start_ms(now);
+      run->set_gpus(job.spec().gpus());
+      run->set_peak_flops(PeakFlopsOf(job));
       batch.events.push_back({now, d.id, job.allocation(0).node(), "started"});
       updated.push_back(std::move(job));
     }

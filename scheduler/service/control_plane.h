@@ -11,13 +11,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
-#include "scheduler/core/scheduler_core.h"
 #include "common/clock.h"
+#include "scheduler/core/scheduler_core.h"
+#include "scheduler/service/metrics_ledger.h"
 #include "scheduler/service/worker_client.h"
 #include "scheduler/store/store.h"
 
@@ -28,6 +31,8 @@ struct ControlPlaneOptions {
   int64_t node_timeout_ms = 5000;            // no heartbeat for this long: the node is DOWN
   int64_t default_time_limit_ms = 24 * 3600 * 1000LL;
   std::string policy = "priority-fifo";
+  int64_t metrics_bucket_ms = 10 * 1000;    // resolution of the usage and step time series
+  store::RollUpPolicy metrics_rollup;        // how the series stay bounded
 };
 
 class ControlPlane {
@@ -45,12 +50,17 @@ class ControlPlane {
   StatusOr<v1::Job> Cancel(int64_t id);
   std::vector<v1::Node> ListNodes() const;
   StatusOr<v1::ReadLogReply> ReadLog(const v1::ReadLogRequest& request);
-  v1::Stats GetStats() const;
+  // Counters now and efficiency figures over the request's window. INVALID_ARGUMENT for a
+  // negative window or end.
+  StatusOr<v1::Stats> GetStats(const v1::GetStatsRequest& request = {});
 
   // --- workers
   StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request);
   v1::HeartbeatReply Heartbeat(const v1::HeartbeatRequest& request);
   Status ReportJobExit(const v1::ReportJobExitRequest& request);
+  // --- a job's rank 0: training steps. NOT_FOUND for an unknown job, INVALID_ARGUMENT for a run
+  // the job never had or a sample with negative or non-finite figures.
+  Status ReportSteps(const v1::ReportStepsRequest& request);
 
   // --- loomd's own threads
   // Runs one scheduling pass if something changed since the last one (or `force`), then launches
@@ -60,6 +70,9 @@ class ControlPlane {
   bool WaitForWork(int64_t timeout_ms);
   // Marks nodes that stopped heartbeating DOWN and fails their jobs.
   void CheckLiveness();
+  // Writes the metrics buckets that closed (all of them, when `everything`: loomd is stopping)
+  // and the step totals reported since, and rolls old buckets up now and then.
+  void FlushMetrics(bool everything = false);
   // Wakes WaitForWork so loomd's threads can stop.
   void Shutdown();
 
@@ -114,6 +127,12 @@ class ControlPlane {
   // Adds what the scheduler knows of a pending job (reason, expected start) to a copy for a reply.
   void DescribePending(v1::Job& job, bool with_factors) const;
   StatusOr<sched::Allocation> AllocationOf(const v1::Job& job) const;
+  // The cluster's levels now, for the usage series.
+  acct::UsageLevels UsageLevelsNow() const;
+  // Peak FLOP/s of a job's allocated GPUs, as their workers declared them.
+  double PeakFlopsOf(const v1::Job& job) const;
+  // The job's MFU per metrics bucket over its latest run with steps, oldest first.
+  std::vector<double> MfuSeries(const v1::Job& job) const;
   void FillAllocation(const sched::Allocation& allocation, v1::Job& job) const;
 
   const ControlPlaneOptions options_;
@@ -129,6 +148,10 @@ class ControlPlane {
   int64_t next_job_id_ = 1;                     // GUARDED_BY(mu_)
   bool dirty_ = true;                           // GUARDED_BY(mu_): a pass is due
   bool shutdown_ = false;                       // GUARDED_BY(mu_)
+  MetricsLedger metrics_;                       // GUARDED_BY(mu_)
+  std::set<int64_t> metrics_jobs_;              // GUARDED_BY(mu_): step totals not yet stored
+  std::optional<sched::JobRequest> smallest_pending_;  // GUARDED_BY(mu_): as of the last pass
+  int64_t last_rollup_ms_ = 0;                  // GUARDED_BY(mu_)
 };
 
 }  // namespace loom

@@ -71,7 +71,11 @@ class ControlPlaneTest : public ::testing::Test {
     v1::RegisterRequest r;
     r.mutable_node()->set_name(name);
     r.mutable_node()->set_address(name + ":1");
-    for (int g = 0; g < 4; ++g) r.mutable_node()->add_gpus()->set_index(g);
+    for (int g = 0; g < 4; ++g) {
+      v1::Gpu* gpu = r.mutable_node()->add_gpus();
+      gpu->set_index(g);
+      gpu->set_peak_tflops(1);  // round figures for the efficiency tests
+    }
     r.set_session(session);
     for (int64_t id : running) r.add_running_job_ids(id);
     return cp_->Register(r).status();
@@ -128,7 +132,7 @@ TEST_F(ControlPlaneTest, MultiNodeJobLaunchesEveryNodeAndCompletesWhenAllExit) {
   EXPECT_EQ(State(id), v1::RUNNING);  // one node still running
   Exit(id, job.allocation(1).node(), 0);
   EXPECT_EQ(State(id), v1::COMPLETED);
-  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 0);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 0);
 }
 
 TEST_F(ControlPlaneTest, NonZeroExitFailsJobAndKillsOtherNodes) {
@@ -151,7 +155,7 @@ TEST_F(ControlPlaneTest, CancelPendingAndRunningButNotFinished) {
   EXPECT_EQ(cp_->Cancel(queued)->state(), v1::CANCELLED);
   EXPECT_EQ(cp_->Cancel(big)->state(), v1::CANCELLED);
   EXPECT_EQ(workers_.kills.size(), 3u);
-  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 12);  // held until the ranks are gone
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 12);  // held until the ranks are gone
   Status again = cp_->Cancel(big).status();
   EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(again.message().find("already ended"), std::string::npos);
@@ -168,14 +172,14 @@ TEST_F(ControlPlaneTest, CancelledJobHoldsGpusUntilItsRanksAreGone) {
   v1::Job job = *cp_->GetJob(big);
   EXPECT_FALSE(job.released());
   EXPECT_EQ(cp_->SchedulePass(true), 0);  // the dying job's GPUs are not handed out yet
-  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 8);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 8);
 
   Open();  // the cancel and the hold survive a restart
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "r" + std::to_string(i), {big}).ok());
   }
   EXPECT_EQ(State(big), v1::CANCELLED);
-  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 8);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 8);
   Exit(big, job.allocation(0).node(), 143, "Cancelled");
   EXPECT_EQ(cp_->SchedulePass(true), 0);
   Exit(big, job.allocation(1).node(), 143, "Cancelled");
@@ -223,7 +227,7 @@ TEST_F(ControlPlaneTest, LaunchFailureFailsTheJob) {
   v1::Job job = *cp_->GetJob(id);
   EXPECT_EQ(job.state(), v1::FAILED);
   EXPECT_NE(job.reason().find("LaunchFailed"), std::string::npos);
-  EXPECT_EQ(cp_->GetStats().gpus_allocated(), 0);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 0);
 }
 
 TEST_F(ControlPlaneTest, RestartKeepsQueueOrderAndReadoptsRunningJobs) {
@@ -330,6 +334,115 @@ TEST_F(ControlPlaneTest, HigherQosPreemptsAndTheVictimIsRequeued) {
   Open("multifactor-backfill");  // the requeue survives a restart
   EXPECT_EQ(State(victim), v1::PENDING);
   EXPECT_EQ(cp_->GetJob(victim)->preemptions(), 1);
+}
+
+// The efficiency figures over a scripted timeline on the fixture's 12 GPUs of 1 TFLOP/s each, with
+// 10-second metrics buckets: a 4-GPU job of tenant "a" runs 20 s and reports two 4-second steps of
+// 2e12 model FLOPs each; the window is the 40 s from its start.
+TEST_F(ControlPlaneTest, StatsOverAScriptedTimelineMatchHandComputedFigures) {
+  const int64_t t0 = clock_.now;
+  v1::JobSpec spec;
+  spec.set_gpus(4);
+  spec.set_tenant("a");
+  spec.add_command("/bin/true");
+  const int64_t id = *cp_->Submit(spec);
+  ASSERT_EQ(cp_->SchedulePass(), 1);
+  clock_.now = t0 + 10'000;
+  v1::ReportStepsRequest report;
+  report.set_job_id(id);
+  report.set_run(0);
+  for (int i = 0; i < 2; ++i) {
+    v1::StepSample* step = report.add_steps();
+    step->set_step_s(4), step->set_compute_s(3), step->set_exposed_comm_s(0.5);
+    step->set_model_flops(2e12), step->set_busbw_gbps(1.5);
+  }
+  ASSERT_TRUE(cp_->ReportSteps(report).ok());
+  clock_.now = t0 + 20'000;
+  Exit(id, cp_->GetJob(id)->allocation(0).node(), 0);
+  cp_->SchedulePass();
+  clock_.now = t0 + 40'000;
+
+  auto check = [&](const v1::Stats& stats) {
+    SCOPED_TRACE(stats.ShortDebugString());
+    const v1::Efficiency& c = stats.cluster();
+    EXPECT_DOUBLE_EQ(c.gpu_hours_available(), 12 * 40 / 3600.0);
+    EXPECT_DOUBLE_EQ(c.allocation_ratio(), 80.0 / 480);  // 4 GPUs for 20 s of 12 for 40 s
+    EXPECT_DOUBLE_EQ(c.model_flops(), 4e12);
+    EXPECT_DOUBLE_EQ(c.mfu(), 4e12 / (12e12 * 40));
+    EXPECT_DOUBLE_EQ(c.goodput(), 8.0 * 4 / 80);          // 8 s of steps on 4 GPUs of 80 GPU-s
+    EXPECT_EQ(c.runs_started(), 1);
+    EXPECT_DOUBLE_EQ(c.queue_delay_mean_s(), 0);
+    ASSERT_EQ(stats.tenants_size(), 1);
+    EXPECT_EQ(stats.tenants(0).tenant(), "a");
+    EXPECT_DOUBLE_EQ(stats.tenants(0).share_of_allocated(), 1);
+    EXPECT_DOUBLE_EQ(stats.tenants(0).efficiency().mfu(), 4e12 / (4e12 * 20));
+  };
+  v1::GetStatsRequest request;
+  request.set_window_ms(40'000);
+  auto stats = cp_->GetStats(request);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->window_start_ms(), t0);
+  check(*stats);
+
+  v1::Job job = *cp_->GetJob(id);
+  ASSERT_EQ(job.runs_size(), 1);
+  EXPECT_EQ(job.runs(0).steps(), 2);
+  EXPECT_DOUBLE_EQ(job.runs(0).exposed_comm_s(), 1);
+  EXPECT_FALSE(job.runs(0).lost());
+  ASSERT_EQ(job.mfu_series_size(), 1);
+  EXPECT_DOUBLE_EQ(job.mfu_series(0), 4e12 / (8 * 4e12));
+
+  // The series and the run totals survive a restart of loomd.
+  cp_->FlushMetrics();
+  Open();
+  request.set_end_ms(t0 + 40'000);
+  stats = cp_->GetStats(request);
+  ASSERT_TRUE(stats.ok());
+  check(*stats);
+  EXPECT_EQ(cp_->GetJob(id)->runs(0).steps(), 2);
+  EXPECT_EQ(cp_->GetJob(id)->mfu_series_size(), 1);
+}
+
+TEST_F(ControlPlaneTest, BadStepReportsAreRefusedAndChangeNothing) {
+  const int64_t id = *Submit(4);
+  v1::ReportStepsRequest report;
+  report.set_job_id(id);
+  report.add_steps()->set_step_s(1);
+  EXPECT_EQ(cp_->ReportSteps(report).code(), StatusCode::kInvalidArgument);  // pending: no run yet
+  ASSERT_EQ(cp_->SchedulePass(), 1);
+  report.set_job_id(99);
+  EXPECT_EQ(cp_->ReportSteps(report).code(), StatusCode::kNotFound);
+  report.set_job_id(id);
+  report.set_run(1);
+  EXPECT_EQ(cp_->ReportSteps(report).code(), StatusCode::kInvalidArgument);
+  report.set_run(0);
+  report.add_steps()->set_step_s(-1);
+  EXPECT_EQ(cp_->ReportSteps(report).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(cp_->GetJob(id)->runs(0).steps(), 0);
+  v1::GetStatsRequest bad;
+  bad.set_window_ms(-1);
+  EXPECT_EQ(cp_->GetStats(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ControlPlaneTest, FragmentedGpusAreIdleOnesTheSmallestPendingJobCannotUse) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Submit(3).ok());  // one per node, 1 GPU left on each
+  ASSERT_EQ(cp_->SchedulePass(), 3);
+  EXPECT_EQ(cp_->GetStats()->gpus_fragmented(), 0);  // nothing waits
+  ASSERT_TRUE(Submit(2).ok());
+  EXPECT_EQ(cp_->SchedulePass(), 0);
+  EXPECT_EQ(cp_->GetStats()->gpus_fragmented(), 3);
+}
+
+TEST_F(ControlPlaneTest, APreemptedOrFailedRunIsLostAndTheNextRunIsQueuedAnew) {
+  const int64_t id = *Submit(4);
+  ASSERT_EQ(cp_->SchedulePass(), 1);
+  clock_.now += 5000;
+  Exit(id, cp_->GetJob(id)->allocation(0).node(), 3);
+  v1::Job job = *cp_->GetJob(id);
+  ASSERT_EQ(job.runs_size(), 1);
+  EXPECT_TRUE(job.runs(0).lost());
+  EXPECT_EQ(job.runs(0).end_ms(), clock_.now);
+  EXPECT_EQ(job.runs(0).peak_flops(), 4e12);
 }
 
 }  // namespace

@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   app.add_option("--node-timeout-ms", options.node_timeout_ms, "mark a silent node DOWN after this long")
       ->check(CLI::Range(50, 3600000))->capture_default_str();
   app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
+  app.add_option("--metrics-bucket-ms", options.metrics_bucket_ms,
+                 "resolution of the usage and training-step time series")
+      ->check(CLI::Range(int64_t{100}, int64_t{3600000}))->capture_default_str();
   app.add_option("--sync", sync, "SQLite durability: full (survives power loss) or normal (process crashes)")
       ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -102,6 +105,7 @@ int main(int argc, char** argv) {
     while (!stop) {
       std::this_thread::sleep_for(period);
       plane->CheckLiveness();
+      plane->FlushMetrics();
     }
   });
 
@@ -113,6 +117,7 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   scheduler.join();
   liveness.join();
+  plane->FlushMetrics(/*everything=*/true);
   std::remove(loom::AddressFile(home).c_str());
   return 0;
 }

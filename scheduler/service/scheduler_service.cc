@@ -50,9 +50,14 @@ grpc::Status SchedulerService::ReadLog(grpc::ServerContext*, const v1::ReadLogRe
   return Reply(cp_->ReadLog(*req), reply);
 }
 
-grpc::Status SchedulerService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::Stats* reply) {
-  *reply = cp_->GetStats();
-  return grpc::Status::OK;
+grpc::Status SchedulerService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* req,
+                                        v1::Stats* reply) {
+  return Reply(cp_->GetStats(*req), reply);
+}
+
+grpc::Status SchedulerService::ReportSteps(grpc::ServerContext*, const v1::ReportStepsRequest* req,
+                                           v1::ReportStepsReply*) {
+  return ToGrpc(cp_->ReportSteps(*req));
 }
 
 grpc::Status SchedulerService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,

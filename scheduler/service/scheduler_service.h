@@ -21,6 +21,8 @@ class SchedulerService final : public v1::Scheduler::Service {
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatReply*) override;
   grpc::Status ReportJobExit(grpc::ServerContext*, const v1::ReportJobExitRequest*,
                              v1::ReportJobExitReply*) override;
+  grpc::Status ReportSteps(grpc::ServerContext*, const v1::ReportStepsRequest*,
+                           v1::ReportStepsReply*) override;
 
  private:
   ControlPlane* const cp_;

@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <utility>
+
 namespace loom::store {
 namespace {
 
@@ -24,6 +27,69 @@ CREATE TABLE IF NOT EXISTS events (
   what    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id);
+CREATE TABLE IF NOT EXISTS usage (
+  bucket_ms        INTEGER PRIMARY KEY,
+  length_ms        INTEGER NOT NULL,
+  gpu_up_s         REAL NOT NULL,
+  gpu_allocated_s  REAL NOT NULL,
+  gpu_busy_s       REAL NOT NULL,
+  gpu_fragmented_s REAL NOT NULL,
+  peak_flop        REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS steps (
+  job_id         INTEGER NOT NULL,
+  run            INTEGER NOT NULL,
+  bucket_ms      INTEGER NOT NULL,
+  steps          INTEGER NOT NULL,
+  step_s         REAL NOT NULL,
+  compute_s      REAL NOT NULL,
+  exposed_comm_s REAL NOT NULL,
+  model_flops    REAL NOT NULL,
+  PRIMARY KEY (job_id, run, bucket_ms)
+);
+CREATE INDEX IF NOT EXISTS steps_by_bucket ON steps(bucket_ms);
+)sql";
+
+// Adds a bucket to the one already stored for the same key, if any.
+constexpr const char* kAddUsage = R"sql(
+INSERT INTO usage(bucket_ms, length_ms, gpu_up_s, gpu_allocated_s, gpu_busy_s, gpu_fragmented_s,
+                  peak_flop) VALUES(?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(bucket_ms) DO UPDATE SET
+  length_ms = MAX(length_ms, excluded.length_ms),
+  gpu_up_s = gpu_up_s + excluded.gpu_up_s,
+  gpu_allocated_s = gpu_allocated_s + excluded.gpu_allocated_s,
+  gpu_busy_s = gpu_busy_s + excluded.gpu_busy_s,
+  gpu_fragmented_s = gpu_fragmented_s + excluded.gpu_fragmented_s,
+  peak_flop = peak_flop + excluded.peak_flop
+)sql";
+constexpr const char* kAddSteps = R"sql(
+INSERT INTO steps(job_id, run, bucket_ms, steps, step_s, compute_s, exposed_comm_s, model_flops)
+VALUES(?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(job_id, run, bucket_ms) DO UPDATE SET
+  steps = steps + excluded.steps,
+  step_s = step_s + excluded.step_s,
+  compute_s = compute_s + excluded.compute_s,
+  exposed_comm_s = exposed_comm_s + excluded.exposed_comm_s,
+  model_flops = model_flops + excluded.model_flops
+)sql";
+
+// Rolls buckets that started before ?1 into buckets of ?2 ms (re-adding them through the
+// upserts' sums), then drops buckets that started before ?3.
+constexpr const char* kRollUp = R"sql(
+CREATE TEMP TABLE IF NOT EXISTS old_usage AS SELECT * FROM usage WHERE 0;
+CREATE TEMP TABLE IF NOT EXISTS old_steps AS SELECT * FROM steps WHERE 0;
+DELETE FROM temp.old_usage;
+DELETE FROM temp.old_steps;
+INSERT INTO temp.old_usage SELECT (bucket_ms / :coarse) * :coarse, SUM(length_ms), SUM(gpu_up_s),
+    SUM(gpu_allocated_s), SUM(gpu_busy_s), SUM(gpu_fragmented_s), SUM(peak_flop)
+  FROM usage WHERE bucket_ms < :cutoff GROUP BY 1;
+INSERT INTO temp.old_steps SELECT job_id, run, (bucket_ms / :coarse) * :coarse, SUM(steps),
+    SUM(step_s), SUM(compute_s), SUM(exposed_comm_s), SUM(model_flops)
+  FROM steps WHERE bucket_ms < :cutoff GROUP BY 1, 2, 3;
+DELETE FROM usage WHERE bucket_ms < :cutoff;
+DELETE FROM steps WHERE bucket_ms < :cutoff;
+INSERT INTO usage SELECT * FROM temp.old_usage WHERE bucket_ms >= :drop;
+INSERT INTO steps SELECT * FROM temp.old_steps WHERE bucket_ms >= :drop;
 )sql";
 
 Status SqlError(sqlite3* db, const std::string& what) {
@@ -142,6 +208,28 @@ Status Store::Commit(const Batch& batch) {
       event.BindText(4, e.what);
       LOOM_RETURN_IF_ERROR(event.Run("write event"));
     }
+    Stmt usage(db_, kAddUsage);
+    LOOM_RETURN_IF_ERROR(usage.status("prepare usage write"));
+    for (const acct::UsageBucket& b : batch.usage) {
+      sqlite3_bind_int64(usage.get(), 1, b.start);
+      sqlite3_bind_int64(usage.get(), 2, b.length_ms);
+      const double values[] = {b.gpu_up_s, b.gpu_allocated_s, b.gpu_busy_s, b.gpu_fragmented_s,
+                               b.peak_flop};
+      for (int i = 0; i < 5; ++i) sqlite3_bind_double(usage.get(), 3 + i, values[i]);
+      LOOM_RETURN_IF_ERROR(usage.Run("write usage"));
+    }
+    Stmt steps(db_, kAddSteps);
+    LOOM_RETURN_IF_ERROR(steps.status("prepare steps write"));
+    for (const acct::StepBucket& b : batch.steps) {
+      sqlite3_bind_int64(steps.get(), 1, b.job_id);
+      sqlite3_bind_int(steps.get(), 2, b.run);
+      sqlite3_bind_int64(steps.get(), 3, b.start);
+      sqlite3_bind_int64(steps.get(), 4, b.totals.steps);
+      const double values[] = {b.totals.step_s, b.totals.compute_s, b.totals.exposed_comm_s,
+                               b.totals.model_flops};
+      for (int i = 0; i < 4; ++i) sqlite3_bind_double(steps.get(), 5 + i, values[i]);
+      LOOM_RETURN_IF_ERROR(steps.Run("write steps"));
+    }
     return Status::Ok();
   };
   Status s = write();
@@ -183,6 +271,69 @@ StatusOr<int64_t> Store::MaxJobId() {
   LOOM_RETURN_IF_ERROR(stmt.status("max job id"));
   if (sqlite3_step(stmt.get()) != SQLITE_ROW) return SqlError(db_, "max job id");
   return static_cast<int64_t>(sqlite3_column_int64(stmt.get(), 0));
+}
+
+StatusOr<std::vector<acct::UsageBucket>> Store::LoadUsage(int64_t from, int64_t to) {
+  Stmt stmt(db_, "SELECT bucket_ms, length_ms, gpu_up_s, gpu_allocated_s, gpu_busy_s, "
+                 "gpu_fragmented_s, peak_flop FROM usage WHERE bucket_ms >= ? AND bucket_ms < ? "
+                 "ORDER BY bucket_ms");
+  LOOM_RETURN_IF_ERROR(stmt.status("load usage"));
+  sqlite3_bind_int64(stmt.get(), 1, from);
+  sqlite3_bind_int64(stmt.get(), 2, to);
+  std::vector<acct::UsageBucket> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    sqlite3_stmt* r = stmt.get();
+    out.push_back({sqlite3_column_int64(r, 0), sqlite3_column_int64(r, 1),
+                   sqlite3_column_double(r, 2), sqlite3_column_double(r, 3),
+                   sqlite3_column_double(r, 4), sqlite3_column_double(r, 5),
+                   sqlite3_column_double(r, 6)});
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "load usage");
+  return out;
+}
+
+StatusOr<std::vector<acct::StepBucket>> Store::LoadSteps(int64_t from, int64_t to, int64_t job_id) {
+  Stmt stmt(db_, "SELECT job_id, run, bucket_ms, steps, step_s, compute_s, exposed_comm_s, "
+                 "model_flops FROM steps WHERE bucket_ms >= ? AND bucket_ms < ? "
+                 "AND (? = 0 OR job_id = ?) ORDER BY job_id, run, bucket_ms");
+  LOOM_RETURN_IF_ERROR(stmt.status("load steps"));
+  sqlite3_bind_int64(stmt.get(), 1, from);
+  sqlite3_bind_int64(stmt.get(), 2, to);
+  sqlite3_bind_int64(stmt.get(), 3, job_id);
+  sqlite3_bind_int64(stmt.get(), 4, job_id);
+  std::vector<acct::StepBucket> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    sqlite3_stmt* r = stmt.get();
+    out.push_back({sqlite3_column_int64(r, 0), sqlite3_column_int(r, 1), sqlite3_column_int64(r, 2),
+                   {sqlite3_column_int64(r, 3), sqlite3_column_double(r, 4),
+                    sqlite3_column_double(r, 5), sqlite3_column_double(r, 6),
+                    sqlite3_column_double(r, 7)}});
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "load steps");
+  return out;
+}
+
+Status Store::RollUp(int64_t now, const RollUpPolicy& policy) {
+  const int64_t coarse = std::max<int64_t>(policy.coarse_ms, 1);
+  // Aligned, so a coarse bucket is never split between rolled and fine rows.
+  const int64_t cutoff = (now - policy.fine_for_ms) / coarse * coarse;
+  const int64_t drop = now - policy.keep_ms;
+  std::string sql = kRollUp;
+  for (const auto& [name, value] : {std::pair<std::string, int64_t>{":coarse", coarse},
+                                    {":cutoff", cutoff}, {":drop", drop}}) {
+    for (size_t at; (at = sql.find(name)) != std::string::npos;) {
+      sql.replace(at, name.size(), std::to_string(value));
+    }
+  }
+  LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s = Exec(sql.c_str());
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
 }
 
 }  // namespace loom::store

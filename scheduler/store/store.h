@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
+#include "scheduler/accounting/efficiency.h"
 
 struct sqlite3;
 
@@ -28,7 +29,20 @@ struct Batch {
   std::vector<const v1::Job*> jobs;
   std::vector<const v1::Node*> nodes;
   std::vector<Event> events;
-  bool empty() const { return jobs.empty() && nodes.empty() && events.empty(); }
+  // Metrics roll-ups, added to what the store holds for the same bucket (and job and run).
+  std::vector<acct::UsageBucket> usage;
+  std::vector<acct::StepBucket> steps;
+  bool empty() const {
+    return jobs.empty() && nodes.empty() && events.empty() && usage.empty() && steps.empty();
+  }
+};
+
+// How the metrics tables stay bounded: buckets older than `fine_for_ms` are merged into buckets
+// of `coarse_ms`, and buckets older than `keep_ms` are dropped.
+struct RollUpPolicy {
+  int64_t fine_for_ms = 2LL * 24 * 3600 * 1000;
+  int64_t coarse_ms = 10LL * 60 * 1000;
+  int64_t keep_ms = 400LL * 24 * 3600 * 1000;
 };
 
 struct StoreOptions {
@@ -51,6 +65,12 @@ class Store {
   StatusOr<std::vector<v1::Node>> LoadNodes();  // by name
   StatusOr<std::vector<Event>> LoadEvents(int64_t job_id);
   StatusOr<int64_t> MaxJobId();
+
+  // Metrics buckets whose start lies in [from, to), by start; steps of one job when job_id > 0.
+  StatusOr<std::vector<acct::UsageBucket>> LoadUsage(int64_t from, int64_t to);
+  StatusOr<std::vector<acct::StepBucket>> LoadSteps(int64_t from, int64_t to, int64_t job_id = 0);
+  // Merges and drops old metrics buckets as `policy` says, measured back from `now`.
+  Status RollUp(int64_t now, const RollUpPolicy& policy);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

@@ -119,5 +119,63 @@ TEST_F(StoreTest, UnwritablePathIsAClearError) {
   EXPECT_NE(store.status().message().find("/nonexistent-dir/x/loomd.db"), std::string::npos);
 }
 
+TEST_F(StoreTest, MetricsBucketsAddUpAndReloadByWindow) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Batch first, second;
+  first.usage = {{0, 10000, 80, 40, 20, 0, 8e13}, {10000, 10000, 80, 60, 30, 10, 8e13}};
+  first.steps = {{7, 0, 0, {2, 1.5, 1.0, 0.25, 1e12}}};
+  ASSERT_TRUE((*store)->Commit(first).ok());
+  // A later flush of the same buckets (the open bucket written at shutdown, say) adds to them.
+  second.usage = {{10000, 10000, 0, 5, 0, 0, 0}};
+  second.steps = {{7, 0, 0, {1, 0.5, 0.5, 0, 5e11}}, {7, 1, 10000, {4, 4, 3, 1, 2e12}},
+                  {9, 0, 10000, {1, 1, 1, 0, 1e11}}};
+  ASSERT_TRUE((*store)->Commit(second).ok());
+
+  auto usage = (*store)->LoadUsage(0, 20000);
+  ASSERT_TRUE(usage.ok());
+  ASSERT_EQ(usage->size(), 2u);
+  EXPECT_DOUBLE_EQ((*usage)[1].gpu_allocated_s, 65);
+  EXPECT_DOUBLE_EQ((*usage)[1].gpu_fragmented_s, 10);
+  EXPECT_EQ((*store)->LoadUsage(10000, 20000)->size(), 1u);
+
+  auto steps = (*store)->LoadSteps(0, 20000, 7);
+  ASSERT_TRUE(steps.ok());
+  ASSERT_EQ(steps->size(), 2u);
+  EXPECT_EQ((*steps)[0].totals.steps, 3);
+  EXPECT_DOUBLE_EQ((*steps)[0].totals.model_flops, 1.5e12);
+  EXPECT_EQ((*steps)[1].run, 1);
+  EXPECT_EQ((*store)->LoadSteps(0, 20000)->size(), 3u);  // every job
+  EXPECT_EQ((*store)->LoadSteps(0, 10000)->size(), 1u);
+}
+
+TEST_F(StoreTest, RollUpMergesOldBucketsAndDropsExpiredOnes) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  Batch batch;
+  for (int64_t t = 0; t < 300; t += 10) {  // 30 fine buckets of 10 ms, 1 GPU-s each
+    batch.usage.push_back({t, 10, 1, 1, 0, 0, 1e12});
+    batch.steps.push_back({1, 0, t, {1, 1, 1, 0, 1e12}});
+  }
+  ASSERT_TRUE((*store)->Commit(batch).ok());
+  // At 300: buckets before 300 - 100 = 200 merge into 100 ms buckets; before 300 - 250 = 50 go.
+  RollUpPolicy policy{.fine_for_ms = 100, .coarse_ms = 100, .keep_ms = 250};
+  ASSERT_TRUE((*store)->RollUp(300, policy).ok());
+  auto usage = (*store)->LoadUsage(0, 1000);
+  ASSERT_TRUE(usage.ok());
+  ASSERT_EQ(usage->size(), 1u + 10u);  // [100, 200) merged; [0, 100) dropped; 10 fine after 200
+  EXPECT_EQ((*usage)[0].start, 100);
+  EXPECT_EQ((*usage)[0].length_ms, 100);
+  EXPECT_DOUBLE_EQ((*usage)[0].gpu_up_s, 10);
+  EXPECT_EQ((*usage)[1].start, 200);
+  auto steps = (*store)->LoadSteps(0, 1000);
+  ASSERT_EQ(steps->size(), 11u);
+  EXPECT_EQ((*steps)[0].totals.steps, 10);
+  // Rolling up again changes nothing: merged buckets merge into themselves.
+  ASSERT_TRUE((*store)->RollUp(300, policy).ok());
+  EXPECT_DOUBLE_EQ((*store)->LoadUsage(0, 1000)->at(0).gpu_up_s, 10);
+  EXPECT_EQ((*store)->LoadSteps(0, 1000)->size(), 11u);
+}
+
 }  // namespace
 }  // namespace loom::store
