@@ -14,6 +14,7 @@
 
 #include "cli/client.h"
 #include "cli/job_file.h"
+#include "cli/sparkline.h"
 #include "cli/table.h"
 #include "common/clock.h"
 #include "common/duration.h"
@@ -53,6 +54,14 @@ std::string Elapsed(const v1::Job& job) {
   if (job.start_time_ms() == 0) return "0:00:00";
   int64_t end = job.end_time_ms() > 0 ? job.end_time_ms() : NowMs();
   return FormatDuration((end - job.start_time_ms()) / 1000);
+}
+
+// Local date and time of a Unix time in milliseconds.
+std::string FormatTime(int64_t ms) {
+  time_t t = static_cast<time_t>(ms / 1000);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+  return buf;
 }
 
 // START, as squeue --start shows it: when a pending job is expected to start (in so long), or
@@ -175,6 +184,51 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
   return 0;
 }
 
+// "12.3%", or "-" for a figure loomd could not define (no denominator).
+std::string Percent(double ratio) {
+  if (ratio < 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f%%", ratio * 100);
+  return buf;
+}
+
+std::string Number(const char* format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), format, value);
+  return buf;
+}
+
+// What the job's runs reported of their training steps: MFU, the mean step's breakdown and the
+// MFU over time. Nothing for jobs that reported no steps.
+template <typename Line>
+void PrintTraining(const v1::Job& j, const Line& line) {
+  if (j.runs_size() == 0) return;
+  int lost = 0;
+  for (const v1::JobRun& r : j.runs()) lost += r.lost();
+  if (j.runs_size() > 1 || lost > 0) {
+    line("Runs", std::to_string(j.runs_size()) + " (" + std::to_string(lost) + " lost)");
+  }
+  int last = j.runs_size() - 1;
+  while (last >= 0 && j.runs(last).steps() == 0) --last;
+  if (last < 0) return;
+  const v1::JobRun& r = j.runs(last);
+  const double n = static_cast<double>(r.steps());
+  const double step = r.step_time_s() / n, compute = r.compute_s() / n, exposed = r.exposed_comm_s() / n;
+  line("Steps", std::to_string(r.steps()) + (j.runs_size() > 1 ? " in run " + std::to_string(last + 1) : "") +
+                    Number(", mean %.1f ms = ", step * 1e3) + Number("compute %.1f", compute * 1e3) +
+                    Number(" + exposed comm %.1f", exposed * 1e3) +
+                    Number(" + other %.1f ms", std::max(0.0, step - compute - exposed) * 1e3));
+  const double mfu = r.peak_flops() > 0 && r.step_time_s() > 0 ? r.model_flops() / (r.step_time_s() * r.peak_flops()) : -1;
+  line("MFU", Percent(mfu) + Number(" (%.4g TFLOP/s of model FLOPs", r.model_flops() / r.step_time_s() / 1e12) +
+                  Number(" on %.4g TFLOP/s peak", r.peak_flops() / 1e12) +
+                  Number("; all-reduce busbw %.2f GB/s)", r.busbw_gbps()));
+  if (j.mfu_series_size() > 0) {
+    const std::vector<double> series(j.mfu_series().begin(), j.mfu_series().end());
+    line("MFU history", Sparkline(series, 0) + "  (per metrics bucket, peak " +
+                            Percent(*std::max_element(series.begin(), series.end())) + ")");
+  }
+}
+
 int Show(const Global& g, const std::string& job_text) {
   auto id = ParseJobId(job_text);
   if (!id.ok()) return Error(id.status().message());
@@ -206,6 +260,7 @@ int Show(const Global& g, const std::string& job_text) {
   if (j.expected_start_ms() > 0) line("ExpectedStart", StartColumn(j));
   if (j.preempted_for() > 0) line("Preempting", "for job " + std::to_string(j.preempted_for()));
   if (j.preemptions() > 0) line("Preemptions", std::to_string(j.preemptions()));
+  PrintTraining(j, line);
   std::string factors;
   for (const auto& f : j.priority_factors()) {
     char buf[64];
@@ -296,21 +351,51 @@ int Logs(const Global& g, const std::string& job_text, int rank, bool stderr_str
   }
 }
 
-int Stats(const Global& g) {
+int Stats(const Global& g, const std::string& since) {
+  auto window_s = ParseDuration(since);
+  if (!window_s.ok()) return Error("--since: " + window_s.status().message());
+  if (*window_s <= 0) return Error("--since must be a positive duration, got '" + since + "'");
   LOOM_CLI_CONNECT(client, g);
+  v1::GetStatsRequest request;
+  request.set_window_ms(*window_s * 1000);
   v1::Stats stats;
-  Status s = client.Call(&v1::Scheduler::Stub::GetStats, v1::GetStatsRequest(), &stats);
+  Status s = client.Call(&v1::Scheduler::Stub::GetStats, request, &stats);
   if (!s.ok()) return Error(s.message());
   if (g.json) return PrintJson(stats);
-  std::printf("nodes      %d up, %d down\n", stats.nodes_up(), stats.nodes_down());
-  std::printf("gpus       %d allocated of %d up (%d known)\n", stats.gpus_allocated(), stats.gpus_up(), stats.gpus_total());
+  std::printf("nodes        %d up, %d down\n", stats.nodes_up(), stats.nodes_down());
+  std::printf("gpus         %d allocated of %d up (%d known), %d fragmented\n", stats.gpus_allocated(),
+              stats.gpus_up(), stats.gpus_total(), stats.gpus_fragmented());
   std::string by_state;
   for (const char* name : {"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"}) {
     auto it = stats.jobs_by_state().find(name);
     by_state += std::string(by_state.empty() ? "" : ", ") + std::to_string(it == stats.jobs_by_state().end() ? 0 : it->second) + " " + name;
   }
-  std::printf("jobs       %lld submitted: %s\n", static_cast<long long>(stats.jobs_submitted()), by_state.c_str());
-  std::printf("mean wait  %.3f s (submit to start)\n", stats.mean_wait_s());
+  std::printf("jobs         %lld submitted: %s\n", static_cast<long long>(stats.jobs_submitted()), by_state.c_str());
+  std::printf("mean wait    %.3f s (submit to start, all jobs)\n", stats.mean_wait_s());
+
+  const v1::Efficiency& c = stats.cluster();
+  std::printf("\nover the last %s (from %s):\n", FormatDuration(*window_s).c_str(),
+              FormatTime(stats.window_start_ms()).c_str());
+  std::printf("allocation   %s of %.3g GPU-hours available (%.3g allocated); GPUs busy %s\n",
+              Percent(c.allocation_ratio()).c_str(), c.gpu_hours_available(), c.gpu_hours_allocated(),
+              Percent(c.gpu_busy_ratio()).c_str());
+  std::printf("cluster MFU  %s (%.4g model FLOPs)\n", Percent(c.mfu()).c_str(), c.model_flops());
+  std::printf("goodput      %s of training jobs' GPU time in useful steps\n", Percent(c.goodput()).c_str());
+  std::printf("queueing     mean %.3f s, p95 %.3f s over %d starts\n", c.queue_delay_mean_s(),
+              c.queue_delay_p95_s(), c.runs_started());
+  std::printf("fragmented   %s of available GPU time (mean %.2f GPUs idle, too scattered for the smallest pending job)\n",
+              Percent(c.fragmentation()).c_str(), c.fragmented_gpus_mean());
+  if (stats.tenants_size() == 0) return 0;
+  std::printf("\n");
+  Table t({"TENANT", "GPU-HOURS", "SHARE", "MFU", "GOODPUT", "QUEUE-MEAN", "QUEUE-P95", "STARTS", "PENDING"});
+  for (const v1::TenantEfficiency& te : stats.tenants()) {
+    const v1::Efficiency& e = te.efficiency();
+    t.Add({te.tenant(), Number("%.3g", e.gpu_hours_allocated()), Percent(te.share_of_allocated()),
+           Percent(e.mfu()), Percent(e.goodput()), Number("%.3f s", e.queue_delay_mean_s()),
+           Number("%.3f s", e.queue_delay_p95_s()), std::to_string(e.runs_started()),
+           std::to_string(te.pending_jobs())});
+  }
+  t.Print();
   return 0;
 }
 

@@ -21,7 +21,7 @@ int Show(const Global& g, const std::string& job);
 int Cancel(const Global& g, const std::vector<std::string>& jobs);
 int Nodes(const Global& g);
 int Logs(const Global& g, const std::string& job, int rank, bool stderr_stream, bool follow);
-int Stats(const Global& g);
+int Stats(const Global& g, const std::string& since);
 
 struct UpOptions {
   int workers = 3;

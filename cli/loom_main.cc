@@ -68,7 +68,9 @@ int main(int argc, char** argv) {
   logs->add_flag("--stderr", err, "standard error instead of standard output");
   logs->add_flag("--follow,-f", follow, "keep printing until the rank ends");
 
-  auto* stats = app.add_subcommand("stats", "cluster counters");
+  auto* stats = app.add_subcommand("stats", "cluster counters and efficiency figures");
+  std::string since = "24h";
+  stats->add_option("--since", since, "the window, back from now (90s, 45m, 2h, 1d, ...)")->capture_default_str();
 
   auto* up = app.add_subcommand("up", "run loomd and emulated workers here until Ctrl-C");
   UpOptions up_options;
@@ -136,7 +138,7 @@ int main(int argc, char** argv) {
   if (*cancel) return Cancel(g, jobs);
   if (*nodes) return Nodes(g);
   if (*logs) return Logs(g, job, rank, err, follow);
-  if (*stats) return Stats(g);
+  if (*stats) return Stats(g, since);
   if (*up) return Up(g, up_options);
   return Error("unknown command (see loom --help)");
 }

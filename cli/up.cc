@@ -132,9 +132,13 @@ int Up(const Global& g, const UpOptions& o) {
     StopAll(pids);
     return Error("loomd did not start; see " + g.home + "/loomd.log");
   }
+  // Every emulated GPU here shares this machine's GEMM rate: the peak their MFU is measured against.
+  int machine_gpus = 0;
+  for (const WorkerPlan& w : *plan) machine_gpus += w.gpus;
   for (const WorkerPlan& w : *plan) {
     std::vector<std::string> argv = {bin + "/loom-worker", "--name", w.name, "--home", g.home, "--server", address,
                                      "--emulate-gpus", std::to_string(w.gpus), "--gpu-model", w.model,
+                                     "--machine-gpus", std::to_string(machine_gpus),
                                      "--mpirun-args", kLoopbackMpirunArgs};
     argv.insert(argv.end(), w.extra_args.begin(), w.extra_args.end());
     if (!start(std::move(argv), w.name + ".log")) {

@@ -35,6 +35,15 @@ inline const GpuModel* FindGpuModel(std::string_view name) {
   return nullptr;
 }
 
+// The catalog entry for a CUDA device name such as "NVIDIA H100 80GB HBM3", or nullptr.
+inline const GpuModel* GpuModelForDevice(std::string_view device) {
+  auto has = [&](std::string_view part) { return device.find(part) != std::string_view::npos; };
+  if (has("H200")) return FindGpuModel("H200-SXM-141GB");
+  if (has("H100")) return FindGpuModel(has("PCIe") ? "H100-PCIE-80GB" : "H100-SXM-80GB");
+  if (has("A100")) return FindGpuModel(has("40GB") ? "A100-SXM-40GB" : "A100-SXM-80GB");
+  return nullptr;
+}
+
 inline std::string KnownGpuModelNames() {
   std::string out;
   for (const GpuModel& m : GpuModels()) out += (out.empty() ? "" : ", ") + std::string(m.name);

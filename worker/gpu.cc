@@ -41,6 +41,7 @@ StatusOr<std::vector<v1::Gpu>> DiscoverCudaGpus() {
     g.set_index(i);
     g.set_model(name);
     g.set_memory_bytes(static_cast<int64_t>(mem));
+    if (const GpuModel* model = GpuModelForDevice(name)) g.set_peak_tflops(model->bf16_dense_tflops);
     gpus.push_back(std::move(g));
   }
   return gpus;

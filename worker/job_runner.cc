@@ -45,6 +45,40 @@ uint64_t CpuTicks(pid_t pid) {
   return utime + stime;
 }
 
+// Every process's children, from /proc (ranks of MPI jobs are started by mpirun and orted, not
+// by the worker).
+std::multimap<pid_t, pid_t> ChildrenOfAll() {
+  std::multimap<pid_t, pid_t> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string state;
+    pid_t parent = 0;
+    if (fields >> state >> parent) children.emplace(parent, static_cast<pid_t>(std::stol(name)));
+  }
+  return children;
+}
+
+// CPU ticks of `root` and all its descendants now alive.
+uint64_t TreeCpuTicks(pid_t root, const std::multimap<pid_t, pid_t>& children) {
+  uint64_t ticks = 0;
+  std::vector<pid_t> todo = {root};
+  while (!todo.empty()) {
+    const pid_t pid = todo.back();
+    todo.pop_back();
+    ticks += CpuTicks(pid);
+    for (auto [it, end] = children.equal_range(pid); it != end; ++it) todo.push_back(it->second);
+  }
+  return ticks;
+}
+
 std::map<std::string, std::string> Merge(std::map<std::string, std::string> base, const EnvMap& over) {
   for (const auto& [k, v] : over) base[k] = v;
   if (geteuid() == 0) {  // Open MPI refuses root unless told; workers commonly run as root
@@ -286,15 +320,34 @@ std::vector<double> JobRunner::Utilization(int gpu_count) {
   const int64_t now = NowMs();
   const double elapsed_ticks = (now - last_utilization_ms_) / 1000.0 * sysconf(_SC_CLK_TCK);
   std::vector<double> busy(static_cast<size_t>(std::max(gpu_count, 0)), 0.0);
+  std::multimap<pid_t, pid_t> children;  // read once, only if an MPI job needs it
   for (auto& [id, job] : jobs_) {
+    bool per_gpu = false;
     for (Proc& p : job.procs) {
       if (!p.alive || p.gpu < 0) continue;
+      per_gpu = true;
       uint64_t ticks = CpuTicks(p.pid);
       if (last_utilization_ms_ > 0 && p.gpu < gpu_count && elapsed_ticks > 0 && ticks >= p.cpu_ticks) {
         busy[p.gpu] = std::min(1.0, (ticks - p.cpu_ticks) / elapsed_ticks);
       }
       p.cpu_ticks = ticks;
     }
+    if (per_gpu) continue;
+    // An MPI job: its ranks here descend from mpirun or an orted; their CPU time is shared evenly
+    // among the job's GPUs on this node.
+    if (children.empty()) children = ChildrenOfAll();
+    uint64_t ticks = 0;
+    for (const Proc& p : job.procs) {
+      if (p.alive) ticks += TreeCpuTicks(p.pid, children);
+    }
+    const auto& gpus = job.launch.job().allocation(job.launch.node_index()).gpu_indices();
+    if (last_utilization_ms_ > 0 && elapsed_ticks > 0 && ticks >= job.tree_cpu_ticks && !gpus.empty()) {
+      const double share = std::min(1.0, (ticks - job.tree_cpu_ticks) / elapsed_ticks / gpus.size());
+      for (int g : gpus) {
+        if (g >= 0 && g < gpu_count) busy[g] = share;
+      }
+    }
+    job.tree_cpu_ticks = ticks;
   }
   last_utilization_ms_ = now;
   return busy;

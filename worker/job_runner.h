@@ -61,7 +61,8 @@ class JobRunner {
   int WaitExec(pid_t pid);
 
   // Busy fraction of each GPU since the previous call: CPU time of the rank driving it (emulated
-  // GPUs are CPU work).
+  // GPUs are CPU work); for an MPI job, of the ranks under its mpirun or orted, shared among the
+  // job's GPUs here.
   std::vector<double> Utilization(int gpu_count);
 
  private:
@@ -82,6 +83,7 @@ class JobRunner {
     int first_error = 0;
     std::string kill_reason;
     int64_t sigkill_at_ms = 0;  // 0: no kill in progress
+    uint64_t tree_cpu_ticks = 0;  // an MPI job: CPU time of its process trees here, last seen
   };
 
   Status StartRanks(Job& job);

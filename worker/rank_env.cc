@@ -17,6 +17,8 @@ EnvMap NodeEnv(const v1::LaunchRequest& launch) {
   EnvMap env;
   env["LOOM_JOB_ID"] = std::to_string(job.id());
   env["LOOM_JOB_NAME"] = job.spec().name();
+  // Which start of the job this is, for its step reports (0 before loomd recorded runs).
+  env["LOOM_JOB_RUN"] = std::to_string(job.runs_size() > 0 ? job.runs_size() - 1 : 0);
   env["LOOM_NODELIST"] = Join(job.allocation(), [](const auto& a) { return a.node(); });
   env["LOOM_NNODES"] = std::to_string(job.allocation_size());
   env["LOOM_NODEID"] = std::to_string(launch.node_index());

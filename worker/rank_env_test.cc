@@ -40,6 +40,13 @@ TEST(RankEnvTest, TorchDistributedVariablesFollowNodeOrder) {
   EXPECT_EQ(env["LOOM_JOB_ID"], "42");
   EXPECT_EQ(env["LOOM_NODELIST"], "node-0,node-1");
   EXPECT_EQ(env["LOOM_EMULATED_GPUS"], "1");
+  EXPECT_EQ(env["LOOM_JOB_RUN"], "0");
+}
+
+TEST(RankEnvTest, JobRunCountsTheStartsLoomdRecorded) {
+  v1::LaunchRequest l = TwoNodeLaunch(0);
+  for (int i = 0; i < 3; ++i) l.mutable_job()->add_runs();  // preempted twice, started again
+  EXPECT_EQ(RankEnv(l, 0)["LOOM_JOB_RUN"], "2");
 }
 
 TEST(RankEnvTest, UserEnvironmentOverridesOurs) {

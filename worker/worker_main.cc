@@ -14,6 +14,7 @@
 #include "common/paths.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
+#include "worker/peak.h"
 #include "worker/job_runner.h"
 #include "worker/node_agent.h"
 #include "worker/worker_service.h"
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
   std::string name = Hostname(), server_flag, home = loom::LoomHome(), listen = "127.0.0.1:0", host;
   std::string model = "H100-SXM-80GB";
   int emulate = 0;
+  double peak_tflops = 0;
+  int machine_gpus = 0;
   int64_t kill_grace_ms = 5000;
   std::vector<std::string> labels;
   std::string mpirun_args;
@@ -55,6 +58,14 @@ int main(int argc, char** argv) {
   app.add_option("--host", host, "address other nodes reach this one at (MASTER_ADDR); default: the --listen host");
   app.add_option("--emulate-gpus", emulate, "present N CPU-emulated GPUs instead of discovering CUDA devices");
   app.add_option("--gpu-model", model, "model of the emulated GPUs")->capture_default_str();
+  app.add_option("--peak-tflops", peak_tflops,
+                 "per-GPU peak MFU is measured against; default: the model's figure for real GPUs, "
+                 "a GEMM calibration shared among emulated ones")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--machine-gpus", machine_gpus,
+                 "emulated GPUs sharing this machine's calibrated GEMM rate, across every worker on it "
+                 "(loom up sets it); default: this worker's")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--label", labels, "topology label KEY=VALUE (rack, leaf, spine); repeatable");
   std::string cluster_config;
   app.add_option("--cluster-config", cluster_config,
@@ -67,8 +78,23 @@ int main(int argc, char** argv) {
   auto gpus = emulate > 0 ? loom::worker::EmulatedGpus(emulate, model) : loom::worker::DiscoverCudaGpus();
   if (!gpus.ok()) return Fail(gpus.status().message());
   if (gpus->empty()) return Fail("no CUDA GPUs found on this node; pass --emulate-gpus N to emulate some");
+  if (machine_gpus != 0 && machine_gpus < emulate) {
+    return Fail("--machine-gpus (" + std::to_string(machine_gpus) + ") must count at least this worker's " +
+                std::to_string(emulate) + " emulated GPUs");
+  }
+  if (peak_tflops == 0 && emulate > 0) {
+    auto calibrated = loom::worker::EmulatedPeakTflops(machine_gpus > 0 ? machine_gpus : emulate,
+                                                       "/tmp/loom-calibration.lock");
+    if (!calibrated.ok()) return Fail("GEMM calibration: " + calibrated.status().message());
+    peak_tflops = *calibrated;
+  }
+  if (peak_tflops > 0) {
+    for (auto& g : *gpus) g.set_peak_tflops(peak_tflops);
+  }
   auto server = loom::ResolveServer(server_flag, home);
   if (!server.ok()) return Fail(server.status().message());
+  // Ranks inherit it: loom-train reports its steps to this loomd (and `loom` run in a job finds it).
+  setenv("LOOM_SERVER", server->c_str(), 1);
   if (name.empty() || name.find_first_of(" ,=/:") != std::string::npos) {
     return Fail("node name '" + name + "' must be non-empty without spaces, ',', '=', '/' or ':'");
   }
@@ -138,10 +164,10 @@ int main(int argc, char** argv) {
   }
   loom::Status s = agent->Register();
   if (!s.ok()) return Fail(s.message());
-  std::fprintf(stderr, "loom-worker: node %s with %d %s%s GPU(s) serving on %s, loomd at %s\n",
+  std::fprintf(stderr, "loom-worker: node %s with %d %s%s GPU(s) (peak %.4g TFLOP/s each) serving on %s, loomd at %s\n",
                name.c_str(), gpus->size() > 0 ? static_cast<int>(gpus->size()) : 0,
-               emulate > 0 ? "emulated " : "", (*gpus)[0].model().c_str(), node.address().c_str(),
-               server->c_str());
+               emulate > 0 ? "emulated " : "", (*gpus)[0].model().c_str(), (*gpus)[0].peak_tflops(),
+               node.address().c_str(), server->c_str());
 
   std::atomic<bool> stop{false};
   std::thread loop([&] { agent->Run(stop); });

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/gemm/calibrate.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_test_util.h"
 
@@ -221,6 +222,13 @@ TEST(Bf16, RoundsToNearestEven) {
   EXPECT_TRUE(std::isnan(Bf16::FromFloat(NAN).ToFloat()));
   EXPECT_TRUE(std::isinf(Bf16::FromFloat(INFINITY).ToFloat()));
   EXPECT_EQ(Bf16::FromFloat(-2.5f).ToFloat(), -2.5f);
+}
+
+TEST(GemmCalibrationTest, MeasuresAPositiveRateAndRefusesEmptyShapes) {
+  auto peak = CalibratePeakFlops(Backend::kCpu, 128, 2);
+  ASSERT_TRUE(peak.ok()) << peak.status().ToString();
+  EXPECT_GT(*peak, 0.0);
+  EXPECT_FALSE(CalibratePeakFlops(Backend::kCpu, 0, 1).ok());
 }
 
 }  // namespace

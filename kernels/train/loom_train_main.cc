@@ -1,6 +1,8 @@
 // loom-train: data-parallel training steps of a GPT-shaped model on CPU-emulated GPUs, one rank
 // per MPI process (mpirun -np N loom-train ..., or a Loom --mpi job). Rank 0 prints one line per
-// step and a summary of medians; MFU is against a per-rank peak calibrated at start.
+// step and a summary of medians; MFU is against a per-rank peak calibrated at start. Run by Loom,
+// rank 0 also reports every step to loomd, which turns them into the job's and the cluster's
+// efficiency figures (loom show, loom stats).
 #include <mpi.h>
 
 #include <algorithm>
@@ -12,8 +14,12 @@
 
 #include "common/gpu_models.h"
 #include "kernels/comm/communicator.h"
+#include "kernels/gemm/calibrate.h"
 #include "kernels/train/model_shape.h"
 #include "kernels/train/train_step.h"
+#ifdef LOOM_HAVE_STEP_REPORTER
+#include "worker/step_reporter.h"
+#endif
 
 namespace {
 
@@ -161,7 +167,7 @@ int Run(int argc, char** argv, int rank, int world) {
 
   // The GEMMs run on the CPU backend, so the peak is always calibrated, on every rank at once
   // (they share the machine as they will during the steps); MFU uses the ranks' mean.
-  auto peak = loom::train::CalibratePeakFlops(loom::gemm::Backend::kCpu);
+  auto peak = loom::gemm::CalibratePeakFlops(loom::gemm::Backend::kCpu);
   if (!peak.ok()) return fail(peak.status().ToString());
   double peak_sum = 0;
   MPI_Allreduce(&*peak, &peak_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
@@ -198,6 +204,15 @@ int Run(int argc, char** argv, int rank, int world) {
                 comm_alone_s * 1e3,
                 loom::train::AllReduceBusBandwidth(bytes, world, comm_alone_s) / 1e9);
   }
+#ifdef LOOM_HAVE_STEP_REPORTER
+  std::unique_ptr<loom::worker::StepReporter> reporter;
+  if (rank == 0) {
+    auto from_env = loom::worker::StepReporter::FromEnvironment();
+    if (!from_env.ok()) return fail(from_env.status().message());
+    reporter = std::move(*from_env);
+  }
+#endif
+  const double model_flops_per_step = loom::train::ModelFlopsPerStep(s, world);
   std::vector<double> step_ms, compute_ms, exposed_ms, tflops, busbw, mfu, share;
   for (int i = 0; i < f.warmup + f.steps; ++i) {
     auto stats = (*trainer)->Step();
@@ -206,6 +221,17 @@ int Run(int argc, char** argv, int rank, int world) {
     const double exposed_share = r.exposed_comm_ms / r.step_ms;
     const bool warm = i >= f.warmup;
     if (rank == 0) PrintStep(f, warm ? "step" : "warmup", warm ? i - f.warmup : i, r, exposed_share);
+#ifdef LOOM_HAVE_STEP_REPORTER
+    if (reporter) {  // warm-up steps are training too: loomd counts every step
+      loom::v1::StepSample sample;
+      sample.set_step_s(r.step_ms / 1e3);
+      sample.set_compute_s(r.compute_ms / 1e3);
+      sample.set_exposed_comm_s(r.exposed_comm_ms / 1e3);
+      sample.set_model_flops(model_flops_per_step);
+      sample.set_busbw_gbps(r.busbw_gbps);
+      reporter->Record(sample);
+    }
+#endif
     if (!warm) continue;
     step_ms.push_back(r.step_ms), compute_ms.push_back(r.compute_ms);
     exposed_ms.push_back(r.exposed_comm_ms), tflops.push_back(r.tflops);

@@ -550,22 +550,4 @@ StatusOr<StepStats> Trainer::Step() {
   return s.stats;
 }
 
-StatusOr<double> CalibratePeakFlops(gemm::Backend backend, int64_t n, int repeats) {
-  if (n <= 0 || repeats <= 0) return InvalidArgument("calibration: n and repeats must be > 0");
-  std::vector<Bf16> a(n * n), b(n * n);
-  std::vector<float> d(n * n);
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (Bf16& x : a) x = Bf16::FromFloat(u(rng));
-  for (Bf16& x : b) x = Bf16::FromFloat(u(rng));
-  const GemmDesc desc = gemm::PackedDesc(Op::kN, Op::kN, n, n, n, 1, DType::kF32);
-  double best = 0;
-  for (int i = 0; i < repeats; ++i) {
-    const auto t0 = Clock::now();
-    LOOM_RETURN_IF_ERROR(gemm::Gemm(desc, a.data(), b.data(), nullptr, d.data(), backend));
-    best = std::max(best, gemm::GemmFlops(desc) / Since(t0));
-  }
-  return best;
-}
-
 }  // namespace loom::train

@@ -80,10 +80,6 @@ class Trainer {
   std::unique_ptr<State> s_;
 };
 
-// The per-rank peak FLOP/s MFU is measured against on an emulated GPU: the best of `repeats`
-// square bf16 GEMMs of side `n` through `backend`.
-StatusOr<double> CalibratePeakFlops(gemm::Backend backend, int64_t n = 1024, int repeats = 5);
-
 // A step's figures as loom-train prints them. TFLOP/s and MFU count model FLOPs
 // (ModelFlopsPerStep over all ranks), not the FLOPs issued; MFU is against `world` ranks of
 // `peak_flops_per_rank`. busbw is over the all-reduce's span, so with overlap it is a lower bound.

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "kernels/gemm/calibrate.h"
 #include "kernels/train/train_step.h"
 
 namespace loom::train {
@@ -17,7 +18,7 @@ TEST(TrainStepMpiTest, GradientsAgreeAndTimeAddsUp) {
   // bucket_bytes 0: one bucket per layer plus the embedding's, so buckets overlap backward.
   auto trainer = Trainer::Create(shape, {.bucket_bytes = 0}, comm->get());
   ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
-  auto peak = CalibratePeakFlops(gemm::Backend::kCpu, 512, 3);
+  auto peak = gemm::CalibratePeakFlops(gemm::Backend::kCpu, 512, 3);
   ASSERT_TRUE(peak.ok()) << peak.status().ToString();
 
   for (int step = 0; step < 3; ++step) {
