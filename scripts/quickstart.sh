@@ -38,4 +38,5 @@ echo; echo "Output of job 2 (mpirun gathers every rank's output in rank 0):"
 loom logs 2
 echo; echo "Output of job 3, a data-parallel GPT-shaped training step on 2 emulated GPUs:"
 loom logs 3
-echo; echo "\$ loom stats"; loom stats
+echo; echo "\$ loom show 3   # what its rank 0 reported to loomd"; loom show 3
+echo; echo "\$ loom stats --since 1h"; loom stats --since 1h
