@@ -14,7 +14,61 @@ using CuDeviceGet = int (*)(int*, int);
 using CuDeviceGetName = int (*)(char*, int, int);
 using CuDeviceTotalMem = int (*)(size_t*, int);
 
+// NVML's entry points for utilization; nvmlDevice_t is an opaque pointer.
+using NvmlInit = int (*)();
+using NvmlShutdown = int (*)();
+using NvmlDeviceGetHandleByIndex = int (*)(unsigned, void**);
+struct NvmlUtilization {
+  unsigned gpu;     // percent of the sample period a kernel ran
+  unsigned memory;  // percent of it device memory was read or written
+};
+using NvmlDeviceGetUtilizationRates = int (*)(void*, NvmlUtilization*);
+
 }  // namespace
+
+struct NvmlSampler::Api {
+  NvmlShutdown shutdown = nullptr;
+  NvmlDeviceGetHandleByIndex handle = nullptr;
+  NvmlDeviceGetUtilizationRates utilization = nullptr;
+};
+
+std::unique_ptr<NvmlSampler> NvmlSampler::Load() {
+  void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) return nullptr;
+  auto init = reinterpret_cast<NvmlInit>(dlsym(lib, "nvmlInit_v2"));
+  auto api = std::make_unique<Api>();
+  api->shutdown = reinterpret_cast<NvmlShutdown>(dlsym(lib, "nvmlShutdown"));
+  api->handle = reinterpret_cast<NvmlDeviceGetHandleByIndex>(dlsym(lib, "nvmlDeviceGetHandleByIndex_v2"));
+  api->utilization =
+      reinterpret_cast<NvmlDeviceGetUtilizationRates>(dlsym(lib, "nvmlDeviceGetUtilizationRates"));
+  if (!init || !api->shutdown || !api->handle || !api->utilization || init() != 0) {
+    dlclose(lib);
+    return nullptr;
+  }
+  std::unique_ptr<NvmlSampler> sampler(new NvmlSampler());
+  sampler->lib_ = lib;
+  sampler->api_ = std::move(api);
+  return sampler;
+}
+
+NvmlSampler::~NvmlSampler() {
+  if (!lib_) return;
+  api_->shutdown();
+  dlclose(lib_);
+}
+
+std::optional<std::vector<double>> NvmlSampler::Busy(int count) {
+  std::vector<double> busy;
+  for (int i = 0; i < count; ++i) {
+    void* device = nullptr;
+    NvmlUtilization u{};
+    if (api_->handle(static_cast<unsigned>(i), &device) != 0 || api_->utilization(device, &u) != 0) {
+      return std::nullopt;
+    }
+    busy.push_back(u.gpu / 100.0);
+  }
+  return busy;
+}
 
 StatusOr<std::vector<v1::Gpu>> DiscoverCudaGpus() {
   std::vector<v1::Gpu> gpus;

@@ -94,6 +94,9 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
         hb.set_node(node_.name());
         hb.set_session(session_);
         std::vector<double> busy = runner_->Utilization(node_.gpus_size());
+        if (nvml_) {
+          if (auto sampled = nvml_->Busy(node_.gpus_size())) busy = std::move(*sampled);
+        }
         for (int i = 0; i < node_.gpus_size(); ++i) {
           v1::Gpu* g = hb.add_gpus();
           g->set_index(i);

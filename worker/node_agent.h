@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "loom/v1/loom.grpc.pb.h"
+#include "worker/gpu.h"
 #include "worker/job_runner.h"
 
 namespace loom::worker {
@@ -21,6 +22,8 @@ class NodeAgent {
   NodeAgent(const std::string& server, v1::Node node, std::string session);
 
   void set_runner(JobRunner* runner) { runner_ = runner; }
+  // Real GPUs' busy fractions come from NVML; without it (emulated GPUs), from the runner.
+  void set_nvml(std::unique_ptr<NvmlSampler> nvml) { nvml_ = std::move(nvml); }
   // The first registration: its errors (name taken, loomd not running) end the worker.
   Status Register();
   // Heartbeats and report delivery until `stop`; re-registers when loomd asks (it restarted).
@@ -39,6 +42,7 @@ class NodeAgent {
   v1::Node node_;
   const std::string session_;
   JobRunner* runner_ = nullptr;
+  std::unique_ptr<NvmlSampler> nvml_;
   int64_t heartbeat_ms_ = 1000;
 
   std::mutex mu_;

@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  // CUDA then numbers devices as NVML does (by PCI bus), and so do the ranks, which inherit it.
+  if (emulate == 0) setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
   auto gpus = emulate > 0 ? loom::worker::EmulatedGpus(emulate, model) : loom::worker::DiscoverCudaGpus();
   if (!gpus.ok()) return Fail(gpus.status().message());
   if (gpus->empty()) return Fail("no CUDA GPUs found on this node; pass --emulate-gpus N to emulate some");
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
 
   agent = std::make_unique<loom::worker::NodeAgent>(*server, node, RandomSession());
   agent->set_runner(runner.get());
+  if (emulate == 0) agent->set_nvml(loom::worker::NvmlSampler::Load());
   {
     std::lock_guard<std::mutex> lock(early_mu);
     agent_ptr = agent.get();
