@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <utility>
 
 namespace loom::store {
@@ -148,6 +149,21 @@ StatusOr<std::vector<Message>> LoadRecords(sqlite3* db, const char* sql, const c
   return out;
 }
 
+// Runs a query with integer parameters and turns each row into a T with `row`.
+template <typename T, typename RowFn>
+StatusOr<std::vector<T>> Query(sqlite3* db, const char* sql, const char* what,
+                               std::initializer_list<int64_t> params, RowFn row) {
+  Stmt stmt(db, sql);
+  LOOM_RETURN_IF_ERROR(stmt.status(what));
+  int i = 0;
+  for (int64_t p : params) sqlite3_bind_int64(stmt.get(), ++i, p);
+  std::vector<T> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) out.push_back(row(stmt.get()));
+  if (rc != SQLITE_DONE) return SqlError(db, what);
+  return out;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
@@ -249,21 +265,12 @@ StatusOr<std::vector<v1::Node>> Store::LoadNodes() {
 }
 
 StatusOr<std::vector<Event>> Store::LoadEvents(int64_t job_id) {
-  Stmt stmt(db_, "SELECT time_ms, node, what FROM events WHERE job_id = ? ORDER BY seq");
-  LOOM_RETURN_IF_ERROR(stmt.status("load events"));
-  sqlite3_bind_int64(stmt.get(), 1, job_id);
-  std::vector<Event> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    Event e;
-    e.time_ms = sqlite3_column_int64(stmt.get(), 0);
-    e.job_id = job_id;
-    e.node = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 1));
-    e.what = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 2));
-    out.push_back(std::move(e));
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "load events");
-  return out;
+  return Query<Event>(db_, "SELECT time_ms, node, what FROM events WHERE job_id = ? ORDER BY seq",
+                      "load events", {job_id}, [job_id](sqlite3_stmt* r) {
+                        return Event{sqlite3_column_int64(r, 0), job_id,
+                                     reinterpret_cast<const char*>(sqlite3_column_text(r, 1)),
+                                     reinterpret_cast<const char*>(sqlite3_column_text(r, 2))};
+                      });
 }
 
 StatusOr<int64_t> Store::MaxJobId() {
@@ -274,45 +281,31 @@ StatusOr<int64_t> Store::MaxJobId() {
 }
 
 StatusOr<std::vector<acct::UsageBucket>> Store::LoadUsage(int64_t from, int64_t to) {
-  Stmt stmt(db_, "SELECT bucket_ms, length_ms, gpu_up_s, gpu_allocated_s, gpu_busy_s, "
-                 "gpu_fragmented_s, peak_flop FROM usage WHERE bucket_ms >= ? AND bucket_ms < ? "
-                 "ORDER BY bucket_ms");
-  LOOM_RETURN_IF_ERROR(stmt.status("load usage"));
-  sqlite3_bind_int64(stmt.get(), 1, from);
-  sqlite3_bind_int64(stmt.get(), 2, to);
-  std::vector<acct::UsageBucket> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    sqlite3_stmt* r = stmt.get();
-    out.push_back({sqlite3_column_int64(r, 0), sqlite3_column_int64(r, 1),
-                   sqlite3_column_double(r, 2), sqlite3_column_double(r, 3),
-                   sqlite3_column_double(r, 4), sqlite3_column_double(r, 5),
-                   sqlite3_column_double(r, 6)});
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "load usage");
-  return out;
+  return Query<acct::UsageBucket>(
+      db_,
+      "SELECT bucket_ms, length_ms, gpu_up_s, gpu_allocated_s, gpu_busy_s, gpu_fragmented_s, "
+      "peak_flop FROM usage WHERE bucket_ms >= ? AND bucket_ms < ? ORDER BY bucket_ms",
+      "load usage", {from, to}, [](sqlite3_stmt* r) {
+        return acct::UsageBucket{sqlite3_column_int64(r, 0), sqlite3_column_int64(r, 1),
+                                 sqlite3_column_double(r, 2), sqlite3_column_double(r, 3),
+                                 sqlite3_column_double(r, 4), sqlite3_column_double(r, 5),
+                                 sqlite3_column_double(r, 6)};
+      });
 }
 
 StatusOr<std::vector<acct::StepBucket>> Store::LoadSteps(int64_t from, int64_t to, int64_t job_id) {
-  Stmt stmt(db_, "SELECT job_id, run, bucket_ms, steps, step_s, compute_s, exposed_comm_s, "
-                 "model_flops FROM steps WHERE bucket_ms >= ? AND bucket_ms < ? "
-                 "AND (? = 0 OR job_id = ?) ORDER BY job_id, run, bucket_ms");
-  LOOM_RETURN_IF_ERROR(stmt.status("load steps"));
-  sqlite3_bind_int64(stmt.get(), 1, from);
-  sqlite3_bind_int64(stmt.get(), 2, to);
-  sqlite3_bind_int64(stmt.get(), 3, job_id);
-  sqlite3_bind_int64(stmt.get(), 4, job_id);
-  std::vector<acct::StepBucket> out;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    sqlite3_stmt* r = stmt.get();
-    out.push_back({sqlite3_column_int64(r, 0), sqlite3_column_int(r, 1), sqlite3_column_int64(r, 2),
-                   {sqlite3_column_int64(r, 3), sqlite3_column_double(r, 4),
-                    sqlite3_column_double(r, 5), sqlite3_column_double(r, 6),
-                    sqlite3_column_double(r, 7)}});
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "load steps");
-  return out;
+  return Query<acct::StepBucket>(
+      db_,
+      "SELECT job_id, run, bucket_ms, steps, step_s, compute_s, exposed_comm_s, model_flops "
+      "FROM steps WHERE bucket_ms >= ? AND bucket_ms < ? AND (? = 0 OR job_id = ?) "
+      "ORDER BY job_id, run, bucket_ms",
+      "load steps", {from, to, job_id, job_id}, [](sqlite3_stmt* r) {
+        return acct::StepBucket{sqlite3_column_int64(r, 0), sqlite3_column_int(r, 1),
+                                sqlite3_column_int64(r, 2),
+                                {sqlite3_column_int64(r, 3), sqlite3_column_double(r, 4),
+                                 sqlite3_column_double(r, 5), sqlite3_column_double(r, 6),
+                                 sqlite3_column_double(r, 7)}};
+      });
 }
 
 Status Store::RollUp(int64_t now, const RollUpPolicy& policy) {
