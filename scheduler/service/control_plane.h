@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
 #include "scheduler/core/scheduler_core.h"
+#include "scheduler/policies/registry.h"
 #include "common/clock.h"
 #include "scheduler/service/worker_client.h"
 #include "scheduler/store/store.h"
@@ -28,6 +29,7 @@ struct ControlPlaneOptions {
   int64_t node_timeout_ms = 5000;            // no heartbeat for this long: the node is DOWN
   int64_t default_time_limit_ms = 24 * 3600 * 1000LL;
   std::string policy = "priority-fifo";
+  sched::PolicySettings policy_settings;  // weights, fair share, quotas, backfill (--policy-config)
 };
 
 class ControlPlane {
@@ -115,6 +117,14 @@ class ControlPlane {
   void DescribePending(v1::Job& job, bool with_factors) const;
   StatusOr<sched::Allocation> AllocationOf(const v1::Job& job) const;
   void FillAllocation(const sched::Allocation& allocation, v1::Job& job) const;
+  // True while `job` is being preempted and its ranks on `node` have not reported their exit: the
+  // node must (still) be told to kill them, e.g. after a loomd restart lost the first kill.
+  static bool KillOwedForPreemption(const v1::Job& job, const std::string& node);
+  // The policy's fair-share usage if it changed since it was last written and either it rides
+  // along a commit made anyway (`with_other_writes`) or the last write is kUsageWriteIntervalMs
+  // old; otherwise empty. After a successful commit of it the caller calls UsageWritten.
+  std::vector<sched::TenantUsage> UsageToWrite(int64_t now, bool with_other_writes) const;
+  void UsageWritten(int64_t now, std::vector<sched::TenantUsage> usage);
 
   const ControlPlaneOptions options_;
   std::unique_ptr<store::Store> store_;
@@ -129,6 +139,8 @@ class ControlPlane {
   int64_t next_job_id_ = 1;                     // GUARDED_BY(mu_)
   bool dirty_ = true;                           // GUARDED_BY(mu_): a pass is due
   bool shutdown_ = false;                       // GUARDED_BY(mu_)
+  std::vector<sched::TenantUsage> written_usage_;  // GUARDED_BY(mu_): as last committed
+  int64_t usage_written_ms_ = 0;                   // GUARDED_BY(mu_)
 };
 
 }  // namespace loom

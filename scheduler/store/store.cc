@@ -24,6 +24,11 @@ CREATE TABLE IF NOT EXISTS events (
   what    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id);
+CREATE TABLE IF NOT EXISTS fair_share_usage (
+  tenant   TEXT PRIMARY KEY,
+  usage    REAL NOT NULL,
+  as_of_ms INTEGER NOT NULL
+);
 )sql";
 
 Status SqlError(sqlite3* db, const std::string& what) {
@@ -142,6 +147,15 @@ Status Store::Commit(const Batch& batch) {
       event.BindText(4, e.what);
       LOOM_RETURN_IF_ERROR(event.Run("write event"));
     }
+    if (batch.fair_share_usage.empty()) return Status::Ok();
+    Stmt usage(db_, "INSERT OR REPLACE INTO fair_share_usage(tenant, usage, as_of_ms) VALUES(?, ?, ?)");
+    LOOM_RETURN_IF_ERROR(usage.status("prepare fair-share usage write"));
+    for (const FairShareUsage& u : batch.fair_share_usage) {
+      usage.BindText(1, u.tenant);
+      sqlite3_bind_double(usage.get(), 2, u.gpu_ms);
+      sqlite3_bind_int64(usage.get(), 3, u.as_of_ms);
+      LOOM_RETURN_IF_ERROR(usage.Run("write fair-share usage"));
+    }
     return Status::Ok();
   };
   Status s = write();
@@ -183,6 +197,22 @@ StatusOr<int64_t> Store::MaxJobId() {
   LOOM_RETURN_IF_ERROR(stmt.status("max job id"));
   if (sqlite3_step(stmt.get()) != SQLITE_ROW) return SqlError(db_, "max job id");
   return static_cast<int64_t>(sqlite3_column_int64(stmt.get(), 0));
+}
+
+StatusOr<std::vector<FairShareUsage>> Store::LoadFairShareUsage() {
+  Stmt stmt(db_, "SELECT tenant, usage, as_of_ms FROM fair_share_usage ORDER BY tenant");
+  LOOM_RETURN_IF_ERROR(stmt.status("load fair-share usage"));
+  std::vector<FairShareUsage> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    FairShareUsage u;
+    u.tenant = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+    u.gpu_ms = sqlite3_column_double(stmt.get(), 1);
+    u.as_of_ms = sqlite3_column_int64(stmt.get(), 2);
+    out.push_back(std::move(u));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "load fair-share usage");
+  return out;
 }
 
 }  // namespace loom::store

@@ -23,12 +23,23 @@ struct Event {
   std::string what;  // "submitted", "started", "completed", "node down", ...
 };
 
+// A tenant's decayed fair-share usage (GPU-milliseconds) as of a time, so a restarted loomd
+// resumes its fair share instead of forgetting who used what.
+struct FairShareUsage {
+  std::string tenant;
+  double gpu_ms = 0;
+  int64_t as_of_ms = 0;
+};
+
 // One transaction's worth of writes.
 struct Batch {
   std::vector<const v1::Job*> jobs;
   std::vector<const v1::Node*> nodes;
   std::vector<Event> events;
-  bool empty() const { return jobs.empty() && nodes.empty() && events.empty(); }
+  std::vector<FairShareUsage> fair_share_usage;  // rows replace the tenants' earlier rows
+  bool empty() const {
+    return jobs.empty() && nodes.empty() && events.empty() && fair_share_usage.empty();
+  }
 };
 
 struct StoreOptions {
@@ -51,6 +62,7 @@ class Store {
   StatusOr<std::vector<v1::Node>> LoadNodes();  // by name
   StatusOr<std::vector<Event>> LoadEvents(int64_t job_id);
   StatusOr<int64_t> MaxJobId();
+  StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage();  // by tenant
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

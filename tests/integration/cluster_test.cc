@@ -226,5 +226,41 @@ TEST_F(ClusterTest, BadInputIsOneLineNonZeroAndChangesNothing) {
   expect_error({"--server", cluster_.address(), "queue"}, "cannot reach loomd");
 }
 
+// QoS preemption with real processes: a low-QoS job holding every GPU gets SIGTERM through its
+// workers when a high-QoS job arrives, is requeued, and completes after the high-QoS job.
+TEST(PreemptionTest, HighQosJobPreemptsAndTheVictimIsRequeuedAndCompletes) {
+  LocalCluster::Options options;
+  options.policy = "multifactor-backfill";
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start().ok()) << "cluster did not start";
+  const std::string dir = cluster.MakeDir("preempt");
+  // First run: note SIGTERM and exit as a checkpointing job would. Second run (requeued): the
+  // marker is there, so it completes at once.
+  auto victim = cluster.Submit(
+      {"--gpus", "12", "--time", "10m", "--tenant", "batch", "-D", dir, "--", "/bin/sh", "-c",
+       "if [ -f term.$RANK ]; then echo resumed > done.$RANK; exit 0; fi; "
+       "trap 'echo term > term.$RANK; exit 143' TERM; touch started.$RANK; "
+       "while :; do sleep 0.05; done"});
+  ASSERT_TRUE(victim.ok()) << victim.status().message();
+  ASSERT_TRUE(cluster.WaitForState(*victim, v1::RUNNING).ok());
+  for (int r = 0; r < 12; ++r) ASSERT_TRUE(WaitForFile(dir + "/started." + std::to_string(r))) << r;
+
+  auto urgent = cluster.Submit({"--gpus", "4", "--qos", "1", "--time", "10m", "-D", dir, "--",
+                                "/bin/sh", "-c", "echo ran > urgent.out"});
+  ASSERT_TRUE(urgent.ok()) << urgent.status().message();
+  auto high = cluster.WaitForState(*urgent, v1::COMPLETED);
+  ASSERT_TRUE(high.ok()) << high.status().message();
+  EXPECT_EQ(ReadFile(dir + "/urgent.out"), "ran\n");
+  for (int r = 0; r < 12; ++r) {
+    EXPECT_EQ(ReadFile(dir + "/term." + std::to_string(r)), "term\n") << "rank " << r << " got no SIGTERM";
+  }
+
+  auto low = cluster.WaitForState(*victim, v1::COMPLETED, std::chrono::seconds(60));
+  ASSERT_TRUE(low.ok()) << low.status().message();
+  EXPECT_EQ(low->preemptions(), 1);
+  EXPECT_GE(low->start_time_ms(), high->end_time_ms());  // its second run waited for the GPUs
+  for (int r = 0; r < 12; ++r) EXPECT_EQ(ReadFile(dir + "/done." + std::to_string(r)), "resumed\n") << r;
+}
+
 }  // namespace
 }  // namespace loom::testing
