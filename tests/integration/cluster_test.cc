@@ -226,6 +226,25 @@ TEST_F(ClusterTest, BadInputIsOneLineNonZeroAndChangesNothing) {
   expect_error({"--server", cluster_.address(), "queue"}, "cannot reach loomd");
 }
 
+// loomd refuses a bad policy config before it touches its state directory.
+TEST(LoomdTest, BadPolicyConfigIsOneLineNonZeroAndChangesNothing) {
+  char tmpl[] = "/tmp/loom-policy-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, home = dir + "/home", config = dir + "/policy.yaml";
+  std::ofstream(config) << "tenants:\n  research: {weight: 2, gpu_quota: -4}\n";
+  const std::string cmd = std::string(LOOM_BIN_DIR) + "/loomd --home " + home + " --policy-config " + config + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[512] = {};
+  std::string out;
+  while (fgets(buf, sizeof(buf), p)) out += buf;
+  const int status = pclose(p);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_EQ(out, "loomd: policy.yaml: tenants.research.gpu_quota: must not be negative\n");
+  EXPECT_FALSE(std::filesystem::exists(home));
+  std::filesystem::remove_all(dir);
+}
+
 // QoS preemption with real processes: a low-QoS job holding every GPU gets SIGTERM through its
 // workers when a high-QoS job arrives, is requeued, and completes after the high-QoS job.
 TEST(PreemptionTest, HighQosJobPreemptsAndTheVictimIsRequeuedAndCompletes) {
@@ -239,11 +258,15 @@ TEST(PreemptionTest, HighQosJobPreemptsAndTheVictimIsRequeuedAndCompletes) {
   auto victim = cluster.Submit(
       {"--gpus", "12", "--time", "10m", "--tenant", "batch", "-D", dir, "--", "/bin/sh", "-c",
        "if [ -f term.$RANK ]; then echo resumed > done.$RANK; exit 0; fi; "
-       "trap 'echo term > term.$RANK; exit 143' TERM; touch started.$RANK; "
+       "trap 'echo term > term.$RANK; exit 143' TERM; echo up > started.$RANK; "
        "while :; do sleep 0.05; done"});
   ASSERT_TRUE(victim.ok()) << victim.status().message();
   ASSERT_TRUE(cluster.WaitForState(*victim, v1::RUNNING).ok());
-  for (int r = 0; r < 12; ++r) ASSERT_TRUE(WaitForFile(dir + "/started." + std::to_string(r))) << r;
+  for (int r = 0; r < 12; ++r) {
+    ASSERT_TRUE(WaitForFile(dir + "/started." + std::to_string(r)))
+        << "rank " << r << ": " << cluster.Loom({"logs", std::to_string(*victim), "--rank", std::to_string(r), "--stderr"}).out
+        << cluster.GetJob(*victim)->DebugString();
+  }
 
   auto urgent = cluster.Submit({"--gpus", "4", "--qos", "1", "--time", "10m", "-D", dir, "--",
                                 "/bin/sh", "-c", "echo ran > urgent.out"});
