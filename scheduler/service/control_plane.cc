@@ -626,7 +626,7 @@ int ControlPlane::SchedulePass(bool force) {
       if (s.ok()) {
         UsageWritten(now, std::move(usage));
       } else {
-        std::fprintf(stderr, "loomd: cannot record fair-share usage, retrying: %s\n", s.ToString().c_str());
+        std::fprintf(stderr, "loomd: cannot record fair-share usage (the next pass tries again): %s\n", s.ToString().c_str());
       }
       return 0;
     }
