@@ -29,7 +29,8 @@ struct UpOptions {
   std::string gpu_model = "H100-SXM-80GB";
   int64_t heartbeat_ms = 1000;
   int64_t node_timeout_ms = 5000;
-  std::string policy = "priority-fifo";
+  std::string policy;         // empty: the policy config's, else loomd's default
+  std::string policy_config;  // loomd --policy-config
   std::string cluster_config;  // one worker per node of this config, instead of --workers
 };
 int Up(const Global& g, const UpOptions& options);

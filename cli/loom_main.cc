@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
   up->add_option("--node-timeout-ms", up_options.node_timeout_ms, "silence before a node is DOWN")->capture_default_str();
   up->add_option("--cluster-config", up_options.cluster_config,
                  "start one emulated worker per node of this config (e.g. cluster-configs/ci.yaml)");
-  up->add_option("--policy", up_options.policy, "loomd's scheduling policy (priority-fifo, multifactor-backfill, ...)")
-      ->capture_default_str();
+  up->add_option("--policy", up_options.policy,
+                 "loomd's scheduling policy (priority-fifo, the default; multifactor-backfill, ...)");
+  up->add_option("--policy-config", up_options.policy_config,
+                 "loomd's policy settings (e.g. policy-configs/fair-share.yaml)");
 
   // Options given after the subcommand (loom queue --json) count too.
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();

@@ -16,6 +16,7 @@
 #include "common/paths.h"
 #include "common/process.h"
 #include "scheduler/config/cluster_config.h"
+#include "scheduler/config/policy_config.h"
 
 namespace loom::cli {
 namespace {
@@ -71,11 +72,24 @@ StatusOr<std::vector<WorkerPlan>> PlanWorkers(const UpOptions& o) {
   return plan;
 }
 
+// loomd's policy flags. A bad policy config is reported here, before anything starts.
+StatusOr<std::vector<std::string>> PolicyArgs(const UpOptions& o) {
+  std::vector<std::string> args;
+  if (!o.policy.empty()) args = {"--policy", o.policy};
+  if (!o.policy_config.empty()) {
+    LOOM_RETURN_IF_ERROR(sched::LoadPolicyConfig(o.policy_config).status());
+    args.insert(args.end(), {"--policy-config", std::filesystem::absolute(o.policy_config)});
+  }
+  return args;
+}
+
 }  // namespace
 
 int Up(const Global& g, const UpOptions& o) {
   auto plan = PlanWorkers(o);
   if (!plan.ok()) return Error(plan.status().message());
+  auto policy_args = PolicyArgs(o);
+  if (!policy_args.ok()) return Error(policy_args.status().message());
   std::error_code ec;
   std::filesystem::create_directories(g.home, ec);
   if (ec) return Error("cannot create " + g.home + ": " + ec.message());
@@ -117,9 +131,11 @@ int Up(const Global& g, const UpOptions& o) {
     return true;
   };
 
-  if (!start({bin + "/loomd", "--home", g.home, "--heartbeat-ms", std::to_string(o.heartbeat_ms),
-              "--node-timeout-ms", std::to_string(o.node_timeout_ms), "--policy", o.policy},
-             "loomd.log")) {
+  std::vector<std::string> loomd = {bin + "/loomd", "--home", g.home, "--heartbeat-ms",
+                                    std::to_string(o.heartbeat_ms), "--node-timeout-ms",
+                                    std::to_string(o.node_timeout_ms)};
+  loomd.insert(loomd.end(), policy_args->begin(), policy_args->end());
+  if (!start(std::move(loomd), "loomd.log")) {
     return 1;
   }
   std::string address;

@@ -1,87 +1,16 @@
 #include "scheduler/config/cluster_config.h"
 
-#include <yaml-cpp/yaml.h>
-
-#include <fstream>
-#include <functional>
 #include <set>
 #include <sstream>
 
 #include "common/gpu_models.h"
+#include "scheduler/config/yaml_fields.h"
 
 namespace loom::sched {
 namespace {
 
-// Reads one YAML mapping, field by field, turning every problem into a one-line Status that says
-// where it is. Fields never read are reported by Finish as unknown.
-class Fields {
- public:
-  // `source` is the file name, `path` where this mapping sits in it ("" for the top).
-  Fields(const YAML::Node& node, std::string source, std::string path)
-      : node_(node), source_(std::move(source)), path_(std::move(path)) {}
-
-  Status Check() const {
-    return node_.IsMap() ? Status::Ok() : InvalidArgument(Here() + "expected a mapping");
-  }
-  bool Has(const std::string& key) const { return node_.IsMap() && node_[key].IsDefined(); }
-  YAML::Node Get(const std::string& key) {
-    seen_.insert(key);
-    return node_[key];
-  }
-  // "mai-15k.yaml: leaf_groups[0].count", to start an error message with.
-  std::string Where(const std::string& key) const { return source_ + ": " + Path(key); }
-  std::string Path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  Fields Child(const std::string& key) { return Fields(Get(key), source_, Path(key)); }
-  Fields Item(const std::string& key, const YAML::Node& item, size_t i) const {
-    return Fields(item, source_, Path(key) + "[" + std::to_string(i) + "]");
-  }
-
-  template <typename T>
-  Status Read(const std::string& key, T* out, bool required = true) {
-    YAML::Node value = Get(key);
-    if (!value.IsDefined()) {
-      return required ? InvalidArgument(Where(key) + ": missing") : Status::Ok();
-    }
-    if (!value.IsScalar() || !YAML::convert<T>::decode(value, *out)) {
-      return InvalidArgument(Where(key) + ": '" + YAML::Dump(value) + "' is not a valid value");
-    }
-    return Status::Ok();
-  }
-  Status Positive(const std::string& key, int* out) {
-    LOOM_RETURN_IF_ERROR(Read(key, out));
-    return *out > 0 ? Status::Ok() : InvalidArgument(Where(key) + ": must be positive");
-  }
-
-  Status Finish() const {
-    for (const auto& entry : node_) {
-      const std::string key = entry.first.as<std::string>();
-      if (!seen_.count(key)) return InvalidArgument(Here() + "unknown field '" + key + "'");
-    }
-    return Status::Ok();
-  }
-
- private:
-  std::string Here() const { return source_ + ": " + (path_.empty() ? "" : path_ + ": "); }
-
-  YAML::Node node_;
-  std::string source_, path_;
-  std::set<std::string> seen_;
-};
-
-// Reads `parent.key`, an optional list of mappings.
-Status ForEachItem(Fields& parent, const std::string& key,
-                   const std::function<Status(Fields&)>& each) {
-  const YAML::Node list = parent.Get(key);
-  if (!list.IsDefined()) return Status::Ok();
-  if (!list.IsSequence()) return InvalidArgument(parent.Where(key) + ": expected a list");
-  for (size_t i = 0; i < list.size(); ++i) {
-    Fields item = parent.Item(key, list[i], i);
-    LOOM_RETURN_IF_ERROR(item.Check());
-    LOOM_RETURN_IF_ERROR(each(item));
-    LOOM_RETURN_IF_ERROR(item.Finish());
-  }
-  return Status::Ok();
-}
+using config::Fields;
+using config::ForEachItem;
 
 Status ReadModel(Fields& f, ClusterConfig* config) {
   GpuModel m;
@@ -163,12 +92,7 @@ const NodeSpec* ClusterConfig::FindNode(const std::string& name) const {
 }
 
 StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(source + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  LOOM_ASSIGN_OR_RETURN(YAML::Node root, config::LoadYaml(yaml, source));
   Fields top(root, source, "");
   LOOM_RETURN_IF_ERROR(top.Check());
   ClusterConfig config;
@@ -236,12 +160,8 @@ StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::s
 }
 
 StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path + ": cannot open the cluster config");
-  std::stringstream text;
-  text << in.rdbuf();
-  const size_t slash = path.find_last_of('/');
-  return ParseClusterConfig(text.str(), slash == std::string::npos ? path : path.substr(slash + 1));
+  LOOM_ASSIGN_OR_RETURN(config::ConfigText file, config::ReadConfigFile(path, "the cluster config"));
+  return ParseClusterConfig(file.text, file.source);
 }
 
 std::map<std::string, std::string> NodeLabels(const NodeSpec& node) {

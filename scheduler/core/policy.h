@@ -27,7 +27,18 @@ struct RunningJob {
   const JobRequest* request = nullptr;  // never null; an adopted job without one has a default
   TimeMs start_time = 0;
   bool preempting = false;  // already chosen as a victim; its GPUs come back after the grace period
+  // Set only in Advance, for a job that ended since the previous call: it used its GPUs until then.
+  TimeMs end_time = kNever;
   TimeMs expected_end() const { return ExpectedEnd(start_time, *request); }
+};
+
+// A tenant's decayed GPU usage (GPU-milliseconds) as of a time: what fair share must not forget
+// when loomd restarts.
+struct TenantUsage {
+  std::string tenant;
+  double gpu_ms = 0;
+  TimeMs as_of = 0;
+  bool operator==(const TenantUsage&) const = default;
 };
 
 // Why a pending job did not start in a pass (what `loom queue` shows, as squeue's REASON does).
@@ -83,6 +94,10 @@ class SchedulingPolicy {
   // Accounts for the time since the last call (fair share accrues usage from the running jobs).
   // Called by the mechanism before each pass; stateless policies ignore it.
   virtual void Advance(std::span<const RunningJob> /*running*/, TimeMs /*now*/) {}
+  // The usage Advance accrued, for the mechanism to persist, and to hand back after a restart
+  // (before the first pass). Policies without memory have none and ignore it.
+  virtual std::vector<TenantUsage> SaveUsage() const { return {}; }
+  virtual void RestoreUsage(std::span<const TenantUsage> /*usage*/) {}
   virtual PassResult Schedule(const Cluster& cluster, std::span<const PendingJob> pending,
                               std::span<const RunningJob> running, TimeMs now) const = 0;
   // What a pending job's place in the queue is made of; empty for policies without factors.

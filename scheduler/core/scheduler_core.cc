@@ -69,21 +69,28 @@ Status SchedulerCore::Adopt(JobId id, const Allocation& allocation, const JobReq
   return Status::Ok();
 }
 
+void SchedulerCore::MarkPreempting(JobId id) {
+  if (auto it = running_.find(id); it != running_.end()) it->second.preempting = true;
+}
+
 Status SchedulerCore::RemovePending(JobId id) {
   if (pending_.erase(id) == 0) return NotFound("job " + std::to_string(id) + " is not pending");
   return Status::Ok();
 }
 
-void SchedulerCore::Finish(JobId id) {
+void SchedulerCore::Finish(JobId id, std::optional<TimeMs> end_time) {
   cluster_.Release(id);
-  running_.erase(id);
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  if (end_time) ended_.emplace_back(std::move(it->second), *end_time);
+  running_.erase(it);
 }
 
-Status SchedulerCore::Requeue(JobId id, TimeMs submit_time) {
+Status SchedulerCore::Requeue(JobId id, TimeMs submit_time, std::optional<TimeMs> end_time) {
   auto it = running_.find(id);
   if (it == running_.end()) return NotFound("job " + std::to_string(id) + " is not running");
-  JobRequest request = std::move(it->second.request);
-  Finish(id);
+  JobRequest request = it->second.request;
+  Finish(id, end_time);
   return AddPending(id, request, submit_time);
 }
 
@@ -94,7 +101,10 @@ PassResult SchedulerCore::Schedule(TimeMs now) {
   std::vector<RunningJob> running;
   running.reserve(running_.size());
   for (const auto& [id, r] : running_) running.push_back({id, &r.request, r.start_time, r.preempting});
-  policy_->Advance(running, now);
+  std::vector<RunningJob> accrued = running;
+  for (const auto& [r, end] : ended_) accrued.push_back({0, &r.request, r.start_time, false, end});
+  policy_->Advance(accrued, now);
+  ended_.clear();
   PassResult result = policy_->Schedule(cluster_, queue, running, now);
 
   std::vector<StartDecision> committed;

@@ -33,13 +33,18 @@ class SchedulerCore {
   // account for it; without them it counts as never ending, QoS 0, no tenant.
   Status Adopt(JobId id, const Allocation& allocation, const JobRequest& request = {},
                TimeMs start_time = 0);
+  // Marks a re-adopted running job as a victim already being preempted (loomd restarted during
+  // its grace period), so no pass picks more victims for the GPUs it is about to give back.
+  void MarkPreempting(JobId id);
   // Removes a pending job (cancelled); NOT_FOUND if it is not pending.
   Status RemovePending(JobId id);
-  // Frees a running job's GPUs (it ended). Idempotent.
-  void Finish(JobId id);
+  // Frees a running job's GPUs (it ended). Idempotent. With `end_time`, the next pass still
+  // counts the job's GPU time up to then (fair share), however long ago that pass was.
+  void Finish(JobId id, std::optional<TimeMs> end_time = std::nullopt);
   // Frees a running job's GPUs and queues it again with its request, as submitted at
   // `submit_time` (its preemption grace period is over, or its node failed). NOT_FOUND if it is not running.
-  Status Requeue(JobId id, TimeMs submit_time);
+  // `end_time` as for Finish.
+  Status Requeue(JobId id, TimeMs submit_time, std::optional<TimeMs> end_time = std::nullopt);
 
   // Runs one pass and commits the starts: their GPUs are held when this returns, and the jobs
   // leave the queue. Waiting reasons and expected starts are kept for reason() and
@@ -59,6 +64,9 @@ class SchedulerCore {
   // has none), for `loom show`.
   std::vector<PriorityFactor> Explain(JobId id, TimeMs now) const;
   const SchedulingPolicy& policy() const { return *policy_; }
+  // The policy's usage to persist, and to restore after a restart (see SchedulingPolicy).
+  std::vector<TenantUsage> SaveUsage() const { return policy_->SaveUsage(); }
+  void RestoreUsage(std::span<const TenantUsage> usage) { policy_->RestoreUsage(usage); }
 
  private:
   struct Queued {
@@ -77,6 +85,7 @@ class SchedulerCore {
   Cluster cluster_;
   std::map<JobId, Queued> pending_;
   std::map<JobId, Running> running_;
+  std::vector<std::pair<Running, TimeMs>> ended_;  // finished since the last pass, with their end
 };
 
 }  // namespace loom::sched

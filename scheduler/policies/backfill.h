@@ -36,6 +36,8 @@ class BackfillPolicy final : public SchedulingPolicy {
   void Advance(std::span<const RunningJob> running, TimeMs now) override {
     priority_.Advance(running, now);
   }
+  std::vector<TenantUsage> SaveUsage() const override { return priority_.ledger().Snapshot(); }
+  void RestoreUsage(std::span<const TenantUsage> usage) override { priority_.RestoreUsage(usage); }
   PassResult Schedule(const Cluster& cluster, std::span<const PendingJob> pending,
                       std::span<const RunningJob> running, TimeMs now) const override;
 

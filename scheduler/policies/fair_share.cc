@@ -1,5 +1,6 @@
 #include "scheduler/policies/fair_share.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace loom::sched {
@@ -25,7 +26,8 @@ void FairShareLedger::Advance(std::span<const RunningJob> running, TimeMs now) {
     }
     for (const RunningJob& job : running) {
       // A job started inside the interval accrues only from its start.
-      const double ran = static_cast<double>(now - std::max(last_, job.start_time));
+      const double ran =
+          static_cast<double>(std::min(now, job.end_time) - std::max(last_, job.start_time));
       if (ran <= 0) continue;
       const double used = ran * job.request->gpus;
       usage_[job.request->tenant] += used;
@@ -33,6 +35,33 @@ void FairShareLedger::Advance(std::span<const RunningJob> running, TimeMs now) {
     }
   }
   if (!started_ || now > last_) last_ = now;
+  started_ = true;
+}
+
+std::vector<TenantUsage> FairShareLedger::Snapshot() const {
+  std::vector<TenantUsage> out;
+  if (!started_) return out;
+  for (const auto& [tenant, usage] : usage_) out.push_back({tenant, usage, last_});
+  std::sort(out.begin(), out.end(),
+            [](const TenantUsage& a, const TenantUsage& b) { return a.tenant < b.tenant; });
+  return out;
+}
+
+void FairShareLedger::Restore(std::span<const TenantUsage> usage) {
+  if (usage.empty()) return;
+  TimeMs as_of = usage[0].as_of;
+  for (const TenantUsage& u : usage) as_of = std::max(as_of, u.as_of);
+  usage_.clear();
+  total_usage_ = 0;
+  for (const TenantUsage& u : usage) {
+    // Rows saved at different times are decayed to the latest, so they add up as one ledger.
+    const double decayed =
+        u.gpu_ms * std::exp2(-static_cast<double>(as_of - u.as_of) / static_cast<double>(config_.half_life_ms));
+    usage_[u.tenant] += decayed;
+    total_usage_ += decayed;
+  }
+  // The next Advance decays from the saved time and accrues the re-adopted jobs from it.
+  last_ = as_of;
   started_ = true;
 }
 

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "scheduler/core/policy.h"
 
@@ -38,6 +39,11 @@ class FairShareLedger {
   double Factor(const std::string& tenant) const;
   int Quota(const std::string& tenant) const;
   double Usage(const std::string& tenant) const;
+
+  // Every tenant's usage as of the last Advance (none before the first), by tenant; and the
+  // inverse, for a ledger that starts over from saved usage instead of from nothing.
+  std::vector<TenantUsage> Snapshot() const;
+  void Restore(std::span<const TenantUsage> usage);
 
  private:
   const TenantShare& Share(const std::string& tenant) const;

@@ -31,6 +31,58 @@ TEST(FairShareTest, FactorIsOneWhenIdleAndHalfAtExactlyTheShare) {
   EXPECT_NEAR(ledger.Usage("a"), 2000.0, 1e-6);
 }
 
+// A ledger restored from a snapshot (loomd restarted) goes on exactly as the original would.
+TEST(FairShareTest, RestoredLedgerResumesWithItsDecay) {
+  FairShareConfig config;
+  config.tenants["a"] = {1.0, 0};
+  config.tenants["b"] = {3.0, 0};
+  config.half_life_ms = 10'000;
+  FairShareLedger original(config);
+  EXPECT_TRUE(original.Snapshot().empty());  // nothing to save before the first Advance
+  JobRequest a = testing::Req(4, 4), b = testing::Req(2, 2);
+  a.tenant = "a";
+  b.tenant = "b";
+  std::vector<RunningJob> running = {{1, &a, 0, false}, {2, &b, 500, false}};
+  original.Advance(running, 0);
+  original.Advance(running, 4000);
+  const std::vector<TenantUsage> saved = original.Snapshot();
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_EQ(saved[0].tenant, "a");
+  EXPECT_EQ(saved[0].as_of, 4000);
+
+  FairShareLedger restored(config);
+  restored.Restore(saved);
+  EXPECT_DOUBLE_EQ(restored.Factor("a"), original.Factor("a"));
+  // Both see the same running jobs from the saved time on; the restored one accrues the time
+  // between the save and its first Advance, as the re-adopted jobs did run then.
+  original.Advance(running, 9000);
+  restored.Advance(running, 9000);
+  for (const char* t : {"a", "b"}) {
+    EXPECT_DOUBLE_EQ(restored.Usage(t), original.Usage(t)) << t;
+    EXPECT_DOUBLE_EQ(restored.Factor(t), original.Factor(t)) << t;
+  }
+  EXPECT_LT(restored.Factor("a"), restored.Factor("b"));  // a used more GPU time with a third of b's weight
+}
+
+// A job that ended between two passes still counts up to its end, however long the gap.
+TEST(FairShareTest, JobFinishedBetweenPassesCountsUntilItsEnd) {
+  FairShareConfig config;
+  config.half_life_ms = 1'000'000'000;
+  SchedulerCore core(std::make_unique<BackfillPolicy>(
+      std::make_unique<GangPlacer>(), MultifactorPriority(PriorityWeights{}, config)));
+  core.cluster() = testing::MakeCluster(1, 1, 4);
+  JobRequest r = testing::Req(4, 4);
+  r.tenant = "t";
+  ASSERT_TRUE(core.AddPending(1, r, 0).ok());
+  ASSERT_EQ(core.Schedule(0).starts.size(), 1u);
+  core.Finish(1, /*end_time=*/3000);
+  core.Schedule(10'000);
+  const auto usage = core.SaveUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_NEAR(usage[0].gpu_ms, 4 * 3000.0, 1.0);  // 4 GPUs for 3 s, not 0 and not 10 s
+  EXPECT_EQ(usage[0].as_of, 10'000);
+}
+
 // Two tenants with weights 3 and 1 and endless backlogs of equal jobs: over a long run the GPU
 // time they get converges to 3:1.
 TEST(FairShareTest, UsageConvergesToTheConfiguredWeights) {

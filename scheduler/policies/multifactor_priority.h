@@ -40,6 +40,7 @@ class MultifactorPriority {
 
   void Advance(std::span<const RunningJob> running, TimeMs now) { ledger_.Advance(running, now); }
   const FairShareLedger& ledger() const { return ledger_; }
+  void RestoreUsage(std::span<const TenantUsage> usage) { ledger_.Restore(usage); }
 
   PriorityFactors Factors(const PendingJob& job, int cluster_gpus, TimeMs now) const;
   // The jobs in the order they are served, highest priority first.

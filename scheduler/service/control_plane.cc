@@ -86,6 +86,12 @@ void EndRun(v1::Job& job, int64_t now, bool lost) {
 
 constexpr int64_t kRollUpEveryMs = 3600 * 1000;
 constexpr int kMfuSeriesLength = 60;
+store::FairShareUsage ToStore(const sched::TenantUsage& u) { return {u.tenant, u.gpu_ms, u.as_of}; }
+sched::TenantUsage FromStore(const store::FairShareUsage& u) { return {u.tenant, u.gpu_ms, u.as_of_ms}; }
+
+// Fair-share usage decays over days: a pass that commits nothing else writes it at most this
+// often, so an idle-but-busy cluster does not sync the database on every pass.
+constexpr int64_t kUsageWriteIntervalMs = 5000;
 
 constexpr int kMasterPortBase = 20000;
 constexpr int kMasterPortRange = 10000;
@@ -95,7 +101,7 @@ constexpr int kMasterPortRange = 10000;
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(std::unique_ptr<store::Store> store,
                                                              WorkerClient* workers, Clock* clock,
                                                              ControlPlaneOptions options) {
-  LOOM_ASSIGN_OR_RETURN(auto policy, sched::MakePolicy(options.policy));
+  LOOM_ASSIGN_OR_RETURN(auto policy, sched::MakePolicy(options.policy, options.policy_settings));
   auto core = std::make_unique<sched::SchedulerCore>(std::move(policy));
   std::unique_ptr<ControlPlane> cp(
       new ControlPlane(std::move(store), workers, clock, std::move(options), std::move(core)));
@@ -136,6 +142,9 @@ Status ControlPlane::Recover() {
       auto allocation = AllocationOf(job);
       Status s = allocation.ok() ? core_->Adopt(id, *allocation, RequestFromSpec(job.spec()), job.start_time_ms())
                                  : allocation.status();
+      // A preemption decided before the restart goes on: its kills are re-sent when the nodes
+      // re-register (and with each heartbeat), and it is requeued once they report.
+      if (s.ok() && job.state() == v1::RUNNING && job.preempted_for() != 0) core_->MarkPreempting(id);
       if (!s.ok()) {  // a record we cannot re-adopt ends, visibly, rather than holding GPUs forever
         job.set_state(v1::FAILED);
         job.set_reason("RecoveryFailed: " + s.message());
@@ -146,6 +155,12 @@ Status ControlPlane::Recover() {
     }
     jobs_[id] = std::move(job);
   }
+  // Fair share resumes where it was: usage decays from when it was saved, and the re-adopted
+  // jobs accrue from then.
+  LOOM_ASSIGN_OR_RETURN(auto saved, store_->LoadFairShareUsage());
+  for (const store::FairShareUsage& u : saved) written_usage_.push_back(FromStore(u));
+  core_->RestoreUsage(written_usage_);
+  usage_written_ms_ = now;
   store::Batch batch;
   for (int64_t id : unrecoverable) batch.jobs.push_back(&jobs_[id]);
   return store_->Commit(batch);
@@ -475,16 +490,28 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
     std::set<int64_t> running(request.running_job_ids().begin(), request.running_job_ids().end());
     store::Batch batch;
     std::vector<v1::Job> lost;
+    std::vector<int64_t> requeued;
     for (sched::JobId id : core_->cluster().JobsOn(index)) {
-      if (running.count(id)) continue;
+      if (running.count(id)) {
+        if (KillOwedForPreemption(jobs_[id], in.name())) {
+          calls.push_back({WorkerCall::kKill, in.address(), id, in.name(), {}, "Preempted"});
+        }
+        continue;
+      }
       v1::Job job = jobs_[id];
       if (HasExited(job, in.name())) continue;  // its ranks here ended; it waits for other nodes
       job.add_exited_nodes(in.name());           // nothing of it runs here any more
-      if (job.state() == v1::RUNNING) {
+      if (job.state() == v1::RUNNING && job.preempted_for() != 0) {
+        // A victim's ranks that are gone were going away anyway: requeue, not fail.
+        if (AllNodesQuiet(job)) {
+          RequeuePreempted(job, now, batch);
+          requeued.push_back(id);
+        }
+      } else if (job.state() == v1::RUNNING) {
         EndRunningJob(job, v1::FAILED, -1, "NodeFail: worker on " + in.name() + " lost the job",
                       now, batch, calls);
       }
-      MarkReleasedIfQuiet(job);
+      if (IsTerminal(job.state())) MarkReleasedIfQuiet(job);  // a requeued job has no GPUs to release
       lost.push_back(std::move(job));
     }
     for (const v1::Job& job : lost) batch.jobs.push_back(&job);
@@ -495,6 +522,7 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
       ApplyRelease(job);
       jobs_[job.id()] = std::move(job);
     }
+    for (int64_t id : requeued) (void)core_->Requeue(id, jobs_[id].submit_time_ms(), now);
     MarkDirty();
   }
   RunCalls(std::move(calls));
@@ -531,7 +559,8 @@ v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) 
   }
   for (int64_t id : request.running_job_ids()) {
     auto job = jobs_.find(id);
-    if (job == jobs_.end() || job->second.state() != v1::RUNNING || !HasNode(job->second, request.node())) {
+    if (job == jobs_.end() || job->second.state() != v1::RUNNING || !HasNode(job->second, request.node()) ||
+        KillOwedForPreemption(job->second, request.node())) {
       reply.add_kill_job_ids(id);
     }
   }
@@ -610,7 +639,7 @@ Status ControlPlane::ReportJobExit(const v1::ReportJobExitRequest& request) {
     LOOM_RETURN_IF_ERROR(store_->Commit(batch));
     ApplyRelease(job);
     if (requeued) {
-      (void)core_->Requeue(job.id(), job.submit_time_ms());
+      (void)core_->Requeue(job.id(), job.submit_time_ms(), now);
       MarkDirty();
     }
     it->second = std::move(job);
@@ -674,6 +703,24 @@ bool ControlPlane::AllNodesQuiet(const v1::Job& job) const {
   return true;
 }
 
+bool ControlPlane::KillOwedForPreemption(const v1::Job& job, const std::string& node) {
+  return job.state() == v1::RUNNING && job.preempted_for() != 0 && HasNode(job, node) &&
+         !HasExited(job, node);
+}
+
+std::vector<sched::TenantUsage> ControlPlane::UsageToWrite(int64_t now, bool with_other_writes) const {
+  std::vector<sched::TenantUsage> usage = core_->SaveUsage();
+  if (usage.empty() || usage == written_usage_) return {};
+  if (!with_other_writes && now - usage_written_ms_ < kUsageWriteIntervalMs) return {};
+  return usage;
+}
+
+void ControlPlane::UsageWritten(int64_t now, std::vector<sched::TenantUsage> usage) {
+  if (usage.empty()) return;
+  written_usage_ = std::move(usage);
+  usage_written_ms_ = now;
+}
+
 bool ControlPlane::MarkReleasedIfQuiet(v1::Job& job) const {
   if (job.released() || !AllNodesQuiet(job)) return false;
   job.set_released(true);
@@ -682,7 +729,8 @@ bool ControlPlane::MarkReleasedIfQuiet(v1::Job& job) const {
 
 void ControlPlane::ApplyRelease(const v1::Job& job) {
   if (!job.released() || !core_->cluster().AllocationOf(job.id())) return;
-  core_->Finish(job.id());
+  // Fair share counts the job's GPU time up to its end, not up to the pass that follows.
+  core_->Finish(job.id(), job.end_time_ms() > 0 ? std::optional<int64_t>(job.end_time_ms()) : std::nullopt);
   MarkDirty();
 }
 
@@ -765,7 +813,19 @@ int ControlPlane::SchedulePass(bool force) {
     // Every change of the levels (starts, releases, nodes, the queue) marks a pass due.
     smallest_pending_ = core_->SmallestPending();
     metrics_.SetLevels(now, UsageLevelsNow());
-    if (pass.starts.empty() && pass.preemptions.empty()) return 0;
+    const bool decided = !pass.starts.empty() || !pass.preemptions.empty();
+    std::vector<sched::TenantUsage> usage = UsageToWrite(now, decided);
+    if (!decided) {
+      store::Batch batch;
+      for (const sched::TenantUsage& u : usage) batch.fair_share_usage.push_back(ToStore(u));
+      Status s = store_->Commit(batch);  // empty batches write nothing
+      if (s.ok()) {
+        UsageWritten(now, std::move(usage));
+      } else {
+        std::fprintf(stderr, "loomd: cannot record fair-share usage (the next pass tries again): %s\n", s.ToString().c_str());
+      }
+      return 0;
+    }
 
     std::vector<v1::Job> updated;
     updated.reserve(pass.starts.size() + pass.preemptions.size());
@@ -792,6 +852,7 @@ int ControlPlane::SchedulePass(bool force) {
       updated.push_back(std::move(job));
     }
     for (const v1::Job& job : updated) batch.jobs.push_back(&job);
+    for (const sched::TenantUsage& u : usage) batch.fair_share_usage.push_back(ToStore(u));
     Status s = store_->Commit(batch);
     if (!s.ok()) {
       // Nothing was recorded, so nothing starts: give the GPUs back and keep the jobs queued.
@@ -805,6 +866,7 @@ int ControlPlane::SchedulePass(bool force) {
       dirty_ = true;
       return 0;
     }
+    UsageWritten(now, std::move(usage));
     for (size_t i = 0; i < preempted; ++i) jobs_[updated[i].id()] = std::move(updated[i]);
     updated.erase(updated.begin(), updated.begin() + static_cast<std::ptrdiff_t>(preempted));
     for (v1::Job& job : updated) {

@@ -18,6 +18,8 @@
 
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
+#include "scheduler/core/scheduler_core.h"
+#include "scheduler/policies/registry.h"
 #include "common/clock.h"
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/service/metrics_ledger.h"
@@ -33,6 +35,7 @@ struct ControlPlaneOptions {
   std::string policy = "priority-fifo";
   int64_t metrics_bucket_ms = 10 * 1000;    // resolution of the usage and step time series
   store::RollUpPolicy metrics_rollup;        // how the series stay bounded
+  sched::PolicySettings policy_settings;  // weights, fair share, quotas, backfill (--policy-config)
 };
 
 class ControlPlane {
@@ -134,6 +137,14 @@ class ControlPlane {
   // The job's MFU per metrics bucket over its latest run with steps, oldest first.
   std::vector<double> MfuSeries(const v1::Job& job) const;
   void FillAllocation(const sched::Allocation& allocation, v1::Job& job) const;
+  // True while `job` is being preempted and its ranks on `node` have not reported their exit: the
+  // node must (still) be told to kill them, e.g. after a loomd restart lost the first kill.
+  static bool KillOwedForPreemption(const v1::Job& job, const std::string& node);
+  // The policy's fair-share usage if it changed since it was last written and either it rides
+  // along a commit made anyway (`with_other_writes`) or the last write is kUsageWriteIntervalMs
+  // old; otherwise empty. After a successful commit of it the caller calls UsageWritten.
+  std::vector<sched::TenantUsage> UsageToWrite(int64_t now, bool with_other_writes) const;
+  void UsageWritten(int64_t now, std::vector<sched::TenantUsage> usage);
 
   const ControlPlaneOptions options_;
   std::unique_ptr<store::Store> store_;
@@ -152,6 +163,8 @@ class ControlPlane {
   std::set<int64_t> metrics_jobs_;              // GUARDED_BY(mu_): step totals not yet stored
   std::optional<sched::JobRequest> smallest_pending_;  // GUARDED_BY(mu_): as of the last pass
   int64_t last_rollup_ms_ = 0;                  // GUARDED_BY(mu_)
+  std::vector<sched::TenantUsage> written_usage_;  // GUARDED_BY(mu_): as last committed
+  int64_t usage_written_ms_ = 0;                   // GUARDED_BY(mu_)
 };
 
 }  // namespace loom

@@ -43,7 +43,9 @@ class ControlPlaneTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     Open();
-    for (int i = 0; i < 3; ++i) RegisterNode("n" + std::to_string(i), "s" + std::to_string(i), {});
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "s" + std::to_string(i), {}).ok());
+    }
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -319,6 +321,7 @@ TEST_F(ControlPlaneTest, HigherQosPreemptsAndTheVictimIsRequeued) {
   EXPECT_EQ(State(urgent), v1::PENDING);
 
   // SIGTERM'd ranks exit non-zero; that is not a failure of a preempted job.
+  clock_.now += 2000;
   for (const auto& a : running.allocation()) {
     EXPECT_EQ(State(victim), v1::RUNNING);
     Exit(victim, a.node(), 143, "Preempted");
@@ -326,6 +329,11 @@ TEST_F(ControlPlaneTest, HigherQosPreemptsAndTheVictimIsRequeued) {
   job = *cp_->GetJob(victim);
   EXPECT_EQ(job.state(), v1::PENDING);
   EXPECT_EQ(job.preemptions(), 1);
+  // Its run ended there and its work counts as lost; it queues anew from the requeue.
+  ASSERT_EQ(job.runs_size(), 1);
+  EXPECT_TRUE(job.runs(0).lost());
+  EXPECT_EQ(job.runs(0).end_ms(), clock_.now);
+  EXPECT_EQ(job.eligible_time_ms(), clock_.now);
   EXPECT_EQ(job.allocation_size(), 0);
   EXPECT_EQ(job.submit_time_ms(), running.submit_time_ms());  // keeps its place by age
   cp_->SchedulePass();
@@ -433,7 +441,7 @@ TEST_F(ControlPlaneTest, FragmentedGpusAreIdleOnesTheSmallestPendingJobCannotUse
   EXPECT_EQ(cp_->GetStats()->gpus_fragmented(), 3);
 }
 
-TEST_F(ControlPlaneTest, APreemptedOrFailedRunIsLostAndTheNextRunIsQueuedAnew) {
+TEST_F(ControlPlaneTest, AFailedRunIsLostAndCarriesThePeakOfItsGpus) {
   const int64_t id = *Submit(4);
   ASSERT_EQ(cp_->SchedulePass(), 1);
   clock_.now += 5000;
@@ -443,6 +451,110 @@ TEST_F(ControlPlaneTest, APreemptedOrFailedRunIsLostAndTheNextRunIsQueuedAnew) {
   EXPECT_TRUE(job.runs(0).lost());
   EXPECT_EQ(job.runs(0).end_ms(), clock_.now);
   EXPECT_EQ(job.runs(0).peak_flops(), 4e12);
+}
+
+// The decayed fair-share usage outlives loomd: after a restart the tenant that used the cluster
+// still waits behind one that did not, although it submitted first.
+TEST_F(ControlPlaneTest, FairShareOrderSurvivesARestart) {
+  ReopenWithWorkers("multifactor-backfill", "f");
+  auto whole_cluster = [](const std::string& tenant) {
+    v1::JobSpec spec;
+    spec.set_gpus(12);
+    spec.set_time_limit_s(4 * 3600);
+    spec.set_tenant(tenant);
+    spec.add_command("/bin/true");
+    return spec;
+  };
+  int64_t used = *cp_->Submit(whole_cluster("heavy"));
+  cp_->SchedulePass();
+  ASSERT_EQ(State(used), v1::RUNNING);
+  clock_.now += 3600 * 1000;  // heavy holds all 12 GPUs for an hour
+  for (int i = 0; i < 3; ++i) Exit(used, "n" + std::to_string(i), 0);
+  ASSERT_EQ(State(used), v1::COMPLETED);
+  int64_t blocker = *cp_->Submit(whole_cluster("ops"));  // keeps the next two waiting
+  cp_->SchedulePass();
+  ASSERT_EQ(State(blocker), v1::RUNNING);
+  clock_.now += 1000;
+  int64_t heavy = *cp_->Submit(whole_cluster("heavy"));
+  clock_.now += 1000;
+  int64_t light = *cp_->Submit(whole_cluster("light"));
+  cp_->SchedulePass();
+
+  Open("multifactor-backfill");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "g" + std::to_string(i), {blocker}).ok());
+  }
+  auto fair_share = [&](int64_t id) {
+    const v1::Job job = *cp_->GetJob(id);
+    for (const auto& f : job.priority_factors()) {
+      if (f.name() == "fair_share") return f.value();
+    }
+    return -1.0;
+  };
+  EXPECT_LT(fair_share(heavy), 0.6);  // about half: heavy used (nearly) all the GPU time
+  EXPECT_EQ(fair_share(light), 1.0);
+  clock_.now += 60 * 1000;
+  for (int i = 0; i < 3; ++i) Exit(blocker, "n" + std::to_string(i), 0);
+  workers_.launches.clear();
+  cp_->SchedulePass();
+  EXPECT_EQ(State(light), v1::RUNNING);
+  EXPECT_EQ(State(heavy), v1::PENDING);  // submitted first, but behind on fair share
+}
+
+// loomd dies after recording a preemption but before its kills reach the workers: the restarted
+// loomd sends them again and requeues the victim once its ranks are gone.
+TEST_F(ControlPlaneTest, PreemptionInFlightIsFinishedAfterARestart) {
+  ReopenWithWorkers("multifactor-backfill", "p");
+  v1::JobSpec low;
+  low.set_gpus(12);
+  low.set_time_limit_s(3600);
+  low.add_command("/bin/true");
+  int64_t victim = *cp_->Submit(low);
+  cp_->SchedulePass();
+  v1::JobSpec high = low;
+  high.set_gpus(4);
+  high.set_qos(1);
+  int64_t urgent = *cp_->Submit(high);
+  cp_->SchedulePass();
+  ASSERT_EQ(cp_->GetJob(victim)->preempted_for(), urgent);
+
+  workers_.kills.clear();  // as if loomd crashed before these went out
+  Open("multifactor-backfill");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "q" + std::to_string(i), {victim}).ok());
+  }
+  std::set<std::string> told;
+  for (const auto& [address, id] : workers_.kills) {
+    EXPECT_EQ(id, victim);
+    told.insert(address);
+  }
+  EXPECT_EQ(told, (std::set<std::string>{"n0:1", "n1:1", "n2:1"}));
+  // Heartbeats repeat the kill while the ranks run, in case a Kill call is lost too.
+  v1::HeartbeatRequest hb;
+  hb.set_node("n1");
+  hb.set_session("q1");
+  hb.add_running_job_ids(victim);
+  v1::HeartbeatReply reply = cp_->Heartbeat(hb);
+  ASSERT_EQ(reply.kill_job_ids_size(), 1);
+  EXPECT_EQ(reply.kill_job_ids(0), victim);
+
+  // Nothing else is decided while the victim drains.
+  EXPECT_EQ(cp_->SchedulePass(true), 0);
+  EXPECT_EQ(State(urgent), v1::PENDING);
+  EXPECT_EQ(State(victim), v1::RUNNING);
+
+  Exit(victim, "n0", 143, "Preempted");
+  Exit(victim, "n1", 143, "Preempted");
+  EXPECT_EQ(cp_->Heartbeat(hb).kill_job_ids_size(), 0);  // n1's ranks are done
+  // n2's worker restarts, its ranks gone with it: that ends the preemption, not the job.
+  clock_.now += 6000;
+  ASSERT_TRUE(RegisterNode("n2", "restarted", {}).ok());
+  v1::Job job = *cp_->GetJob(victim);
+  EXPECT_EQ(job.state(), v1::PENDING);
+  EXPECT_EQ(job.preemptions(), 1);
+  EXPECT_FALSE(job.released());
+  cp_->SchedulePass();
+  EXPECT_EQ(State(urgent), v1::RUNNING);
 }
 
 }  // namespace

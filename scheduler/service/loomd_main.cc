@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/paths.h"
+#include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
 #include "scheduler/service/scheduler_service.h"
 
@@ -47,7 +48,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10, 600000))->capture_default_str();
   app.add_option("--node-timeout-ms", options.node_timeout_ms, "mark a silent node DOWN after this long")
       ->check(CLI::Range(50, 3600000))->capture_default_str();
-  app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
+  std::string policy_config;
+  app.add_option("--policy", options.policy,
+                 "scheduling policy (overrides the policy config's `policy`)")->capture_default_str();
+  app.add_option("--policy-config", policy_config,
+                 "YAML policy settings: weights, fair share, tenants' quotas, backfill (policy-configs/)");
   app.add_option("--metrics-bucket-ms", options.metrics_bucket_ms,
                  "resolution of the usage and training-step time series")
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}))->capture_default_str();
@@ -56,6 +61,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
+  }
+  // Settings are checked before anything is created or opened: a bad file changes nothing.
+  if (!policy_config.empty()) {
+    auto config = loom::sched::LoadPolicyConfig(policy_config);
+    if (!config.ok()) return Fail(config.status().message());
+    options.policy_settings = config->settings;
+    if (!config->policy.empty() && app.count("--policy") == 0) options.policy = config->policy;
+  }
+  if (auto policy = loom::sched::MakePolicy(options.policy, options.policy_settings); !policy.ok()) {
+    return Fail(policy.status().message());
   }
 
   std::error_code ec;

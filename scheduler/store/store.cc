@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS steps (
   PRIMARY KEY (job_id, run, bucket_ms)
 );
 CREATE INDEX IF NOT EXISTS steps_by_bucket ON steps(bucket_ms);
+CREATE TABLE IF NOT EXISTS fair_share_usage (
+  tenant   TEXT PRIMARY KEY,
+  usage    REAL NOT NULL,
+  as_of_ms INTEGER NOT NULL
+);
 )sql";
 
 // Adds a bucket to the one already stored for the same key, if any.
@@ -246,6 +251,15 @@ Status Store::Commit(const Batch& batch) {
       for (int i = 0; i < 4; ++i) sqlite3_bind_double(steps.get(), 5 + i, values[i]);
       LOOM_RETURN_IF_ERROR(steps.Run("write steps"));
     }
+    if (batch.fair_share_usage.empty()) return Status::Ok();
+    Stmt fair(db_, "INSERT OR REPLACE INTO fair_share_usage(tenant, usage, as_of_ms) VALUES(?, ?, ?)");
+    LOOM_RETURN_IF_ERROR(fair.status("prepare fair-share usage write"));
+    for (const FairShareUsage& u : batch.fair_share_usage) {
+      fair.BindText(1, u.tenant);
+      sqlite3_bind_double(fair.get(), 2, u.gpu_ms);
+      sqlite3_bind_int64(fair.get(), 3, u.as_of_ms);
+      LOOM_RETURN_IF_ERROR(fair.Run("write fair-share usage"));
+    }
     return Status::Ok();
   };
   Status s = write();
@@ -327,6 +341,15 @@ Status Store::RollUp(int64_t now, const RollUpPolicy& policy) {
     return s;
   }
   return Exec("COMMIT");
+}
+
+StatusOr<std::vector<FairShareUsage>> Store::LoadFairShareUsage() {
+  return Query<FairShareUsage>(
+      db_, "SELECT tenant, usage, as_of_ms FROM fair_share_usage ORDER BY tenant",
+      "load fair-share usage", {}, [](sqlite3_stmt* r) {
+        return FairShareUsage{reinterpret_cast<const char*>(sqlite3_column_text(r, 0)),
+                              sqlite3_column_double(r, 1), sqlite3_column_int64(r, 2)};
+      });
 }
 
 }  // namespace loom::store

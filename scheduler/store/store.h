@@ -24,6 +24,14 @@ struct Event {
   std::string what;  // "submitted", "started", "completed", "node down", ...
 };
 
+// A tenant's decayed fair-share usage (GPU-milliseconds) as of a time, so a restarted loomd
+// resumes its fair share instead of forgetting who used what.
+struct FairShareUsage {
+  std::string tenant;
+  double gpu_ms = 0;
+  int64_t as_of_ms = 0;
+};
+
 // One transaction's worth of writes.
 struct Batch {
   std::vector<const v1::Job*> jobs;
@@ -32,8 +40,10 @@ struct Batch {
   // Metrics roll-ups, added to what the store holds for the same bucket (and job and run).
   std::vector<acct::UsageBucket> usage;
   std::vector<acct::StepBucket> steps;
+  std::vector<FairShareUsage> fair_share_usage;  // rows replace the tenants' earlier rows
   bool empty() const {
-    return jobs.empty() && nodes.empty() && events.empty() && usage.empty() && steps.empty();
+    return jobs.empty() && nodes.empty() && events.empty() && usage.empty() && steps.empty() &&
+           fair_share_usage.empty();
   }
 };
 
@@ -65,6 +75,7 @@ class Store {
   StatusOr<std::vector<v1::Node>> LoadNodes();  // by name
   StatusOr<std::vector<Event>> LoadEvents(int64_t job_id);
   StatusOr<int64_t> MaxJobId();
+  StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage();  // by tenant
 
   // Metrics buckets whose start lies in [from, to), by start; steps of one job when job_id > 0.
   StatusOr<std::vector<acct::UsageBucket>> LoadUsage(int64_t from, int64_t to);

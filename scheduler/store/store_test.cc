@@ -90,6 +90,30 @@ TEST_F(StoreTest, ReopenRecoversLatestState) {
   EXPECT_EQ((*jobs)[0].state(), v1::RUNNING);
 }
 
+TEST_F(StoreTest, FairShareUsageRoundTripsAndIsReplacedPerTenant) {
+  {
+    auto store = Store::Open(path_);
+    ASSERT_TRUE(store.ok());
+    EXPECT_TRUE((*store)->LoadFairShareUsage()->empty());
+    Batch b;
+    b.fair_share_usage = {{"research", 1.5e9, 1000}, {"evals", 0.125, 1000}};
+    ASSERT_TRUE((*store)->Commit(b).ok());
+    b.fair_share_usage = {{"research", 2.25e9, 5000}};  // a later pass: research changed
+    ASSERT_TRUE((*store)->Commit(b).ok());
+  }
+  auto store = Store::Open(path_);  // and it survives a reopen
+  ASSERT_TRUE(store.ok());
+  auto usage = (*store)->LoadFairShareUsage();
+  ASSERT_TRUE(usage.ok()) << usage.status().ToString();
+  ASSERT_EQ(usage->size(), 2u);
+  EXPECT_EQ((*usage)[0].tenant, "evals");  // by tenant
+  EXPECT_EQ((*usage)[0].gpu_ms, 0.125);
+  EXPECT_EQ((*usage)[0].as_of_ms, 1000);
+  EXPECT_EQ((*usage)[1].tenant, "research");
+  EXPECT_EQ((*usage)[1].gpu_ms, 2.25e9);
+  EXPECT_EQ((*usage)[1].as_of_ms, 5000);
+}
+
 // A commit is all or nothing: a failing write inside a batch leaves the earlier ones undone.
 TEST_F(StoreTest, FailedBatchWritesNothing) {
   auto store = Store::Open(path_);

@@ -226,5 +226,64 @@ TEST_F(ClusterTest, BadInputIsOneLineNonZeroAndChangesNothing) {
   expect_error({"--server", cluster_.address(), "queue"}, "cannot reach loomd");
 }
 
+// loomd refuses a bad policy config before it touches its state directory.
+TEST(LoomdTest, BadPolicyConfigIsOneLineNonZeroAndChangesNothing) {
+  char tmpl[] = "/tmp/loom-policy-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, home = dir + "/home", config = dir + "/policy.yaml";
+  std::ofstream(config) << "tenants:\n  research: {weight: 2, gpu_quota: -4}\n";
+  const std::string cmd = std::string(LOOM_BIN_DIR) + "/loomd --home " + home + " --policy-config " + config + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[512] = {};
+  std::string out;
+  while (fgets(buf, sizeof(buf), p)) out += buf;
+  const int status = pclose(p);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_EQ(out, "loomd: policy.yaml: tenants.research.gpu_quota: must not be negative\n");
+  EXPECT_FALSE(std::filesystem::exists(home));
+  std::filesystem::remove_all(dir);
+}
+
+// QoS preemption with real processes: a low-QoS job holding every GPU gets SIGTERM through its
+// workers when a high-QoS job arrives, is requeued, and completes after the high-QoS job.
+TEST(PreemptionTest, HighQosJobPreemptsAndTheVictimIsRequeuedAndCompletes) {
+  LocalCluster::Options options;
+  options.policy = "multifactor-backfill";
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start().ok()) << "cluster did not start";
+  const std::string dir = cluster.MakeDir("preempt");
+  // First run: note SIGTERM and exit as a checkpointing job would. Second run (requeued): the
+  // marker is there, so it completes at once.
+  auto victim = cluster.Submit(
+      {"--gpus", "12", "--time", "10m", "--tenant", "batch", "-D", dir, "--", "/bin/sh", "-c",
+       "if [ -f term.$RANK ]; then echo resumed > done.$RANK; exit 0; fi; "
+       "trap 'echo term > term.$RANK; exit 143' TERM; echo up > started.$RANK; "
+       "while :; do sleep 0.05; done"});
+  ASSERT_TRUE(victim.ok()) << victim.status().message();
+  ASSERT_TRUE(cluster.WaitForState(*victim, v1::RUNNING).ok());
+  for (int r = 0; r < 12; ++r) {
+    ASSERT_TRUE(WaitForFile(dir + "/started." + std::to_string(r)))
+        << "rank " << r << ": " << cluster.Loom({"logs", std::to_string(*victim), "--rank", std::to_string(r), "--stderr"}).out
+        << cluster.GetJob(*victim)->DebugString();
+  }
+
+  auto urgent = cluster.Submit({"--gpus", "4", "--qos", "1", "--time", "10m", "-D", dir, "--",
+                                "/bin/sh", "-c", "echo ran > urgent.out"});
+  ASSERT_TRUE(urgent.ok()) << urgent.status().message();
+  auto high = cluster.WaitForState(*urgent, v1::COMPLETED);
+  ASSERT_TRUE(high.ok()) << high.status().message();
+  EXPECT_EQ(ReadFile(dir + "/urgent.out"), "ran\n");
+  for (int r = 0; r < 12; ++r) {
+    EXPECT_EQ(ReadFile(dir + "/term." + std::to_string(r)), "term\n") << "rank " << r << " got no SIGTERM";
+  }
+
+  auto low = cluster.WaitForState(*victim, v1::COMPLETED, std::chrono::seconds(60));
+  ASSERT_TRUE(low.ok()) << low.status().message();
+  EXPECT_EQ(low->preemptions(), 1);
+  EXPECT_GE(low->start_time_ms(), high->end_time_ms());  // its second run waited for the GPUs
+  for (int r = 0; r < 12; ++r) EXPECT_EQ(ReadFile(dir + "/done." + std::to_string(r)), "resumed\n") << r;
+}
+
 }  // namespace
 }  // namespace loom::testing

@@ -82,10 +82,12 @@ StatusOr<pid_t> LocalCluster::Start(std::vector<std::string> argv, const std::st
 Status LocalCluster::StartLoomd() {
   std::string listen = "127.0.0.1:" + (address_.empty() ? "0" : address_.substr(address_.rfind(':') + 1));
   std::filesystem::remove(AddressFile(home_));
-  LOOM_ASSIGN_OR_RETURN(loomd_, Start({std::string(LOOM_BIN_DIR) + "/loomd", "--home", home_, "--listen", listen,
-                                       "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
-                                       "--node-timeout-ms", std::to_string(options_.node_timeout_ms)},
-                                      "loomd.log"));
+  std::vector<std::string> argv = {std::string(LOOM_BIN_DIR) + "/loomd", "--home", home_, "--listen", listen,
+                                   "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
+                                   "--node-timeout-ms", std::to_string(options_.node_timeout_ms)};
+  if (!options_.policy.empty()) argv.insert(argv.end(), {"--policy", options_.policy});
+  if (!options_.policy_config.empty()) argv.insert(argv.end(), {"--policy-config", options_.policy_config});
+  LOOM_ASSIGN_OR_RETURN(loomd_, Start(std::move(argv), "loomd.log"));
   std::string address;
   PollUntil([&] {
     address = ReadFile(AddressFile(home_));

@@ -27,6 +27,8 @@ class LocalCluster {
     int gpus_per_worker = 4;
     int64_t heartbeat_ms = 200;
     int64_t node_timeout_ms = 1500;
+    std::string policy;         // loomd --policy; empty: its default
+    std::string policy_config;  // loomd --policy-config; empty: none
   };
   explicit LocalCluster(Options options);
   LocalCluster() : LocalCluster(Options{}) {}

@@ -1,0 +1,88 @@
+#include "scheduler/config/policy_config.h"
+
+#include <algorithm>
+
+#include "common/duration.h"
+#include "scheduler/config/yaml_fields.h"
+
+namespace loom::sched {
+namespace {
+
+using config::Fields;
+
+// An optional duration ("7d", "12h", "90m"), which must be positive; left as it is when absent.
+Status ReadDuration(Fields& f, const std::string& key, TimeMs* out) {
+  if (!f.Has(key)) return Status::Ok();
+  std::string text;
+  LOOM_RETURN_IF_ERROR(f.Read(key, &text));
+  auto seconds = ParseDuration(text);
+  if (!seconds.ok()) return InvalidArgument(f.Where(key) + ": " + seconds.status().message());
+  if (*seconds <= 0) return InvalidArgument(f.Where(key) + ": must be positive");
+  *out = *seconds * 1000;
+  return Status::Ok();
+}
+
+// An optional mapping; `read` sees it only when it is there.
+Status ReadSection(Fields& top, const std::string& key, const std::function<Status(Fields&)>& read) {
+  if (!top.Has(key)) return Status::Ok();
+  Fields section = top.Child(key);
+  LOOM_RETURN_IF_ERROR(section.Check());
+  LOOM_RETURN_IF_ERROR(read(section));
+  return section.Finish();
+}
+
+}  // namespace
+
+StatusOr<PolicyConfig> ParsePolicyConfig(const std::string& yaml, const std::string& source) {
+  LOOM_ASSIGN_OR_RETURN(YAML::Node root, config::LoadYaml(yaml, source));
+  Fields top(root, source, "");
+  // An empty file is a config that changes nothing.
+  if (!root.IsNull()) LOOM_RETURN_IF_ERROR(top.Check());
+  PolicyConfig out;
+  PolicySettings& s = out.settings;
+
+  LOOM_RETURN_IF_ERROR(top.Read("policy", &out.policy, /*required=*/false));
+  if (top.Has("policy")) {
+    const std::vector<std::string> names = PolicyNames();
+    if (std::find(names.begin(), names.end(), out.policy) == names.end()) {
+      std::string known;
+      for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+      return InvalidArgument(top.Where("policy") + ": unknown policy '" + out.policy +
+                             "' (known: " + known + ")");
+    }
+  }
+  LOOM_RETURN_IF_ERROR(ReadSection(top, "weights", [&](Fields& f) {
+    LOOM_RETURN_IF_ERROR(f.NonNegative("age", &s.weights.age));
+    LOOM_RETURN_IF_ERROR(f.NonNegative("fair_share", &s.weights.fair_share));
+    LOOM_RETURN_IF_ERROR(f.NonNegative("job_size", &s.weights.job_size));
+    LOOM_RETURN_IF_ERROR(f.NonNegative("qos", &s.weights.qos));
+    LOOM_RETURN_IF_ERROR(ReadDuration(f, "max_age", &s.weights.max_age_ms));
+    if (f.Has("max_qos")) LOOM_RETURN_IF_ERROR(f.Positive("max_qos", &s.weights.max_qos));
+    return Status::Ok();
+  }));
+  LOOM_RETURN_IF_ERROR(ReadSection(top, "fair_share", [&](Fields& f) {
+    LOOM_RETURN_IF_ERROR(ReadDuration(f, "half_life", &s.fair_share.half_life_ms));
+    return f.NonNegative("default_weight", &s.fair_share.default_weight);
+  }));
+  LOOM_RETURN_IF_ERROR(config::ForEachEntry(top, "tenants", [&](const std::string& name, Fields& f) {
+    TenantShare share;
+    LOOM_RETURN_IF_ERROR(f.NonNegative("weight", &share.weight));
+    LOOM_RETURN_IF_ERROR(f.NonNegative("gpu_quota", &share.gpu_quota));
+    s.fair_share.tenants[name] = share;
+    return Status::Ok();
+  }));
+  LOOM_RETURN_IF_ERROR(ReadSection(top, "backfill", [&](Fields& f) {
+    LOOM_RETURN_IF_ERROR(f.NonNegative("max_reservations", &s.backfill.max_reservations));
+    LOOM_RETURN_IF_ERROR(f.Read("preemption", &s.backfill.preemption, /*required=*/false));
+    return f.NonNegative("max_preemption_plans", &s.backfill.max_preemption_plans);
+  }));
+  if (!root.IsNull()) LOOM_RETURN_IF_ERROR(top.Finish());
+  return out;
+}
+
+StatusOr<PolicyConfig> LoadPolicyConfig(const std::string& path) {
+  LOOM_ASSIGN_OR_RETURN(config::ConfigText file, config::ReadConfigFile(path, "the policy config"));
+  return ParsePolicyConfig(file.text, file.source);
+}
+
+}  // namespace loom::sched

@@ -1,0 +1,62 @@
+#include "scheduler/config/yaml_fields.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace loom::sched::config {
+
+Status Fields::Finish() const {
+  for (const auto& entry : node_) {
+    const std::string key = entry.first.as<std::string>();
+    if (!seen_.count(key)) return InvalidArgument(Here() + "unknown field '" + key + "'");
+  }
+  return Status::Ok();
+}
+
+StatusOr<YAML::Node> LoadYaml(const std::string& yaml, const std::string& source) {
+  try {
+    return YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(source + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Status ForEachItem(Fields& parent, const std::string& key,
+                   const std::function<Status(Fields&)>& each) {
+  const YAML::Node list = parent.Get(key);
+  if (!list.IsDefined()) return Status::Ok();
+  if (!list.IsSequence()) return InvalidArgument(parent.Where(key) + ": expected a list");
+  for (size_t i = 0; i < list.size(); ++i) {
+    Fields item = parent.Item(key, list[i], i);
+    LOOM_RETURN_IF_ERROR(item.Check());
+    LOOM_RETURN_IF_ERROR(each(item));
+    LOOM_RETURN_IF_ERROR(item.Finish());
+  }
+  return Status::Ok();
+}
+
+Status ForEachEntry(Fields& parent, const std::string& key,
+                    const std::function<Status(const std::string& name, Fields&)>& each) {
+  Fields map = parent.Child(key);
+  if (!parent.Has(key)) return Status::Ok();
+  LOOM_RETURN_IF_ERROR(map.Check());
+  for (const auto& entry : parent.Get(key)) {
+    const std::string name = entry.first.as<std::string>();
+    Fields item = map.Child(name);
+    LOOM_RETURN_IF_ERROR(item.Check());
+    LOOM_RETURN_IF_ERROR(each(name, item));
+    LOOM_RETURN_IF_ERROR(item.Finish());
+  }
+  return Status::Ok();
+}
+
+StatusOr<ConfigText> ReadConfigFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot open " + what);
+  std::stringstream text;
+  text << in.rdbuf();
+  const size_t slash = path.find_last_of('/');
+  return ConfigText{text.str(), slash == std::string::npos ? path : path.substr(slash + 1)};
+}
+
+}  // namespace loom::sched::config
