@@ -94,6 +94,27 @@ class ControlPlaneTest : public ::testing::Test {
 
   v1::JobState State(int64_t id) { return cp_->GetJob(id)->state(); }
 
+  // Under multifactor-backfill, a QoS-0 job holding all 12 GPUs and a QoS-1 job of 4 submitted
+  // after it, with the pass that decides the preemption run (kills sent since are recorded).
+  // Returns {victim, urgent}.
+  std::pair<int64_t, int64_t> StartPreemption() {
+    ReopenWithWorkers("multifactor-backfill", "p");
+    v1::JobSpec low;
+    low.set_gpus(12);
+    low.set_time_limit_s(3600);
+    low.add_command("/bin/true");
+    const int64_t victim = *cp_->Submit(low);
+    cp_->SchedulePass();
+    EXPECT_EQ(State(victim), v1::RUNNING);
+    v1::JobSpec high = low;
+    high.set_gpus(4);
+    high.set_qos(1);
+    const int64_t urgent = *cp_->Submit(high);
+    workers_.kills.clear();
+    cp_->SchedulePass();
+    return {victim, urgent};
+  }
+
   void Exit(int64_t id, const std::string& node, int code, const std::string& reason = "") {
     v1::ReportJobExitRequest r;
     r.set_job_id(id);
@@ -298,22 +319,8 @@ TEST_F(ControlPlaneTest, PendingJobsCarryReasonExpectedStartAndPriorityFactors) 
 }
 
 TEST_F(ControlPlaneTest, HigherQosPreemptsAndTheVictimIsRequeued) {
-  ReopenWithWorkers("multifactor-backfill", "p");
-  v1::JobSpec low;
-  low.set_gpus(12);
-  low.set_time_limit_s(3600);
-  low.add_command("/bin/true");
-  int64_t victim = *cp_->Submit(low);
-  cp_->SchedulePass();
-  ASSERT_EQ(State(victim), v1::RUNNING);
+  auto [victim, urgent] = StartPreemption();
   const v1::Job running = *cp_->GetJob(victim);
-
-  v1::JobSpec high = low;
-  high.set_gpus(4);
-  high.set_qos(1);
-  int64_t urgent = *cp_->Submit(high);
-  workers_.kills.clear();
-  cp_->SchedulePass();
   v1::Job job = *cp_->GetJob(victim);
   EXPECT_EQ(job.state(), v1::RUNNING);  // still running: its ranks get their grace period
   EXPECT_EQ(job.preempted_for(), urgent);
@@ -504,18 +511,7 @@ TEST_F(ControlPlaneTest, FairShareOrderSurvivesARestart) {
 // loomd dies after recording a preemption but before its kills reach the workers: the restarted
 // loomd sends them again and requeues the victim once its ranks are gone.
 TEST_F(ControlPlaneTest, PreemptionInFlightIsFinishedAfterARestart) {
-  ReopenWithWorkers("multifactor-backfill", "p");
-  v1::JobSpec low;
-  low.set_gpus(12);
-  low.set_time_limit_s(3600);
-  low.add_command("/bin/true");
-  int64_t victim = *cp_->Submit(low);
-  cp_->SchedulePass();
-  v1::JobSpec high = low;
-  high.set_gpus(4);
-  high.set_qos(1);
-  int64_t urgent = *cp_->Submit(high);
-  cp_->SchedulePass();
+  auto [victim, urgent] = StartPreemption();
   ASSERT_EQ(cp_->GetJob(victim)->preempted_for(), urgent);
 
   workers_.kills.clear();  // as if loomd crashed before these went out
