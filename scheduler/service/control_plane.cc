@@ -894,6 +894,7 @@ void ControlPlane::CheckLiveness() {
     const int64_t now = clock_->NowMs();
     store::Batch batch;
     std::vector<v1::Job> failed;
+    std::vector<int64_t> requeued;
     std::vector<std::string> down;
     for (auto& [name, entry] : nodes_) {
       if (now - entry.last_seen_ms <= options_.node_timeout_ms) continue;
@@ -909,6 +910,16 @@ void ControlPlane::CheckLiveness() {
       }
       for (sched::JobId id : jobs) {
         v1::Job job = jobs_[id];
+        if (job.state() == v1::RUNNING && job.preempted_for() != 0) {
+          // Being preempted: its ranks there went with the node, which is all the preemption
+          // wanted of them. It is requeued, not failed, once no node runs it any more.
+          if (AllNodesQuiet(job)) {
+            RequeuePreempted(job, now, batch);
+            requeued.push_back(id);
+          }
+          failed.push_back(std::move(job));
+          continue;
+        }
         if (job.state() == v1::RUNNING) {
           EndRunningJob(job, v1::FAILED, -1, "NodeFail: " + name + " stopped heartbeating", now,
                         batch, calls);
@@ -933,6 +944,7 @@ void ControlPlane::CheckLiveness() {
       ApplyRelease(job);
       jobs_[job.id()] = std::move(job);
     }
+    for (int64_t id : requeued) (void)core_->Requeue(id, jobs_[id].submit_time_ms());
     for (const std::string& name : down) std::fprintf(stderr, "loomd: node %s is DOWN\n", name.c_str());
     MarkDirty();
   }

@@ -553,5 +553,30 @@ TEST_F(ControlPlaneTest, PreemptionInFlightIsFinishedAfterARestart) {
   EXPECT_EQ(State(urgent), v1::RUNNING);
 }
 
+// A victim whose node dies during its grace period has lost nothing more: it is requeued, not
+// failed, and the job it made room for starts.
+TEST_F(ControlPlaneTest, APreemptionVictimWhoseNodeDiesIsRequeuedNotFailed) {
+  auto [victim, urgent] = StartPreemption();
+  const v1::Job running = *cp_->GetJob(victim);
+  ASSERT_EQ(running.preempted_for(), urgent);
+  const std::string lost = running.allocation(2).node();
+  for (int i = 0; i < 2; ++i) Exit(victim, running.allocation(i).node(), 143, "Preempted");
+  clock_.now += 6000;  // past the node timeout; the two others keep heartbeating
+  for (const auto& a : running.allocation()) {
+    if (a.node() == lost) continue;
+    v1::HeartbeatRequest hb;
+    hb.set_node(a.node());
+    hb.set_session("p" + a.node().substr(1));
+    ASSERT_FALSE(cp_->Heartbeat(hb).reregister());
+  }
+  cp_->CheckLiveness();
+  const v1::Job job = *cp_->GetJob(victim);
+  EXPECT_EQ(job.state(), v1::PENDING);
+  EXPECT_EQ(job.preemptions(), 1);
+  EXPECT_TRUE(job.runs(0).lost());
+  cp_->SchedulePass();
+  EXPECT_EQ(State(urgent), v1::RUNNING);
+}
+
 }  // namespace
 }  // namespace loom
