@@ -66,10 +66,6 @@ bool ProcessGone(pid_t pid) {
 // streaming at 32 MiB (4.1-5.1 vs 3.9 GB/s) and at 256 MiB (7.2 vs 2.6 GB/s, mean).
 constexpr size_t kStreamingBytes = size_t{32} << 20;
 
-// Block of the fused reduce + copy-out: small enough that the reduced block is still in L1 (32 KiB)
-// when it is copied to the caller's buffer.
-constexpr size_t kFuseBlockBytes = 16 * 1024;
-
 // memcpy, with the 16-byte-aligned middle written by SSE2 streaming stores when `stream`.
 void CopyOut(char* dst, const char* src, size_t n, bool stream) {
 #if defined(__x86_64__)
@@ -284,88 +280,61 @@ Status ShmAllReduce::Abort(Status why, int blamed, bool died) {
 
 Status ShmAllReduce::Run(const void* send, void* recv, size_t count, DType dtype, RedOp op,
                          const ShardHook& cross_node, int avg_divisor) {
-  if (!broken_.ok()) return broken_;
   const size_t es = DTypeSize(dtype);
   const size_t chunk = chunk_bytes_ / es;
-  const Call call{dtype, op, &cross_node, avg_divisor, count * es >= kStreamingBytes};
-  // Software-pipelined by one chunk: the copy-out of chunk k-1 runs between the copy-in of chunk k
-  // and its reduction, so the wait for the peers' "copied" flags of chunk k (and for their
-  // "reduced" flags of chunk k-1) overlaps useful work instead of spinning.
-  Chunk prev{};
+  const bool stream = count * es >= kStreamingBytes;
+  if (!broken_.ok()) return broken_;
   for (size_t off = 0; off < count; off += chunk) {
-    const Chunk c{static_cast<const char*>(send) + off * es, static_cast<char*>(recv) + off * es,
-                  std::min(chunk, count - off), ++seq_};
-    LOOM_RETURN_IF_ERROR(CopyIn(c, call));
-    if (prev.seq != 0) LOOM_RETURN_IF_ERROR(CopyOutChunk(prev, call));
-    LOOM_RETURN_IF_ERROR(ReduceChunk(c, call));
-    prev = c;
+    LOOM_RETURN_IF_ERROR(RunChunk(static_cast<const char*>(send) + off * es,
+                                  static_cast<char*>(recv) + off * es, std::min(chunk, count - off),
+                                  dtype, op, cross_node, avg_divisor, stream));
   }
-  if (prev.seq != 0) LOOM_RETURN_IF_ERROR(CopyOutChunk(prev, call));
   return Status::Ok();
 }
 
-// 1. Copy in, once every rank is done with the chunk that last used this slot. My own shard stays
-//    where it is: only I reduce it, and I can read it from `send` directly. That saves 1/L of the
-//    copy-in traffic (half of it at 2 ranks).
-Status ShmAllReduce::CopyIn(const Chunk& c, const Call& call) {
-  const size_t es = DTypeSize(call.dtype);
-  const Range s = Shard(c.count, size_, rank_, es);
-  char* mine = slot(c.seq, rank_);
-  if (c.seq > kDepth) LOOM_RETURN_IF_ERROR(WaitAll(&Counters::consumed, c.seq - kDepth));
-  std::memcpy(mine, c.send, s.begin * es);
-  std::memcpy(mine + s.end * es, c.send + s.end * es, (c.count - s.end) * es);
-  Publish(&Counters::copied, c.seq);
-  return Status::Ok();
-}
+Status ShmAllReduce::RunChunk(const char* send, char* recv, size_t count, DType dtype, RedOp op,
+                              const ShardHook& cross_node, int avg_divisor, bool stream) {
+  const size_t es = DTypeSize(dtype);
+  const uint64_t seq = ++seq_;
+  char* mine = slot(seq, rank_);
 
-// 2. Reduce my shard across every rank's slot (mine from `send`), into my slot. Hierarchical: sum
-//    here, reduce across nodes, and only then average over the whole world. Without a cross-node
-//    step the reduced shard is final at once, so it also goes to `recv` here, block by block while
-//    the block is still in L1, and step 3 skips it: the own shard is not read back from L2 (A/B
-//    in docs/COMM.md). In place, `send` is `recv`: each block is read before it is overwritten.
-Status ShmAllReduce::ReduceChunk(const Chunk& c, const Call& call) {
-  const size_t es = DTypeSize(call.dtype);
-  const Range s = Shard(c.count, size_, rank_, es);
-  char* mine = slot(c.seq, rank_);
-  LOOM_RETURN_IF_ERROR(WaitAll(&Counters::copied, c.seq));
+  // 1. Copy in, once every rank is done with the chunk that last used this slot. My own shard
+  //    stays where it is: only I reduce it, and I can read it from `send` directly. That saves
+  //    1/L of the copy-in traffic (half of it at 2 ranks).
+  const Range s = Shard(count, size_, rank_, es);
+  if (seq > kDepth) LOOM_RETURN_IF_ERROR(WaitAll(&Counters::consumed, seq - kDepth));
+  std::memcpy(mine, send, s.begin * es);
+  std::memcpy(mine + s.end * es, send + s.end * es, (count - s.end) * es);
+  Publish(&Counters::copied, seq);
+  LOOM_RETURN_IF_ERROR(WaitAll(&Counters::copied, seq));
+
+  // 2. Reduce my shard across every rank's slot (mine from `send`), into my slot. Hierarchical:
+  //    sum here, reduce across nodes, and only then average over the whole world. In place,
+  //    `send` is also `recv`: my shard of it is read here and overwritten only in step 3.
   if (s.end > s.begin) {
-    const bool hier = static_cast<bool>(*call.cross_node);
-    const RedOp local_op = call.op == RedOp::kAvg && hier ? RedOp::kSum : call.op;
-    const size_t block = hier ? s.end - s.begin : kFuseBlockBytes / es;
     const void* srcs[kMaxLocalRanks];
-    for (size_t b = s.begin; b < s.end; b += block) {
-      const size_t n = std::min(block, s.end - b);
-      for (int r = 0; r < size_; ++r) srcs[r] = slot(c.seq, r) + b * es;
-      srcs[rank_] = c.send + b * es;
-      ReduceN(mine + b * es, srcs, size_, n, call.dtype, local_op);
-      if (!hier) CopyOut(c.recv + b * es, mine + b * es, n * es, call.stream);
-    }
-    if (hier) {
-      char* shard = mine + s.begin * es;
-      const size_t n = s.end - s.begin;
-      const RedOp cross_op = call.op == RedOp::kAvg ? RedOp::kSum : call.op;
-      if (Status st = (*call.cross_node)(shard, n, call.dtype, cross_op); !st.ok()) {
-        return Abort(std::move(st), rank_, /*died=*/false);  // the peers wait for my shard
+    for (int r = 0; r < size_; ++r) srcs[r] = slot(seq, r) + s.begin * es;
+    srcs[rank_] = send + s.begin * es;
+    char* shard = mine + s.begin * es;
+    const size_t n = s.end - s.begin;
+    const bool fuse_avg = op == RedOp::kAvg && !cross_node;
+    ReduceN(shard, srcs, size_, n, dtype, op == RedOp::kAvg && !fuse_avg ? RedOp::kSum : op);
+    if (cross_node) {
+      if (Status s = cross_node(shard, n, dtype, op == RedOp::kAvg ? RedOp::kSum : op); !s.ok()) {
+        return Abort(std::move(s), rank_, /*died=*/false);  // the peers wait for my shard
       }
-      if (call.op == RedOp::kAvg) DivideBy(shard, shard, n, call.dtype, call.avg_divisor);
+      if (op == RedOp::kAvg) DivideBy(shard, shard, n, dtype, avg_divisor);
     }
   }
-  Publish(&Counters::reduced, c.seq);
-  return Status::Ok();
-}
+  Publish(&Counters::reduced, seq);
+  LOOM_RETURN_IF_ERROR(WaitAll(&Counters::reduced, seq));
 
-// 3. Copy the other ranks' reduced shards out (and, hierarchical, my own too).
-Status ShmAllReduce::CopyOutChunk(const Chunk& c, const Call& call) {
-  const size_t es = DTypeSize(call.dtype);
-  const bool hier = static_cast<bool>(*call.cross_node);
-  LOOM_RETURN_IF_ERROR(WaitAll(&Counters::reduced, c.seq));
+  // 3. Copy every rank's reduced shard out.
   for (int r = 0; r < size_; ++r) {
-    if (r == rank_ && !hier) continue;
-    const Range t = Shard(c.count, size_, r, es);
-    CopyOut(c.recv + t.begin * es, slot(c.seq, r) + t.begin * es, (t.end - t.begin) * es,
-            call.stream);
+    const Range t = Shard(count, size_, r, es);
+    CopyOut(recv + t.begin * es, slot(seq, r) + t.begin * es, (t.end - t.begin) * es, stream);
   }
-  Publish(&Counters::consumed, c.seq);
+  Publish(&Counters::consumed, seq);
   return Status::Ok();
 }
 

@@ -7,11 +7,9 @@
 //                                                                                -> copied[me] = seq
 //   2. reduce:    rank r reduces shard r of the chunk across all slots and its own input (one
 //                 ReduceN over L sources, vectorized, fp32 accumulation) and writes it into shard
-//                 r of its own slot, and (intra-node only) into its output, block by block;
+//                 r of its own slot;
 //                 optionally all-reduces that shard across nodes (hierarchical) -> reduced[me] = seq
-//   3. copy out:  every rank copies shard j of slot j, for all other j, into its output
-//                                                                              -> consumed[me] = seq
-// Step 3 of chunk k runs between steps 1 and 2 of chunk k+1, so the waits of both overlap work.
+//   3. copy out:  every rank copies shard j of slot j, for all j, into its output -> consumed[me]
 // i.e. a reduce-scatter then an all-gather through memory both ranks can see, with the reduction
 // work split evenly. The slots stay in cache (kDepth * L * chunk_bytes is a few MiB), so DRAM sees
 // roughly one read of the input and one write of the output per rank.
@@ -93,22 +91,8 @@ class ShmAllReduce {
   Status CheckPeers(int waiting_for);
   Status Abort(Status why, int blamed, bool died);
   std::string Name(int local_rank) const;
-  struct Call {  // what every chunk of one Run shares
-    DType dtype;
-    RedOp op;
-    const ShardHook* cross_node;  // never null; empty when not hierarchical
-    int avg_divisor;
-    bool stream;  // non-temporal stores into `recv`
-  };
-  struct Chunk {
-    const char* send;
-    char* recv;
-    size_t count;
-    uint64_t seq;  // 0: none
-  };
-  Status CopyIn(const Chunk& c, const Call& call);
-  Status ReduceChunk(const Chunk& c, const Call& call);
-  Status CopyOutChunk(const Chunk& c, const Call& call);
+  Status RunChunk(const char* send, char* recv, size_t count, DType dtype, RedOp op,
+                  const ShardHook& cross_node, int avg_divisor, bool stream);
 
   int rank_;
   int size_;
