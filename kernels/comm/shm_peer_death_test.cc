@@ -71,13 +71,15 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 struct DeathCase {
   int ranks;
-  const char* how;  // "exit" or "kill", as shm_peer_death_ranks takes it
+  const char* how;  // "exit", "kill" or "fail", as shm_peer_death_ranks takes it
 };
 void PrintTo(const DeathCase& c, std::ostream* os) { *os << c.ranks << " ranks, " << c.how; }
 
 class ShmPeerDeathTest : public ::testing::TestWithParam<DeathCase> {};
 
-TEST_P(ShmPeerDeathTest, SurvivorsReturnAnErrorNamingTheDeadRank) {
+// "fail" cases: the last rank leaves with an error, alive; the others must stop too, through the
+// segment's abort word (their peer's pid is alive, so only the word can tell them).
+TEST_P(ShmPeerDeathTest, SurvivorsReturnAnErrorNamingTheRank) {
   const DeathCase c = GetParam();
   char out_path[] = "/tmp/loom-shm-peer-death-XXXXXX";
   const int fd = mkstemp(out_path);
@@ -121,7 +123,16 @@ TEST_P(ShmPeerDeathTest, SurvivorsReturnAnErrorNamingTheDeadRank) {
     EXPECT_NE(status.find("UNAVAILABLE"), std::string::npos) << status;
     EXPECT_NE(status.find("rank " + std::to_string(victim) + " (local rank"), std::string::npos)
         << status;
-    EXPECT_NE(status.find("died during the collective"), std::string::npos) << status;
+    const bool died = std::string(c.how) != "fail";
+    EXPECT_NE(status.find(died ? "died during the collective" : "failed in it"), std::string::npos)
+        << status;
+  }
+  // A victim that failed without dying returns its own error, not the others'.
+  if (std::string(c.how) == "fail") {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(victim \d+: after [0-9.]+ ms: ([^\n]*))")))
+        << out;
+    EXPECT_NE(m[1].str().find("injected cross-node failure"), std::string::npos) << m[1];
   }
   for (int r = 0; r < victim; ++r) EXPECT_TRUE(seen[r]) << "no report from survivor " << r << ":\n" << out;
 }
@@ -130,7 +141,8 @@ TEST_P(ShmPeerDeathTest, SurvivorsReturnAnErrorNamingTheDeadRank) {
 INSTANTIATE_TEST_SUITE_P(comm_shm, ShmPeerDeathTest,
                          ::testing::Values(DeathCase{2, "exit"}, DeathCase{2, "kill"},
                                            DeathCase{3, "kill"}, DeathCase{4, "exit"},
-                                           DeathCase{4, "kill"}),
+                                           DeathCase{4, "kill"}, DeathCase{2, "fail"},
+                                           DeathCase{3, "fail"}),
                          [](const auto& info) {
                            return "np" + std::to_string(info.param.ranks) + "_" + info.param.how;
                          });
