@@ -15,14 +15,16 @@
 //    algorithms), an async one the MPI_I* function (libnbc). kShm queues an async intra-node
 //    all-reduce on the communicator's progress thread (which never calls MPI) and runs every
 //    other call on the calling thread once all earlier calls have completed, so collectives
-//    execute in issue order on every rank; its hierarchical (multi-node) all-reduce still runs on
-//    the calling thread, and its Request is complete on return.
+//    execute in issue order on every rank; its hierarchical (multi-node) all-reduce, which calls
+//    MPI between its steps, is queued too only at MPI_THREAD_MULTIPLE, and otherwise runs on the
+//    calling thread (its Request is then complete on return).
 //  * GroupStart()/GroupEnd() bracket calls that must be issued together (a send and a recv to the
 //    same peer, the pairs of an all-to-all). Inside a group nothing is guaranteed to progress
 //    before GroupEnd(); calls with async == nullptr complete in GroupEnd().
 //  * Errors are returned, never thrown: kInvalidArgument for a bad call (which the caller must not
-//    retry), kUnavailable / kInternal for failures of the transport. After a transport error the
-//    communicator should be destroyed.
+//    retry), kUnavailable / kInternal for failures of the transport (kShm: kUnavailable naming the
+//    rank when a rank of the node died or failed inside a shared-memory all-reduce, instead of
+//    waiting for it forever). After a transport error the communicator should be destroyed.
 //  * Thread safety: one thread at a time per communicator (like an MPI communicator without
 //    MPI_THREAD_MULTIPLE, or an NCCL communicator on one stream); a backend's own progress
 //    thread does not count.

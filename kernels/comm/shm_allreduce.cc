@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #endif
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -31,20 +33,29 @@ inline void CpuRelax() {
 #endif
 }
 
-// Spin a little (the peer is usually a few hundred nanoseconds behind on a machine with a core
-// per rank), then give the core away: oversubscribed, the peer may not run until we yield.
-class Backoff {
- public:
-  void Pause() {
-    if (++spins_ < 128) CpuRelax();
-    else sched_yield();
-  }
-
- private:
-  int spins_ = 0;
-};
-
 size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+size_t HeaderBytes(int size, size_t counters, size_t shared) {
+  return RoundUp(counters * static_cast<size_t>(size) + shared, 4096);
+}
+
+// Whether `pid` has exited. kill(pid, 0) alone still succeeds for a zombie (exited, its parent not
+// yet waited for it), which is how a rank looks when its launcher is slow or gone.
+bool ProcessGone(pid_t pid) {
+  if (kill(pid, 0) == -1) return errno == ESRCH;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "re");
+  if (!f) return false;  // no /proc: trust kill
+  char state = 0;
+  // "pid (comm) state ...": comm may hold spaces and parentheses, so take the last ')'.
+  char line[512];
+  const size_t n = std::fread(line, 1, sizeof line - 1, f);
+  std::fclose(f);
+  line[n] = '\0';
+  if (const char* close = std::strrchr(line, ')'); close && close[1] == ' ') state = close[2];
+  return state == 'Z' || state == 'X';
+}
 
 // Messages at least this large are written to the caller's buffer with non-temporal stores: the
 // output will not fit in cache anyway, and a normal store first reads the line it overwrites
@@ -126,8 +137,10 @@ StatusOr<std::unique_ptr<ShmAllReduce>> ShmAllReduce::Create(MPI_Comm local, siz
     return InvalidArgument("shm all-reduce supports at most " + std::to_string(kMaxLocalRanks) +
                            " ranks per node, not " + std::to_string(size));
   }
+  int world_rank = 0;
+  LOOM_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank));
   chunk_bytes = RoundUp(chunk_bytes, 4096);
-  const size_t header = RoundUp(sizeof(Counters) * static_cast<size_t>(size), 4096);
+  const size_t header = HeaderBytes(size, sizeof(Counters), sizeof(Shared));
   const size_t bytes = header + chunk_bytes * kDepth * static_cast<size_t>(size);
 
   // Local rank 0 creates the segment and broadcasts its name ("" when creation failed).
@@ -144,6 +157,14 @@ StatusOr<std::unique_ptr<ShmAllReduce>> ShmAllReduce::Create(MPI_Comm local, siz
     mapped = MapSegment(name, bytes, /*create=*/false);
   }
 
+  // Each rank's identity, for the liveness checks; the MPI_Allreduce below orders these stores
+  // before any peer's first read.
+  if (mapped.ok()) {
+    Counters& me = static_cast<Counters*>(*mapped)[rank];
+    me.pid = getpid();
+    me.world_rank = world_rank;
+  }
+
   // Everyone mapped (or someone failed): the name is no longer needed, so it goes now. From here
   // the kernel frees the memory when the last rank unmaps or exits, whatever happens.
   int ok = mapped.ok() ? 1 : 0, all_ok = 0;
@@ -155,7 +176,13 @@ StatusOr<std::unique_ptr<ShmAllReduce>> ShmAllReduce::Create(MPI_Comm local, siz
     if (rc != MPI_SUCCESS) return internal::MpiError(rc, "MPI_Bcast/MPI_Allreduce", __FILE__, __LINE__);
     return Unavailable("another local rank could not map the shared-memory segment");
   }
-  return std::unique_ptr<ShmAllReduce>(new ShmAllReduce(rank, size, chunk_bytes, *mapped, bytes));
+  std::unique_ptr<ShmAllReduce> shm(new ShmAllReduce(rank, size, chunk_bytes, *mapped, bytes));
+  // Every peer is alive now. If one of them does not look so, its pid is from another pid
+  // namespace (a container per rank) and says nothing here: rely on the abort flag alone.
+  for (int r = 0; r < size; ++r) {
+    if (ProcessGone(static_cast<pid_t>(shm->counters(r).pid))) shm->check_pids_ = false;
+  }
+  return shm;
 }
 
 ShmAllReduce::ShmAllReduce(int rank, int size, size_t chunk_bytes, void* base, size_t bytes)
@@ -167,8 +194,12 @@ ShmAllReduce::Counters& ShmAllReduce::counters(int r) const {
   return static_cast<Counters*>(base_)[r];
 }
 
+ShmAllReduce::Shared& ShmAllReduce::shared() const {
+  return *reinterpret_cast<Shared*>(static_cast<Counters*>(base_) + size_);
+}
+
 char* ShmAllReduce::slot(uint64_t seq, int r) const {
-  const size_t header = RoundUp(sizeof(Counters) * static_cast<size_t>(size_), 4096);
+  const size_t header = HeaderBytes(size_, sizeof(Counters), sizeof(Shared));
   const size_t index = (seq % kDepth) * static_cast<size_t>(size_) + static_cast<size_t>(r);
   return static_cast<char*>(base_) + header + index * chunk_bytes_;
 }
@@ -177,12 +208,74 @@ void ShmAllReduce::Publish(uint64_t Counters::*field, uint64_t seq) const {
   std::atomic_ref<uint64_t>(counters(rank_).*field).store(seq, std::memory_order_release);
 }
 
-void ShmAllReduce::WaitAll(uint64_t Counters::*field, uint64_t seq) const {
+Status ShmAllReduce::WaitAll(uint64_t Counters::*field, uint64_t seq) {
+  using Clock = std::chrono::steady_clock;
   for (int r = 0; r < size_; ++r) {
     std::atomic_ref<uint64_t> c(counters(r).*field);
-    Backoff backoff;
-    while (c.load(std::memory_order_acquire) < seq) backoff.Pause();
+    int spins = 0;
+    Clock::time_point next_check;
+    while (c.load(std::memory_order_acquire) < seq) {
+      // Spin a little (the peer is usually a few hundred nanoseconds behind on a machine with a
+      // core per rank), then give the core away: oversubscribed, the peer may not run until we
+      // yield. Only a wait that got that far is long enough to be worth a liveness check.
+      if (spins < 128) {
+        ++spins;
+        CpuRelax();
+        continue;
+      }
+      sched_yield();
+      const Clock::time_point now = Clock::now();
+      if (spins == 128) {  // first yield: start the liveness clock
+        ++spins;
+        next_check = now + std::chrono::milliseconds(kLivenessCheckMs);
+      }
+      if (now < next_check) continue;
+      next_check = now + std::chrono::milliseconds(kLivenessCheckMs);
+      LOOM_RETURN_IF_ERROR(CheckPeers(r));
+    }
   }
+  return Status::Ok();
+}
+
+std::string ShmAllReduce::Name(int r) const {
+  return "rank " + std::to_string(counters(r).world_rank) + " (local rank " + std::to_string(r) +
+         ", pid " + std::to_string(counters(r).pid) + ")";
+}
+
+Status ShmAllReduce::CheckPeers(int waiting_for) {
+  const uint64_t abort = std::atomic_ref<uint64_t>(shared().abort).load(std::memory_order_acquire);
+  if (abort != 0) {
+    const int by = static_cast<int>(abort >> 32) - 1;
+    const int blamed = static_cast<int>((abort & 0xffffffffu) >> 1);
+    const bool died = abort & 1;
+    std::string why = "shared-memory all-reduce: " + Name(blamed) +
+                      (died ? " died during the collective" : " failed in it");
+    if (by != blamed) why += " (seen by " + Name(by) + ")";
+    return Abort(Unavailable(std::move(why)), blamed, died);
+  }
+  if (!check_pids_) return Status::Ok();
+  // The rank waited for first: that is the one whose death the message should name. Any other
+  // dead rank will stop us at a later wait anyway.
+  for (int i = 0; i < size_; ++i) {
+    const int r = (waiting_for + i) % size_;
+    if (r != rank_ && ProcessGone(static_cast<pid_t>(counters(r).pid))) {
+      return Abort(Unavailable("shared-memory all-reduce: " + Name(r) +
+                               " died during the collective"),
+                   r, /*died=*/true);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ShmAllReduce::Abort(Status why, int blamed, bool died) {
+  // The first abort wins, so every rank names the same culprit.
+  uint64_t expected = 0;
+  const uint64_t word = (static_cast<uint64_t>(rank_) + 1) << 32 |
+                        static_cast<uint64_t>(blamed) << 1 | (died ? 1 : 0);
+  std::atomic_ref<uint64_t>(shared().abort)
+      .compare_exchange_strong(expected, word, std::memory_order_acq_rel);
+  if (broken_.ok()) broken_ = std::move(why);
+  return broken_;
 }
 
 Status ShmAllReduce::Run(const void* send, void* recv, size_t count, DType dtype, RedOp op,
@@ -190,6 +283,7 @@ Status ShmAllReduce::Run(const void* send, void* recv, size_t count, DType dtype
   const size_t es = DTypeSize(dtype);
   const size_t chunk = chunk_bytes_ / es;
   const bool stream = count * es >= kStreamingBytes;
+  if (!broken_.ok()) return broken_;
   for (size_t off = 0; off < count; off += chunk) {
     LOOM_RETURN_IF_ERROR(RunChunk(static_cast<const char*>(send) + off * es,
                                   static_cast<char*>(recv) + off * es, std::min(chunk, count - off),
@@ -208,11 +302,11 @@ Status ShmAllReduce::RunChunk(const char* send, char* recv, size_t count, DType 
   //    stays where it is: only I reduce it, and I can read it from `send` directly. That saves
   //    1/L of the copy-in traffic (half of it at 2 ranks).
   const Range s = Shard(count, size_, rank_, es);
-  if (seq > kDepth) WaitAll(&Counters::consumed, seq - kDepth);
+  if (seq > kDepth) LOOM_RETURN_IF_ERROR(WaitAll(&Counters::consumed, seq - kDepth));
   std::memcpy(mine, send, s.begin * es);
   std::memcpy(mine + s.end * es, send + s.end * es, (count - s.end) * es);
   Publish(&Counters::copied, seq);
-  WaitAll(&Counters::copied, seq);
+  LOOM_RETURN_IF_ERROR(WaitAll(&Counters::copied, seq));
 
   // 2. Reduce my shard across every rank's slot (mine from `send`), into my slot. Hierarchical:
   //    sum here, reduce across nodes, and only then average over the whole world. In place,
@@ -226,12 +320,14 @@ Status ShmAllReduce::RunChunk(const char* send, char* recv, size_t count, DType 
     const bool fuse_avg = op == RedOp::kAvg && !cross_node;
     ReduceN(shard, srcs, size_, n, dtype, op == RedOp::kAvg && !fuse_avg ? RedOp::kSum : op);
     if (cross_node) {
-      LOOM_RETURN_IF_ERROR(cross_node(shard, n, dtype, op == RedOp::kAvg ? RedOp::kSum : op));
+      if (Status s = cross_node(shard, n, dtype, op == RedOp::kAvg ? RedOp::kSum : op); !s.ok()) {
+        return Abort(std::move(s), rank_, /*died=*/false);  // the peers wait for my shard
+      }
       if (op == RedOp::kAvg) DivideBy(shard, shard, n, dtype, avg_divisor);
     }
   }
   Publish(&Counters::reduced, seq);
-  WaitAll(&Counters::reduced, seq);
+  LOOM_RETURN_IF_ERROR(WaitAll(&Counters::reduced, seq));
 
   // 3. Copy every rank's reduced shard out.
   for (int r = 0; r < size_; ++r) {

@@ -2,13 +2,15 @@
 // ShmAllReduce inside each node, and MPI across nodes (hierarchical: intra-node reduce-scatter,
 // inter-node all-reduce of each shard, intra-node all-gather).
 //
-// Asynchrony: an async intra-node all-reduce is queued on the communicator's progress engine
+// Asynchrony: an async shm all-reduce is queued on the communicator's progress engine
 // (progress_engine.h) and runs on its thread while the caller computes. Everything else runs on
 // the calling thread after draining that queue, so every rank executes its collectives in issue
-// order whichever thread runs them. Only the pure shared-memory all-reduce goes to the progress
-// thread: it makes no MPI call, so MPI_Init's default thread level (no MPI_THREAD_MULTIPLE) is
-// enough. The hierarchical all-reduce calls MPI between its steps and therefore stays on the
-// calling thread (its async Request is complete on return).
+// order whichever thread runs them. The intra-node all-reduce makes no MPI call, so it is queued at
+// any MPI thread level. The hierarchical one calls MPI_Allreduce across nodes between its steps,
+// from the progress thread, so it is queued only when MPI runs at MPI_THREAD_MULTIPLE: the caller
+// may call MPI itself meanwhile (its own code, or this communicator after a drain), and MPI
+// allows calls from two threads at once only at that level. Below it, the hierarchical all-reduce
+// runs on the calling thread and its Request is complete on return.
 #include <mpi.h>
 
 #include <string>
@@ -77,7 +79,11 @@ class ShmCommunicator final : public MpiCommunicator {
     }
     if (nodes_ > 1) LOOM_MPI_CHECK(MPI_Comm_split(mpi_comm(), local_rank, rank(), &cross_));
     LOOM_ASSIGN_OR_RETURN(shm_, ShmAllReduce::Create(local_));
-    if (cross_ == MPI_COMM_NULL) progress_ = std::make_unique<internal::ProgressEngine>();
+    int level = MPI_THREAD_SINGLE;
+    LOOM_MPI_CHECK(MPI_Query_thread(&level));
+    if (cross_ == MPI_COMM_NULL || level == MPI_THREAD_MULTIPLE) {
+      progress_ = std::make_unique<internal::ProgressEngine>();
+    }
     return Status::Ok();
   }
 
@@ -88,7 +94,8 @@ class ShmCommunicator final : public MpiCommunicator {
                     " ranks, " + std::to_string(nodes_) + " node(s)";
     if (!shm_) return d + ", " + note_ + ", all collectives on MPI";
     return d + ", all-reduce >= " + std::to_string(min_bytes_) + " B through shared memory" +
-           (cross_ != MPI_COMM_NULL ? " + MPI across nodes" : "") + " (chunk " +
+           (cross_ != MPI_COMM_NULL ? " + MPI across nodes" : "") +
+           (progress_ ? ", async on a progress thread" : ", async runs on the caller") + " (chunk " +
            std::to_string(shm_->chunk_bytes() / 1024) + " KiB, " +
            std::string(IsaName(BestIsa())) + "), the rest on MPI";
   }
@@ -136,8 +143,9 @@ class ShmCommunicator final : public MpiCommunicator {
   MPI_Comm cross_ = MPI_COMM_NULL;
   int nodes_ = 1;
   std::unique_ptr<ShmAllReduce> shm_;
-  // Intra-node-only communicators: runs async shm all-reduces (the only users of shm_ while
-  // anything is queued). Declared after shm_, so it stops before shm_ goes.
+  // Runs async shm all-reduces (the only users of shm_ and cross_ while anything is queued);
+  // null for a hierarchical communicator below MPI_THREAD_MULTIPLE. Declared after shm_, so it
+  // stops before shm_ goes.
   std::unique_ptr<internal::ProgressEngine> progress_;
   std::string note_;
 };
