@@ -47,6 +47,14 @@ StatusOr<T> As(const YAML::Node& node, const std::string& field, const char* typ
   }
 }
 
+// A duration field (time, leaf_wait), in seconds.
+StatusOr<int64_t> AsDuration(const YAML::Node& node, const std::string& field, const std::string& source) {
+  LOOM_ASSIGN_OR_RETURN(std::string text, As<std::string>(node, field, "a duration", source));
+  auto seconds = ParseDuration(text);
+  if (!seconds.ok()) return InvalidArgument(At(source, node.Mark()) + ": " + seconds.status().message());
+  return *seconds;
+}
+
 }  // namespace
 
 std::optional<v1::LeafPolicy> ParseLeafPolicy(const std::string& text) {
@@ -97,18 +105,14 @@ StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& s
       }
       spec.set_leaf(*leaf);
     } else if (key == "leaf_wait") {
-      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a duration", source));
-      auto seconds = ParseDuration(v);
-      if (!seconds.ok()) return InvalidArgument(At(source, value.Mark()) + ": " + seconds.status().message());
-      spec.set_leaf_wait_s(*seconds);
+      LOOM_ASSIGN_OR_RETURN(int64_t seconds, AsDuration(value, key, source));
+      spec.set_leaf_wait_s(seconds);
     } else if (key == "mpi") {
       LOOM_ASSIGN_OR_RETURN(bool v, As<bool>(value, key, "true or false", source));
       spec.set_mpi(v);
     } else if (key == "time") {
-      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a duration", source));
-      auto seconds = ParseDuration(v);
-      if (!seconds.ok()) return InvalidArgument(At(source, value.Mark()) + ": " + seconds.status().message());
-      spec.set_time_limit_s(*seconds);
+      LOOM_ASSIGN_OR_RETURN(int64_t seconds, AsDuration(value, key, source));
+      spec.set_time_limit_s(seconds);
     } else if (key == "command") {
       if (value.IsScalar()) {
         for (const char* a : {"/bin/sh", "-c"}) spec.add_command(a);
