@@ -438,7 +438,7 @@ StatusOr<v1::Stats> ControlPlane::GetStats(const v1::GetStatsRequest& request) {
   const int64_t end = request.end_ms() > 0 ? request.end_ms() : now;
   const int64_t window = request.window_ms() > 0 ? request.window_ms() : 24 * 3600 * 1000LL;
   const int64_t from = end - window;
-  metrics_.SetLevels(now, metrics_.levels());  // integrate the open bucket up to now
+  metrics_.AdvanceTo(now);
   LOOM_ASSIGN_OR_RETURN(auto usage, metrics_.Usage(*store_, from, end));
   LOOM_ASSIGN_OR_RETURN(auto steps, metrics_.Steps(*store_, from, end));
   const acct::Figures figures = acct::ComputeFigures(from, end, now, usage, steps, facts);

@@ -14,7 +14,7 @@ void MetricsLedger::AddSteps(int64_t job_id, int run, acct::TimeMs now,
 }
 
 void MetricsLedger::Flush(acct::TimeMs now, bool everything, store::Batch& batch) {
-  SetLevels(now, levels());
+  AdvanceTo(now);
   batch.usage.insert(batch.usage.end(), closed_usage_.begin(), closed_usage_.end());
   closed_usage_.clear();
   if (everything && usage_.open().gpu_up_s > 0) batch.usage.push_back(usage_.open());

@@ -23,6 +23,8 @@ class MetricsLedger {
 
   // The current levels hold until `now`, `levels` from then on.
   void SetLevels(acct::TimeMs now, const acct::UsageLevels& levels);
+  // Integrates the current levels up to `now` (before reading the open bucket).
+  void AdvanceTo(acct::TimeMs now) { SetLevels(now, levels()); }
   const acct::UsageLevels& levels() const { return usage_.levels(); }
   acct::TimeMs bucket_ms() const { return usage_.bucket_ms(); }
 
