@@ -6,8 +6,10 @@
 namespace loom::worker {
 namespace {
 
-TEST(EmulatedPeakTest, SharesACalibratedRateAmongTheGpus) {
+TEST(EmulatedPeakTest, CalibratesOnTheGpusShareOfTheCores) {
   const std::string lock = "/tmp/loom-peak-test-" + std::to_string(getpid()) + ".lock";
+  EXPECT_EQ(EmulatedGpuCores(1 << 20), 1);  // at least one core each
+  EXPECT_GE(EmulatedGpuCores(1), EmulatedGpuCores(2));
   auto one = EmulatedPeakTflops(1, lock);
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   EXPECT_GT(*one, 0.0);

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
                  "a GEMM calibration shared among emulated ones")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--machine-gpus", machine_gpus,
-                 "emulated GPUs sharing this machine's calibrated GEMM rate, across every worker on it "
+                 "emulated GPUs sharing this machine's cores, across every worker on it "
                  "(loom up sets it); default: this worker's")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--label", labels, "topology label KEY=VALUE (rack, leaf, spine); repeatable");
@@ -84,11 +84,15 @@ int main(int argc, char** argv) {
     return Fail("--machine-gpus (" + std::to_string(machine_gpus) + ") must count at least this worker's " +
                 std::to_string(emulate) + " emulated GPUs");
   }
-  if (peak_tflops == 0 && emulate > 0) {
-    auto calibrated = loom::worker::EmulatedPeakTflops(machine_gpus > 0 ? machine_gpus : emulate,
-                                                       "/tmp/loom-calibration.lock");
-    if (!calibrated.ok()) return Fail("GEMM calibration: " + calibrated.status().message());
-    peak_tflops = *calibrated;
+  if (emulate > 0) {
+    const int cores = loom::worker::EmulatedGpuCores(machine_gpus > 0 ? machine_gpus : emulate);
+    // Each rank's BLAS gets its GPU's share of the cores (a job's --env may still override).
+    setenv("OPENBLAS_NUM_THREADS", std::to_string(cores).c_str(), 1);
+    if (peak_tflops == 0) {
+      auto calibrated = loom::worker::EmulatedPeakTflops(cores, "/tmp/loom-calibration.lock");
+      if (!calibrated.ok()) return Fail("GEMM calibration: " + calibrated.status().message());
+      peak_tflops = *calibrated;
+    }
   }
   if (peak_tflops > 0) {
     for (auto& g : *gpus) g.set_peak_tflops(peak_tflops);
