@@ -22,7 +22,7 @@ Status NodeAgent::DoRegister() {
   *req.mutable_node() = node_;
   req.set_session(session_);
   if (runner_) {
-    for (int64_t id : runner_->Running()) req.add_running_job_ids(id);
+    for (int64_t id : runner_->Running()) req.add_running()->set_job_id(id);
   }
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);
@@ -102,7 +102,7 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
           g->set_index(i);
           g->set_utilization(busy[static_cast<size_t>(i)]);
         }
-        for (int64_t id : runner_->Running()) hb.add_running_job_ids(id);
+        for (int64_t id : runner_->Running()) hb.add_running()->set_job_id(id);
         grpc::ClientContext ctx;
         SetDeadline(&ctx, kRpcTimeout);
         v1::HeartbeatReply reply;
@@ -112,7 +112,7 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
             registered = false;
             next_heartbeat = std::chrono::steady_clock::now();
           }
-          for (int64_t id : reply.kill_job_ids()) runner_->Kill(id, "NotRunningHere");
+          for (const v1::JobAttempt& k : reply.kill()) runner_->Kill(k.job_id(), "NotRunningHere");
         }
       }
     }

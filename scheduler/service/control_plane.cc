@@ -487,7 +487,8 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
     core_->cluster().SetUp(index, true);
 
     // Jobs loomd believes run here but the worker does not have were lost with an earlier worker.
-    std::set<int64_t> running(request.running_job_ids().begin(), request.running_job_ids().end());
+    std::set<int64_t> running;
+    for (const v1::JobAttempt& a : request.running()) running.insert(a.job_id());
     store::Batch batch;
     std::vector<v1::Job> lost;
     std::vector<int64_t> requeued;
@@ -557,11 +558,12 @@ v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) 
     reply.set_reregister(true);
     return reply;
   }
-  for (int64_t id : request.running_job_ids()) {
+  for (const v1::JobAttempt& attempt : request.running()) {
+    const int64_t id = attempt.job_id();
     auto job = jobs_.find(id);
     if (job == jobs_.end() || job->second.state() != v1::RUNNING || !HasNode(job->second, request.node()) ||
         KillOwedForPreemption(job->second, request.node())) {
-      reply.add_kill_job_ids(id);
+      *reply.add_kill() = attempt;
     }
   }
   return reply;

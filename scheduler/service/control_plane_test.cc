@@ -79,7 +79,7 @@ class ControlPlaneTest : public ::testing::Test {
       gpu->set_peak_tflops(1);  // round figures for the efficiency tests
     }
     r.set_session(session);
-    for (int64_t id : running) r.add_running_job_ids(id);
+    for (int64_t id : running) r.add_running()->set_job_id(id);
     return cp_->Register(r).status();
   }
 
@@ -529,10 +529,10 @@ TEST_F(ControlPlaneTest, PreemptionInFlightIsFinishedAfterARestart) {
   v1::HeartbeatRequest hb;
   hb.set_node("n1");
   hb.set_session("q1");
-  hb.add_running_job_ids(victim);
+  hb.add_running()->set_job_id(victim);
   v1::HeartbeatReply reply = cp_->Heartbeat(hb);
-  ASSERT_EQ(reply.kill_job_ids_size(), 1);
-  EXPECT_EQ(reply.kill_job_ids(0), victim);
+  ASSERT_EQ(reply.kill_size(), 1);
+  EXPECT_EQ(reply.kill(0).job_id(), victim);
 
   // Nothing else is decided while the victim drains.
   EXPECT_EQ(cp_->SchedulePass(true), 0);
@@ -541,7 +541,7 @@ TEST_F(ControlPlaneTest, PreemptionInFlightIsFinishedAfterARestart) {
 
   Exit(victim, "n0", 143, "Preempted");
   Exit(victim, "n1", 143, "Preempted");
-  EXPECT_EQ(cp_->Heartbeat(hb).kill_job_ids_size(), 0);  // n1's ranks are done
+  EXPECT_EQ(cp_->Heartbeat(hb).kill_size(), 0);  // n1's ranks are done
   // n2's worker restarts, its ranks gone with it: that ends the preemption, not the job.
   clock_.now += 6000;
   ASSERT_TRUE(RegisterNode("n2", "restarted", {}).ok());
