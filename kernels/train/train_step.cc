@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <random>
 
 #include "kernels/gemm/bf16.h"
+#include "kernels/train/param_layout.h"
 
 namespace loom::train {
 namespace {
@@ -37,17 +37,6 @@ StepGemms::Weight WeightGemms(int64_t t, int64_t in, int64_t out, bool forward_r
   w.dgrad = Desc(Op::kN, Op::kT, t, in, out, dgrad_out, dgrad_residual ? 1.0f : 0.0f);
   w.wgrad = Desc(Op::kT, Op::kN, in, out, t, DType::kF32);
   return w;
-}
-
-// Element counts of one layer's weights, in the order they sit in the flat buffers.
-struct LayerLayout {
-  int64_t qkv, proj, up, down;
-  int64_t total() const { return qkv + proj + up + down; }
-};
-
-LayerLayout LayoutOf(const ModelShape& s) {
-  const int64_t h = s.hidden;
-  return {h * 3 * h, h * h, h * 4 * h, 4 * h * h};
 }
 
 // Token-major [b, T, heads, d] (row stride `ld`, starting at column `col0`) <-> head-major
@@ -205,7 +194,7 @@ struct Trainer::State {
   TrainOptions options;
   comm::Communicator* comm = nullptr;
   StepGemms plan;
-  LayerLayout layout;
+  ParamLayout layout;
   int64_t embedding_offset = 0;  // flat layout: layer L-1, ..., layer 0, embedding
   int64_t adam_step = 0;
 
@@ -221,7 +210,7 @@ struct Trainer::State {
   int64_t bucket_begin = 0;  // first layer-gradient element not yet in a launched bucket
   StepStats stats;
 
-  int64_t LayerOffset(int64_t l) const { return (shape.layers - 1 - l) * layout.total(); }
+  int64_t LayerOffset(int64_t l) const { return (shape.layers - 1 - l) * layout.layer_elems(); }
 
   Status Run(const GemmDesc& d, const void* a, const void* b, const void* c, void* out) {
     stats.issued_flops += gemm::GemmFlops(d);
@@ -246,23 +235,17 @@ void Trainer::State::Allocate() {
   const int64_t t = s.tokens_per_rank(), h = s.hidden;
   const int64_t nb = s.micro_batch * s.heads, T = s.seq_len;
   const int64_t head_elems = t * h;  // nb × T × d
-  embedding_offset = s.layers * layout.total();
-  const int64_t n = embedding_offset + s.vocab * h;
-  master.resize(n);
+  embedding_offset = s.layers * layout.layer_elems();
+  const int64_t n = layout.total();
+  master = InitialWeights(n, options.seed);
   grads.assign(n, 0.0f);
   adam_m.assign(n, 0.0f);
   adam_v.assign(n, 0.0f);
   weights.resize(n);
-  // Same seed on every rank: the replicas start identical. Data differs per rank.
-  std::mt19937_64 rng(options.seed);
-  std::normal_distribution<float> init(0.0f, 0.02f);
-  for (float& w : master) w = init(rng);
   ToBf16(master.data(), n, weights.data());
-  std::mt19937_64 data_rng(options.seed * 7919 + (comm ? comm->rank() : 0));
-  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(s.vocab - 1));
-  tokens.resize(t);
-  targets.resize(t);
-  for (int64_t i = 0; i < t; ++i) tokens[i] = token(data_rng), targets[i] = token(data_rng);
+  Batch batch = MakeBatch(s, options.seed, comm ? comm->rank() : 0);
+  tokens = std::move(batch.tokens);
+  targets = std::move(batch.targets);
 
   acts.resize(s.layers);
   for (LayerActs& a : acts) {
@@ -460,7 +443,7 @@ Status Trainer::State::Backward() {
     stats.compute_s += Since(compute_t0);
     // Layer l's gradients are final: reduce them while the layers below compute. Layer 0's
     // bucket has nothing below it to hide behind; it goes last (see the end).
-    const int64_t end = LayerOffset(l) + layout.total();
+    const int64_t end = LayerOffset(l) + layout.layer_elems();
     if (l > 0 && end - bucket_begin >= bucket_elems) {
       LOOM_RETURN_IF_ERROR(LaunchBucket(bucket_begin, end));
       bucket_begin = end;
