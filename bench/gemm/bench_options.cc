@@ -15,6 +15,7 @@ const char kUsage[] =
     "  --iters N                       timed iterations (default GPU 20, CPU 3)\n"
     "  --warmup N                      untimed iterations first (default GPU 5, CPU 1)\n"
     "  --no-check                      skip comparing loom's result with cuBLAS / sgemm\n"
+    "  --portable                      GPU: also time loom's portable (sm_80) kernel alone\n"
     "  --json                          print one JSON array instead of a table\n";
 
 namespace {
@@ -53,6 +54,10 @@ StatusOr<Options> ParseOptions(int argc, char** argv) {
     }
     if (flag == "--no-check") {
       o.check = false;
+      continue;
+    }
+    if (flag == "--portable") {
+      o.portable = true;
       continue;
     }
     if (i + 1 >= argc) return InvalidArgument(std::string(flag) + ": unknown flag or missing value");

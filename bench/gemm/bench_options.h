@@ -28,6 +28,7 @@ struct Options {
   DType out_type = DType::kBF16;
   bool json = false;
   bool check = true;
+  bool portable = false;  // GPU: also time Loom's portable kernel alone (--portable)
   bool help = false;
 };
 

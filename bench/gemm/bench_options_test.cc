@@ -23,6 +23,8 @@ TEST(BenchOptions, DefaultsAndFlags) {
   EXPECT_EQ(o->iters, 7);
   EXPECT_TRUE(o->json);
   EXPECT_TRUE(Parse({})->check);
+  EXPECT_FALSE(Parse({})->portable);
+  EXPECT_TRUE(Parse({"--portable"})->portable);
 }
 
 TEST(BenchOptions, RejectsBadInputWithOneLine) {

@@ -3,7 +3,7 @@
 // backend takes bf16 and converts at every call, so "overhead" is the price of the bf16 boundary.
 // Loom and the anchor alternate within each iteration, so clock drift affects both alike. Times
 // are medians; overhead_best_pct compares the fastest iterations instead.
-#include <cblas.h>
+#include "kernels/gemm/blas.h"
 
 #include <algorithm>
 #include <chrono>

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bench/gemm/runners.h"
+#include "kernels/gemm/backends.h"
 #include "kernels/gemm/cuda_check.h"
 
 namespace loom::bench::gemm {
@@ -47,11 +48,9 @@ struct Events {
   }
 };
 
-// Average milliseconds per call of `backend` on the case's buffers.
-StatusOr<double> TimeBackend(Backend backend, const GemmDesc& g, const DeviceBuffer& a,
-                             const DeviceBuffer& b, DeviceBuffer& d, int warmup, int iters,
-                             cudaStream_t stream) {
-  auto run = [&] { return loom::gemm::Gemm(g, a.get(), b.get(), nullptr, d.get(), backend, stream); };
+// Average milliseconds per call of `run` (which enqueues one GEMM on `stream`).
+template <class Run>
+StatusOr<double> TimeRun(const Run& run, int warmup, int iters, cudaStream_t stream) {
   for (int i = 0; i < warmup; ++i) LOOM_RETURN_IF_ERROR(run());
   Events ev;
   LOOM_CUDA_RETURN_IF_ERROR(cudaEventCreate(&ev.start));
@@ -63,6 +62,27 @@ StatusOr<double> TimeBackend(Backend backend, const GemmDesc& g, const DeviceBuf
   float ms = 0.0f;
   LOOM_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, ev.start, ev.stop));
   return double(ms) / iters;
+}
+
+StatusOr<double> TimeBackend(Backend backend, const GemmDesc& g, const DeviceBuffer& a,
+                             const DeviceBuffer& b, DeviceBuffer& d, int warmup, int iters,
+                             cudaStream_t stream) {
+  return TimeRun(
+      [&] { return loom::gemm::Gemm(g, a.get(), b.get(), nullptr, d.get(), backend, stream); },
+      warmup, iters, stream);
+}
+
+// Loom's portable mma.sync kernel alone: what `loom` runs off Hopper, measured on Hopper too so
+// one run shows both of our kernels against cuBLASLt.
+StatusOr<double> TimePortable(const GemmDesc& desc, const DeviceBuffer& a, const DeviceBuffer& b,
+                              DeviceBuffer& d, int warmup, int iters, cudaStream_t stream) {
+  LOOM_ASSIGN_OR_RETURN(const GemmDesc g, loom::gemm::Validate(desc, a.get(), b.get(), nullptr, d.get()));
+  return TimeRun(
+      [&] {
+        return loom::gemm::internal::LoomGpuGemm(g, a.get(), b.get(), nullptr, d.get(), stream,
+                                                 loom::gemm::internal::LoomKernel::kPortable);
+      },
+      warmup, iters, stream);
 }
 
 StatusOr<std::vector<float>> DownloadOutput(const DeviceBuffer& d, DType type) {
@@ -122,14 +142,22 @@ StatusOr<Sweep> RunGpuSweep(const std::vector<Case>& cases, const Options& o) {
     LOOM_RETURN_IF_ERROR(d_cublas.Allocate(out_bytes));
     LOOM_ASSIGN_OR_RETURN(const double cublas_ms,
                           TimeBackend(Backend::kCublas, g, a, b, d_cublas, warmup, iters, stream));
-    double loom_ms = NAN, diff = NAN;
+    double loom_ms = NAN, diff = NAN, portable_ms = NAN, portable_diff = NAN;
     if (with_loom) {
       LOOM_RETURN_IF_ERROR(d_loom.Allocate(out_bytes));
       LOOM_ASSIGN_OR_RETURN(loom_ms, TimeBackend(Backend::kLoom, g, a, b, d_loom, warmup, iters, stream));
+      std::vector<float> theirs;
       if (o.check) {
         LOOM_ASSIGN_OR_RETURN(const std::vector<float> ours, DownloadOutput(d_loom, g.out_type));
-        LOOM_ASSIGN_OR_RETURN(const std::vector<float> theirs, DownloadOutput(d_cublas, g.out_type));
+        LOOM_ASSIGN_OR_RETURN(theirs, DownloadOutput(d_cublas, g.out_type));
         diff = RelativeMaxDiff(ours, theirs);
+      }
+      if (o.portable) {  // reuses d_loom: its result was checked above
+        LOOM_ASSIGN_OR_RETURN(portable_ms, TimePortable(g, a, b, d_loom, warmup, iters, stream));
+        if (o.check) {
+          LOOM_ASSIGN_OR_RETURN(const std::vector<float> ours, DownloadOutput(d_loom, g.out_type));
+          portable_diff = RelativeMaxDiff(ours, theirs);
+        }
       }
     }
     const double flops = loom::gemm::GemmFlops(g);
@@ -144,6 +172,10 @@ StatusOr<Sweep> RunGpuSweep(const std::vector<Case>& cases, const Options& o) {
         .Num("cublas_pct_of_peak", cublas_tflops / peak * 100.0, 1)
         .Num("ratio_vs_cublas", loom_tflops / cublas_tflops, 3)
         .Num("maxdiff", diff, 6)
+        .Num("portable_ms", portable_ms, 3)
+        .Num("portable_TFLOPs", flops / (portable_ms * 1e-3) / 1e12, 1)
+        .Num("portable_ratio_vs_cublas", flops / (portable_ms * 1e-3) / 1e12 / cublas_tflops, 3)
+        .Num("portable_maxdiff", portable_diff, 6)
         .Str("device", name);
     sweep.rows.push_back(std::move(row));
   }

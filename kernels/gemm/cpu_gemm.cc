@@ -1,7 +1,7 @@
 // CPU backend: bf16 widened to fp32 at the boundary, then OpenBLAS sgemm. OpenBLAS has no fast
 // bf16 path on most x86 parts, and converting is O(MK + KN + MN) against the GEMM's O(MNK), so the
 // cost of the boundary shrinks as shapes grow (loom-bench gemm measures it against plain sgemm).
-#include <cblas.h>
+#include "kernels/gemm/blas.h"
 
 #include <algorithm>
 #include <climits>

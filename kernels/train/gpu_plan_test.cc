@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/train/bucket_plan.h"
 #include "kernels/train/device_memory.h"
+#include "kernels/train/init_hash.h"
+#include "kernels/train/param_layout.h"
 #include "kernels/train/step_timeline.h"
 
 namespace loom::train {
@@ -143,6 +146,25 @@ TEST(StepTimelineTest, OverlappingAndUnorderedIntervalsCountOnce) {
   const auto u = UnionOf({{2, 3}, {0, 1}, {1, 2}});
   ASSERT_EQ(u.size(), 1u);
   EXPECT_DOUBLE_EQ(u[0].end, 3);
+}
+
+TEST(InitialWeightTest, IsNormalWithStdTwoHundredthsAndAFunctionOfSeedAndIndex) {
+  const int64_t n = 1 << 20;
+  const std::vector<float> w = InitialWeights(n, 1);
+  double sum = 0, sq = 0;
+  for (float x : w) {
+    ASSERT_TRUE(std::isfinite(x));
+    sum += x, sq += double(x) * x;
+  }
+  const double mean = sum / n, sd = std::sqrt(sq / n - mean * mean);
+  EXPECT_NEAR(mean, 0.0, 1e-4);
+  EXPECT_NEAR(sd, 0.02, 2e-4);
+  // About 4.6% beyond two standard deviations, as a normal distribution has.
+  const auto tails = std::count_if(w.begin(), w.end(), [](float x) { return std::fabs(x) > 0.04f; });
+  EXPECT_NEAR(double(tails) / n, 0.0455, 0.003);
+  EXPECT_EQ(w[12345], InitialWeight(1, 12345));
+  EXPECT_NE(InitialWeight(1, 7), InitialWeight(2, 7));
+  EXPECT_NE(w[0], w[1]);
 }
 
 }  // namespace

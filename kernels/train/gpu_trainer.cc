@@ -174,9 +174,7 @@ struct GpuTrainer::State {
 Status GpuTrainer::State::Initialize() {
   const int64_t n = layout.total();
   LOOM_TRAIN_CUDA(cudaMalloc(reinterpret_cast<void**>(&base), mem.total_bytes));
-  const std::vector<float> master = InitialWeights(n, options.seed);
-  LOOM_TRAIN_CUDA(cudaMemcpy(F32(mem.master), master.data(), n * sizeof(float),
-                             cudaMemcpyHostToDevice));
+  LOOM_TRAIN_CUDA(cuda::InitWeights(options.seed, n, F32(mem.master), compute));
   LOOM_TRAIN_CUDA(cuda::ToBf16(F32(mem.master), n, W(0), compute));
   LOOM_TRAIN_CUDA(cudaMemsetAsync(G(0), 0, n * sizeof(float), compute));
   if (mem.adam_m >= 0) {

@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "kernels/train/init_hash.h"
+
 namespace loom::train {
 
 ParamLayout LayoutOf(const ModelShape& s) {
@@ -11,9 +13,7 @@ ParamLayout LayoutOf(const ModelShape& s) {
 
 std::vector<float> InitialWeights(int64_t count, uint64_t seed) {
   std::vector<float> w(static_cast<size_t>(count));
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> init(0.0f, 0.02f);
-  for (float& x : w) x = init(rng);
+  for (int64_t i = 0; i < count; ++i) w[i] = InitialWeight(seed, i);
   return w;
 }
 

@@ -24,7 +24,8 @@ struct ParamLayout {
 };
 ParamLayout LayoutOf(const ModelShape& shape);
 
-// N(0, 0.02) fp32 master weights from `seed` (the same on every rank: replicas start identical).
+// N(0, 0.02) fp32 master weights from `seed`, InitialWeight(seed, i) for i < count (the same on
+// every rank: replicas start identical; the GPU trainer computes the same on the device).
 std::vector<float> InitialWeights(int64_t count, uint64_t seed);
 
 // This rank's token ids and targets for every step (the data differs per rank).

@@ -3,6 +3,7 @@
 // GEMMs hold the step's FLOPs; these are a few passes over the activations.
 #include <cuda_bf16.h>
 
+#include "kernels/train/init_hash.h"
 #include "kernels/train/train_kernels.h"
 
 namespace loom::train::cuda {
@@ -54,6 +55,10 @@ __device__ float2 SoftmaxStats(const float* x, int64_t n, float* scratch) {
 __global__ void EmbeddingForwardKernel(const int32_t* tokens, const bf16* e, int64_t t, int64_t h,
                                        float* resid) {
   LOOM_GRID_STRIDE(i, t * h) resid[i] = __bfloat162float(e[int64_t{tokens[i / h]} * h + i % h]);
+}
+
+__global__ void InitWeightsKernel(uint64_t seed, int64_t n, float* master) {
+  LOOM_GRID_STRIDE(i, n) master[i] = InitialWeight(seed, i);
 }
 
 __global__ void ToBf16Kernel(const float* src, int64_t n, bf16* dst) {
@@ -160,6 +165,11 @@ cudaError_t EmbeddingForward(const int32_t* tokens, const void* embedding, int64
                              float* resid, cudaStream_t s) {
   EmbeddingForwardKernel<<<Blocks(t * h), kThreads, 0, s>>>(
       tokens, static_cast<const bf16*>(embedding), t, h, resid);
+  return cudaGetLastError();
+}
+
+cudaError_t InitWeights(uint64_t seed, int64_t n, float* master, cudaStream_t s) {
+  InitWeightsKernel<<<Blocks(n), kThreads, 0, s>>>(seed, n, master);
   return cudaGetLastError();
 }
 

@@ -13,6 +13,8 @@ namespace loom::train::cuda {
 // resid[i, :] = embedding[tokens[i], :] (fp32 from bf16).
 cudaError_t EmbeddingForward(const int32_t* tokens, const void* embedding, int64_t t, int64_t h,
                              float* resid, cudaStream_t stream);
+// master[i] = InitialWeight(seed, i) (init_hash.h) for i < n.
+cudaError_t InitWeights(uint64_t seed, int64_t n, float* master, cudaStream_t stream);
 cudaError_t ToBf16(const float* src, int64_t n, void* dst, cudaStream_t stream);
 // Token-major [b, T, heads, d] (row stride ld, from column col0) <-> head-major [b, heads, T, d].
 cudaError_t ToHeads(const void* src, int64_t ld, int64_t col0, int64_t b, int64_t T,
