@@ -20,9 +20,15 @@
 namespace loom::train::cli {
 namespace {
 
+// Without WORLD_SIZE, or with WORLD_SIZE=1: one process on one GPU (LOCAL_RANK still picks it).
 StatusOr<comm::RendezvousEnv> LaunchEnvironment() {
   const char* world = std::getenv("WORLD_SIZE");
-  if (world == nullptr || *world == '\0') return comm::RendezvousEnv{};  // one process, one GPU
+  if (world == nullptr || *world == '\0' || std::string(world) == "1") {
+    comm::RendezvousEnv single;
+    const char* local = std::getenv("LOCAL_RANK");
+    single.local_rank = local != nullptr && *local != '\0' ? std::atoi(local) : 0;
+    return single;
+  }
   return comm::RendezvousEnvFromEnvironment();
 }
 

@@ -498,8 +498,9 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const ModelShape& shape,
                                                    comm::Communicator* comm) {
   LOOM_RETURN_IF_ERROR(Validate(shape));
   if (options.gemm_backend != gemm::Backend::kCpu) {
-    // Activations and weights live in host vectors; a device backend needs device buffers.
-    return InvalidArgument("train: only the cpu GEMM backend is supported so far");
+    // Activations and weights live in host vectors; the device backends are GpuTrainer's.
+    return InvalidArgument("train: the CPU trainer runs the cpu GEMM backend (loom and cublas: "
+                           "GpuTrainer, gpu_trainer.h)");
   }
   if (options.bucket_bytes < 0) return InvalidArgument("train: bucket_bytes must be >= 0");
   auto state = std::make_unique<State>();

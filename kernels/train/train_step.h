@@ -2,7 +2,7 @@
 // gradient all-reduce in buckets overlapped with the backward pass, and an optimizer update.
 // Every matrix multiply goes through loom::gemm (bf16 operands, fp32 accumulation), so the FLOPs
 // are real; the numerics are not a faithful GPT (no layer norms, fake targets) because the point
-// is the cost and the overlap, not the loss.
+// is the cost and the overlap, not the loss. The same step on a CUDA device: gpu_trainer.h.
 #pragma once
 
 #include <cstdint>
