@@ -2,8 +2,8 @@
 # The one command for a GPU machine (docs/GPU.md): builds the kernels-only tree (no MPI, gRPC or
 # Protobuf) with Ninja, then runs the GPU tests, the GEMM benchmark against cuBLASLt, the NCCL
 # communicator tests and loom-train on one GPU, each step under its own time limit and all of it
-# within LOOM_GPU_CHECK_BUDGET_S (480 s). Every result and the build log go to OUTDIR (7 files);
-# a summary table is printed last. On a machine without a CUDA device it configures, builds and
+# within LOOM_GPU_CHECK_BUDGET_S (480 s; the build alone LOOM_GPU_CHECK_BUILD_S, 300 s). Every
+# result and the build log go to OUTDIR (7 files); a summary table is printed last. On a machine without a CUDA device it configures, builds and
 # runs the GPU tests (which skip), reports each device step as "skipped: no CUDA device", and
 # exits 0: non-zero means a real failure (configure, build, a test, a step that failed or hung).
 #
@@ -138,7 +138,7 @@ if [ $skip_build -eq 0 ]; then
         cmake -S "$root" -B "$build" "${cmake_args[@]}" -DLOOM_BUILD_TESTS=OFF
     fi
   fi
-  step build 300 "$log_build" cmake --build "$build" -j "$jobs"
+  step build "${LOOM_GPU_CHECK_BUILD_S:-300}" "$log_build" cmake --build "$build" -j "$jobs"
   build_ok=$?
 else
   steps+=("configure + build|skipped: --skip-build ($build)|0")
@@ -180,6 +180,8 @@ if [ $build_ok -eq 0 ]; then
     step "loom-train 7B-shaped ($g)" 150 "$train_json" env -u RANK -u WORLD_SIZE "$bin/loom-train" \
       --device gpu --preset 7B --layers fit --gemm "$g" --steps 4 --warmup 2 --json
   done
+else
+  steps+=("tests, benchmarks, loom-train|not run: nothing built|0")
 fi
 
 # ---- Summary -----------------------------------------------------------------------------------
