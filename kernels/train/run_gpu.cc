@@ -20,18 +20,6 @@
 namespace loom::train::cli {
 namespace {
 
-// Without WORLD_SIZE, or with WORLD_SIZE=1: one process on one GPU (LOCAL_RANK still picks it).
-StatusOr<comm::RendezvousEnv> LaunchEnvironment() {
-  const char* world = std::getenv("WORLD_SIZE");
-  if (world == nullptr || *world == '\0' || std::string(world) == "1") {
-    comm::RendezvousEnv single;
-    const char* local = std::getenv("LOCAL_RANK");
-    single.local_rank = local != nullptr && *local != '\0' ? std::atoi(local) : 0;
-    return single;
-  }
-  return comm::RendezvousEnvFromEnvironment();
-}
-
 // The catalog entry of the device, or of LOOM_GPU_MODEL when set (a GPU the catalog cannot map).
 StatusOr<const GpuModel*> PeakModel(const std::string& device_name) {
   const char* env = std::getenv("LOOM_GPU_MODEL");
@@ -49,7 +37,7 @@ StatusOr<const GpuModel*> PeakModel(const std::string& device_name) {
 
 int RunGpu(const Flags& flags) {
   Flags f = flags;
-  auto env = LaunchEnvironment();
+  auto env = GpuLaunchEnvironment();
   if (!env.ok()) return Fail(RankFromEnvironment(), env.status().message());
   const int rank = env->rank, world = env->world_size;
   auto fail = [rank](const std::string& msg) { return Fail(rank, msg); };

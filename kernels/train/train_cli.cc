@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <vector>
 
 namespace loom::train::cli {
@@ -134,6 +135,20 @@ int RankFromEnvironment() {
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') return std::atoi(v);
   }
   return 0;
+}
+
+StatusOr<comm::RendezvousEnv> GpuLaunchEnvironment() {
+  const char* world = std::getenv("WORLD_SIZE");
+  if (world == nullptr || *world == '\0' || std::string(world) == "1") {
+    comm::RendezvousEnv single;
+    const char* local = std::getenv("LOCAL_RANK");
+    if (local != nullptr && *local != '\0') {
+      LOOM_ASSIGN_OR_RETURN(const int64_t l, ParseInt("LOCAL_RANK", local));
+      single.local_rank = static_cast<int>(l);
+    }
+    return single;
+  }
+  return comm::RendezvousEnvFromEnvironment();
 }
 
 Status RunSteps(const Flags& f, const ModelShape& s, int world, double peak_per_rank,

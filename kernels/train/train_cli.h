@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "kernels/comm/rendezvous.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/train/model_shape.h"
 #include "kernels/train/train_step.h"
@@ -35,6 +36,12 @@ StatusOr<Flags> ParseFlags(int argc, char** argv);
 // The rank this process will have, from the launcher's environment (Open MPI's, PMI's or the
 // torch-style RANK), before MPI or NCCL is up: so only rank 0 prints a bad command line.
 int RankFromEnvironment();
+
+// The GPU run's ranks: without WORLD_SIZE, or with WORLD_SIZE=1, one process on one GPU
+// (LOCAL_RANK, if set, still picks the device); else RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+// MASTER_PORT as comm::RendezvousEnvFromEnvironment reads them (INVALID_ARGUMENT naming the one
+// missing or malformed).
+StatusOr<comm::RendezvousEnv> GpuLaunchEnvironment();
 
 // Rank 0's steps besides stdout: loomd's StepReporter when built with the control plane.
 class StepSink {

@@ -73,6 +73,35 @@ TEST(TrainCliTest, RankComesFromTheLauncher) {
   EXPECT_EQ(RankFromEnvironment(), 0);
 }
 
+TEST(TrainCliTest, GpuRunIsOneProcessUnlessWorldSizeSaysOtherwise) {
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) unsetenv(v);
+  auto single = GpuLaunchEnvironment();
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(single->world_size, 1);
+  EXPECT_EQ(single->local_rank, 0);
+  setenv("WORLD_SIZE", "1", 1);
+  setenv("LOCAL_RANK", "3", 1);  // a one-GPU job on the node's fourth GPU
+  single = GpuLaunchEnvironment();
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(single->world_size, 1);
+  EXPECT_EQ(single->local_rank, 3);
+  setenv("LOCAL_RANK", "x", 1);
+  EXPECT_NE(GpuLaunchEnvironment().status().message().find("LOCAL_RANK"), std::string::npos);
+  setenv("LOCAL_RANK", "1", 1);
+  setenv("WORLD_SIZE", "2", 1);  // a job: the rendezvous variables must all be there
+  EXPECT_EQ(GpuLaunchEnvironment().status().code(), StatusCode::kInvalidArgument);
+  setenv("RANK", "1", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", "29500", 1);
+  auto job = GpuLaunchEnvironment();
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(job->rank, 1);
+  EXPECT_EQ(job->world_size, 2);
+  EXPECT_EQ(job->local_rank, 1);
+  EXPECT_EQ(job->master_port, 29500);
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) unsetenv(v);
+}
+
 TEST(TrainCliTest, RunStepsRecordsEveryStepAndPrintsTheMedian) {
   class Count final : public StepSink {
    public:
