@@ -9,6 +9,7 @@
 #include "kernels/train/device_memory.h"
 #include "kernels/train/init_hash.h"
 #include "kernels/train/param_layout.h"
+#include "kernels/train/step_schedule.h"
 #include "kernels/train/step_timeline.h"
 
 namespace loom::train {
@@ -74,6 +75,68 @@ TEST(GradBucketPlanTest, LaunchPointsFollowBackwardOrder) {
     }
     ExpectTiles(plan, layout.total());
   }
+}
+
+// Position of the first op of `kind` (and `index`, unless -2) in `ops`; -1 if absent.
+int64_t PositionOf(const std::vector<StepOp>& ops, StepOp::Kind kind, int64_t index = -2) {
+  for (size_t p = 0; p < ops.size(); ++p)
+    if (ops[p].kind == kind && (index == -2 || ops[p].index == index)) return static_cast<int64_t>(p);
+  return -1;
+}
+
+TEST(StepScheduleTest, EveryBucketStartsAfterItsGradientsAndIsWaitedForBeforeItsUpdate) {
+  for (int64_t layers : {1, 2, 5}) {
+    ModelShape s = Tiny();
+    s.layers = layers;
+    const ParamLayout layout = LayoutOf(s);
+    for (int64_t elems : {int64_t{0}, layout.layer_elems() * 2, layout.total()}) {
+      const auto buckets = PlanGradBuckets(layout, elems);
+      const auto ops = PlanStepSchedule(buckets, layers, true);
+      const int64_t gather = PositionOf(ops, StepOp::kGatherLookup);
+      const int64_t wait_gather = PositionOf(ops, StepOp::kWaitGather);
+      const int64_t scatter = PositionOf(ops, StepOp::kLookupScatter);
+      ASSERT_GE(gather, 0);
+      EXPECT_LT(gather, wait_gather);
+      EXPECT_LT(wait_gather, scatter);
+      for (size_t i = 0; i < buckets.size(); ++i) {
+        const int64_t b = static_cast<int64_t>(i);
+        const int64_t launch = PositionOf(ops, StepOp::kLaunchBucket, b);
+        ASSERT_GE(launch, 0) << "bucket " << i << " never starts";
+        EXPECT_EQ(std::count_if(ops.begin(), ops.end(), [&](const StepOp& o) {
+                    return o.kind == StepOp::kLaunchBucket && o.index == b;
+                  }), 1);
+        for (int64_t l = 0; l < layers; ++l) {
+          const int64_t lo = layout.LayerOffset(l), hi = lo + layout.layer_elems();
+          if (hi <= buckets[i].begin || lo >= buckets[i].end) continue;  // not in this bucket
+          EXPECT_LT(PositionOf(ops, StepOp::kLayerBackward, l), launch) << "layer " << l;
+        }
+        if (buckets[i].end == layout.total()) {  // the embedding's
+          EXPECT_LT(PositionOf(ops, StepOp::kHeadBackward), launch);
+          EXPECT_LT(launch, gather);  // reduced before the scatter-add lands on it
+        }
+        const int64_t update = PositionOf(ops, StepOp::kUpdate, b);
+        ASSERT_GE(update, 1);
+        EXPECT_EQ(ops[update - 1].kind, StepOp::kWaitBucket);
+        EXPECT_EQ(ops[update - 1].index, b);
+        EXPECT_GT(update, scatter);  // the embedding's gradient is complete only then
+      }
+      EXPECT_EQ(PositionOf(ops, StepOp::kUpdate, -1), -1);
+    }
+  }
+}
+
+TEST(StepScheduleTest, OneRankHasNoCommunicationAndOneUpdate) {
+  const ParamLayout layout = LayoutOf(Tiny());
+  const auto ops = PlanStepSchedule(PlanGradBuckets(layout, 0), Tiny().layers, false);
+  for (const StepOp& o : ops) {
+    EXPECT_NE(o.kind, StepOp::kLaunchBucket);
+    EXPECT_NE(o.kind, StepOp::kGatherLookup);
+    EXPECT_NE(o.kind, StepOp::kWaitBucket);
+  }
+  EXPECT_EQ(ops.back().kind, StepOp::kUpdate);
+  EXPECT_EQ(ops.back().index, -1);
+  EXPECT_LT(PositionOf(ops, StepOp::kLayerBackward, 0), PositionOf(ops, StepOp::kLookupScatter));
+  EXPECT_EQ(ops.front().kind, StepOp::kForward);
 }
 
 TEST(DeviceMemoryPlanTest, RegionsAreAlignedDisjointAndAddUp) {

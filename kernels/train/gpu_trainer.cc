@@ -9,6 +9,7 @@
 #include "kernels/train/bucket_plan.h"
 #include "kernels/train/device_memory.h"
 #include "kernels/train/param_layout.h"
+#include "kernels/train/step_schedule.h"
 #include "kernels/train/step_timeline.h"
 #include "kernels/train/train_kernels.h"
 
@@ -101,6 +102,7 @@ struct GpuTrainer::State {
   ParamLayout layout;
   DeviceMemoryPlan mem;
   std::vector<GradBucket> buckets;
+  std::vector<StepOp> schedule;  // PlanStepSchedule: what Step() executes, in order
   char* base = nullptr;  // the one allocation; mem's offsets point into it
   int64_t adam_step = 0;
 
@@ -108,8 +110,8 @@ struct GpuTrainer::State {
   cudaEvent_t step_begin = nullptr;
   Span open_compute;                 // the compute span in progress (begin recorded)
   std::vector<Span> compute_spans, comm_spans;
-  std::vector<cudaEvent_t> bucket_done;  // per launched bucket, in launch order
-  std::vector<size_t> launched;          // indices into `buckets`
+  std::vector<cudaEvent_t> bucket_done;  // per bucket: its all-reduce's end on the comm stream
+  cudaEvent_t gather_done = nullptr;      // the lookup's all-gathers' end
   std::vector<comm::Request> requests;
   StepStats stats;
 
@@ -161,13 +163,14 @@ struct GpuTrainer::State {
   }
 
   Status Initialize();
+  Status Execute(const StepOp& op);
   Status Forward();
+  Status HeadBackward();
   Status BackwardLayer(int64_t l);
-  Status Backward();
-  Status LaunchBucket(size_t i);
-  Status LookupGradient();
+  Status LaunchBucket(int64_t i);
+  Status GatherLookup();
+  Status LookupScatter();
   Status OptimizerUpdate(int64_t begin, int64_t end);
-  Status Update();
   Status Account(double wall_s);
 };
 
@@ -266,8 +269,7 @@ Status GpuTrainer::State::BackwardLayer(int64_t l) {
 }
 
 // Bucket i's all-reduce on the comm stream, after the compute that produced its gradients.
-Status GpuTrainer::State::LaunchBucket(size_t i) {
-  if (world() == 1) return Status::Ok();
+Status GpuTrainer::State::LaunchBucket(int64_t i) {
   const GradBucket& g = buckets[i];
   Span span;
   LOOM_ASSIGN_OR_RETURN(span.begin, CommAfterCompute());
@@ -276,8 +278,7 @@ Status GpuTrainer::State::LaunchBucket(size_t i) {
                                        comm::RedOp::kAvg, &requests.emplace_back()));
   LOOM_ASSIGN_OR_RETURN(span.end, Record(comm_stream));
   comm_spans.push_back(span);
-  bucket_done.push_back(span.end);
-  launched.push_back(i);
+  bucket_done[i] = span.end;
   stats.allreduce_bytes += static_cast<int64_t>(count * sizeof(float));
   ++stats.buckets;
   return Status::Ok();
@@ -286,14 +287,8 @@ Status GpuTrainer::State::LaunchBucket(size_t i) {
 // As the CPU step: the lookup's gradient touches only this step's token rows, so the ranks
 // all-gather token ids and input gradients and each adds all of them onto the embedding's
 // bucket, which the comm stream reduced before the all-gather (stream order).
-Status GpuTrainer::State::LookupGradient() {
+Status GpuTrainer::State::GatherLookup() {
   const int64_t t = shape.tokens_per_rank(), h = shape.hidden;
-  float* g_embedding = G(layout.embedding_offset());
-  if (world() == 1) {
-    LOOM_TRAIN_CUDA(cuda::EmbeddingScatterAdd(F<int32_t>(mem.tokens), F32(mem.d_resid), t, h, 1.0f,
-                                              g_embedding, compute));
-    return Status::Ok();
-  }
   Span span;
   LOOM_ASSIGN_OR_RETURN(span.begin, CommAfterCompute());
   LOOM_RETURN_IF_ERROR(comm->AllGather(F<int32_t>(mem.tokens), F<int32_t>(mem.all_tokens), t,
@@ -302,32 +297,28 @@ Status GpuTrainer::State::LookupGradient() {
                                        comm::DType::kFloat32, &requests.emplace_back()));
   LOOM_ASSIGN_OR_RETURN(span.end, Record(comm_stream));
   comm_spans.push_back(span);
-  LOOM_RETURN_IF_ERROR(ComputeWaitsFor(span.end));
-  LOOM_TRAIN_CUDA(cuda::EmbeddingScatterAdd(F<int32_t>(mem.all_tokens), F32(mem.all_grads),
-                                            t * world(), h, 1.0f / world(), g_embedding, compute));
+  gather_done = span.end;
   return Status::Ok();
 }
 
-Status GpuTrainer::State::Backward() {
+// One rank: its own tokens and gradients; several: everyone's, from GatherLookup, averaged as
+// the all-reduce averages.
+Status GpuTrainer::State::LookupScatter() {
+  const int64_t t = shape.tokens_per_rank(), h = shape.hidden;
+  float* g_embedding = G(layout.embedding_offset());
+  const bool all = world() > 1;
+  LOOM_TRAIN_CUDA(cuda::EmbeddingScatterAdd(
+      F<int32_t>(all ? mem.all_tokens : mem.tokens), F32(all ? mem.all_grads : mem.d_resid),
+      t * world(), h, 1.0f / world(), g_embedding, compute));
+  return Status::Ok();
+}
+
+Status GpuTrainer::State::HeadBackward() {
   const void* embedding = W(layout.embedding_offset());
   LOOM_RETURN_IF_ERROR(
       Gemm(plan.d_head_input, B16(mem.d_logits), embedding, nullptr, F32(mem.d_resid)));
-  LOOM_RETURN_IF_ERROR(Gemm(plan.d_embedding, B16(mem.d_logits), B16(mem.final_input), nullptr,
-                            G(layout.embedding_offset())));
-  size_t next = 0;  // the next bucket of the plan to launch
-  auto launch_ready = [&](int64_t point) -> Status {
-    while (next < buckets.size() && buckets[next].launch_after == point) {
-      LOOM_RETURN_IF_ERROR(LaunchBucket(next++));
-    }
-    return Status::Ok();
-  };
-  LOOM_RETURN_IF_ERROR(launch_ready(GradBucket::kAfterHead));
-  for (int64_t l = shape.layers - 1; l >= 0; --l) {
-    LOOM_RETURN_IF_ERROR(BackwardLayer(l));
-    LOOM_RETURN_IF_ERROR(launch_ready(l));
-  }
-  LOOM_RETURN_IF_ERROR(LookupGradient());
-  return launch_ready(GradBucket::kAfterLookup);
+  return Gemm(plan.d_embedding, B16(mem.d_logits), B16(mem.final_input), nullptr,
+              G(layout.embedding_offset()));
 }
 
 Status GpuTrainer::State::OptimizerUpdate(int64_t begin, int64_t end) {
@@ -345,16 +336,21 @@ Status GpuTrainer::State::OptimizerUpdate(int64_t begin, int64_t end) {
   return Status::Ok();
 }
 
-// Each bucket's weights are updated once its all-reduce is done, in launch order, so updating
-// the earlier buckets hides the reduction of the last.
-Status GpuTrainer::State::Update() {
-  ++adam_step;
-  if (launched.empty()) return OptimizerUpdate(0, layout.total());
-  for (size_t j = 0; j < launched.size(); ++j) {
-    LOOM_RETURN_IF_ERROR(ComputeWaitsFor(bucket_done[j]));
-    LOOM_RETURN_IF_ERROR(OptimizerUpdate(buckets[launched[j]].begin, buckets[launched[j]].end));
+Status GpuTrainer::State::Execute(const StepOp& op) {
+  switch (op.kind) {
+    case StepOp::kForward: return Forward();
+    case StepOp::kHeadBackward: return HeadBackward();
+    case StepOp::kLayerBackward: return BackwardLayer(op.index);
+    case StepOp::kLaunchBucket: return LaunchBucket(op.index);
+    case StepOp::kGatherLookup: return GatherLookup();
+    case StepOp::kWaitGather: return ComputeWaitsFor(gather_done);
+    case StepOp::kLookupScatter: return LookupScatter();
+    case StepOp::kWaitBucket: return ComputeWaitsFor(bucket_done[op.index]);
+    case StepOp::kUpdate:
+      return op.index < 0 ? OptimizerUpdate(0, layout.total())
+                          : OptimizerUpdate(buckets[op.index].begin, buckets[op.index].end);
   }
-  return Status::Ok();
+  return Internal("train: unknown step op");
 }
 
 // Reads the step's events (all complete: the caller synchronized) into its figures.
@@ -408,6 +404,8 @@ StatusOr<std::unique_ptr<GpuTrainer>> GpuTrainer::Create(const ModelShape& shape
   state->mem = PlanDeviceMemory(shape, world, adam);
   state->buckets =
       PlanGradBuckets(state->layout, options.bucket_bytes / static_cast<int64_t>(sizeof(float)));
+  state->bucket_done.assign(state->buckets.size(), nullptr);
+  state->schedule = PlanStepSchedule(state->buckets, shape.layers, world > 1);
   LOOM_RETURN_IF_ERROR(state->Initialize());
   return std::unique_ptr<GpuTrainer>(new GpuTrainer(std::move(state)));
 }
@@ -422,15 +420,12 @@ StatusOr<StepStats> GpuTrainer::Step() {
   s.events.Reset();
   s.compute_spans.clear();
   s.comm_spans.clear();
-  s.bucket_done.clear();
-  s.launched.clear();
   s.requests.clear();  // all complete: the last step synchronized
+  ++s.adam_step;
   const auto wall0 = Clock::now();
   LOOM_TRAIN_CUDA(cudaEventRecord(s.step_begin, s.compute));
   LOOM_RETURN_IF_ERROR(s.BeginCompute());
-  LOOM_RETURN_IF_ERROR(s.Forward());
-  LOOM_RETURN_IF_ERROR(s.Backward());  // returns with the last bucket in flight
-  LOOM_RETURN_IF_ERROR(s.Update());
+  for (const StepOp& op : s.schedule) LOOM_RETURN_IF_ERROR(s.Execute(op));
   LOOM_RETURN_IF_ERROR(s.EndCompute());
   LOOM_TRAIN_CUDA(cudaStreamSynchronize(s.compute));
   LOOM_TRAIN_CUDA(cudaStreamSynchronize(s.comm_stream));

@@ -2,9 +2,9 @@
 // Adam's state in device memory (one allocation, carved by device_memory.h's plan), every GEMM
 // through loom::gemm on the device (kLoom or kCublas), the other kernels in train_kernels.cu, and
 // the gradient all-reduce through a kNccl Communicator on a stream of its own, bucketed
-// (bucket_plan.h) and ordered against the compute stream by events, so the reduction of the
-// upper layers runs while the lower layers' backward computes. Same model, init and data as the
-// CPU Trainer, so one GPU step can be checked against one CPU step.
+// (bucket_plan.h) and ordered against the compute stream by events as step_schedule.h lays out,
+// so the reduction of the upper layers runs while the lower layers' backward computes. Same
+// model, init and data as the CPU Trainer, so one GPU step can be checked against one CPU step.
 //
 // Timing: CUDA events on both streams; a step's compute and exposed communication come from the
 // timeline (step_timeline.h). Step() synchronizes at its end, so the host clock never times a
