@@ -151,8 +151,10 @@ bin="$build/bin"
 if [ $build_ok -eq 0 ]; then
   # ---- GPU tests (GEMM correctness, NCCL on one rank, the GPU step against the CPU step) -------
   if [ $have_tests -eq 1 ]; then
+    # Several test processes share the GPU: each entry pays a process and a CUDA context, and
+    # ~300 entries one after another would spend the limit on start-ups.
     step "ctest -L gpu" 150 "$log_ctest" ctest --test-dir "$build" -L gpu --output-on-failure \
-      --timeout 140
+      --timeout 140 -j "$((jobs < 8 ? jobs : 8))"
   fi
   # ---- GEMM: our Hopper kernel and the portable one against cuBLASLt, same run --------------
   gemm() {

@@ -119,6 +119,7 @@ struct GpuTrainer::State {
     if (compute != nullptr) (void)cudaStreamSynchronize(compute);
     if (comm_stream != nullptr) (void)cudaStreamSynchronize(comm_stream);
     requests.clear();
+    if (step_begin != nullptr) (void)cudaEventDestroy(step_begin);
     if (base != nullptr) (void)cudaFree(base);
   }
 
