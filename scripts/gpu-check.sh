@@ -98,6 +98,18 @@ launch_ranks() {
   return "$rc"
 }
 
+# nccl_from_python DIR: where the CUDA toolkit carries no NCCL, PyTorch's wheel may
+# (nvidia/nccl/{include,lib}); link its headers and library under DIR and print DIR.
+nccl_from_python() {
+  local dir=$1 py lib
+  py=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null) || return 1
+  [ -f "$py/include/nccl.h" ] || return 1
+  lib=$(find "$py/lib" -name 'libnccl.so*' 2>/dev/null | head -1)
+  [ -n "$lib" ] || return 1
+  mkdir -p "$dir/lib" && ln -sfn "$py/include" "$dir/include" &&
+    ln -sf "$lib" "$dir/lib/libnccl.so" && ln -sf "$lib" "$dir/lib/libnccl.so.2" && echo "$dir"
+}
+
 # ---- The machine -------------------------------------------------------------------------------
 {
   echo "# gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), $(nproc) cores"
@@ -129,6 +141,12 @@ if [ $skip_build -eq 0 ]; then
        cmake --build '$build/_gtest-build' -j $jobs && cmake --install '$build/_gtest-build'"
   fi
   [ -d "$build/_gtest" ] && cmake_args+=(-DCMAKE_PREFIX_PATH="$build/_gtest")
+  nccl_h=$(find /usr/local/cuda/include /usr/include -maxdepth 1 -name nccl.h 2>/dev/null | head -1)
+  if [ -z "${NCCL_HOME:-}" ] && [ -z "$nccl_h" ] && nccl_home=$(nccl_from_python "$build/_nccl"); then
+    cmake_args+=(-DLOOM_NCCL_INCLUDE_DIR="$nccl_home/include"
+                 -DLOOM_NCCL_LIBRARY="$nccl_home/lib/libnccl.so")
+    echo "# NCCL from PyTorch's wheel: $(readlink -f "$nccl_home/lib/libnccl.so")" >>"$device_txt"
+  fi
   if ! step configure 90 "$log_build" cmake -S "$root" -B "$build" "${cmake_args[@]}"; then
     if grep -q "GTest" "$log_build"; then
       # No GoogleTest on this machine and none carried: build the rest, say what is missing.
