@@ -41,6 +41,13 @@ double KokolisEttr(int nodes, double rate_per_node_s, double u0_s, double interv
   return (1 - nodes * rate_per_node_s * (u0_s + interval_s / 2)) / (1 + write_s / interval_s);
 }
 
+double RenewalEttr(int nodes, double rate_per_node_s, double u0_s, double interval_s, double write_s) {
+  const double lambda = nodes * rate_per_node_s;
+  if (lambda <= 0) return interval_s / (interval_s + write_s);
+  const double q = std::exp(-lambda * (interval_s + write_s));
+  return lambda * std::exp(-lambda * u0_s) * interval_s * q / (1 - q);
+}
+
 StatusOr<FailureModel> ParseFailureModel(const std::string& yaml, const std::string& source) {
   LOOM_ASSIGN_OR_RETURN(YAML::Node root, sched::config::LoadYaml(yaml, source));
   FailureModel m = DefaultFailureModel();

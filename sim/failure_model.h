@@ -41,7 +41,14 @@ FailureModel NoFailures();
 double DalyInterval(double delta_s, double mtbf_s);
 // Kokolis et al. (HPCA'25): E[ETTR] ≈ (1 − N·r·(u0 + Δt/2)) / (1 + w/Δt) for a job on N nodes
 // that fail at r per node-second, restart cost u0, checkpoint interval Δt and write cost w.
+// It is first order in λ = N·r: it charges every failure u0 + Δt/2, though failures come sooner
+// than Δt/2 after the last checkpoint when λ·Δt is not small.
 double KokolisEttr(int nodes, double rate_per_node_s, double u0_s, double interval_s, double write_s);
+// The same model's exact long-run ETTR (a renewal argument: an attempt lasts 1/λ in expectation
+// whatever it does, survives its restart with e^(−λ·u0), and then saves Δt per completed cycle of
+// Δt + w, of which it completes q/(1−q) on average, q = e^(−λ(Δt + w))):
+// λ · e^(−λ·u0) · Δt · q / (1 − q).
+double RenewalEttr(int nodes, double rate_per_node_s, double u0_s, double interval_s, double write_s);
 
 // The YAML of --failures (every key optional; durations as "5m", "4h", "30s"):
 //   rate_per_1000_node_days: 3.8

@@ -73,7 +73,7 @@ StatusOr<FrontierRow> Frontier(const sched::ClusterConfig& cluster, const Fronti
   }
   const double wall = r.end_s - r.start_s;
   row.ettr = work_s / wall;
-  row.ettr_closed_form = KokolisEttr(nodes, failures.rate_per_node_day / 86400, failures.restart_s + failures.detect_s,
+  row.ettr_closed_form = RenewalEttr(nodes, failures.rate_per_node_day / 86400, failures.restart_s + failures.detect_s,
                                      row.checkpoint_interval_s, row.checkpoint_write_s);
   row.days = wall / 86400;
   row.gpu_hours = row.gpus * wall / 3600;

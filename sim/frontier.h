@@ -36,7 +36,7 @@ struct FrontierRow {
   double interruptions_per_day = 0;
   double checkpoint_interval_s = 0, checkpoint_write_s = 0;
   double ettr = 0;  // Monte Carlo through the simulator
-  double ettr_closed_form = 0;  // Kokolis et al.'s estimate, for comparison
+  double ettr_closed_form = 0;  // the failure model's exact renewal value (RenewalEttr), for comparison
   double days = 0, gpu_hours = 0;
   int failures = 0;  // that hit the run in the Monte Carlo
 };
