@@ -170,7 +170,7 @@ StatusOr<SyntheticSpec> ParseSyntheticSpec(const std::string& yaml, const std::s
   if (root.IsNull()) return s;
   Fields top(root, source, "");
   LOOM_RETURN_IF_ERROR(top.Check());
-  LOOM_RETURN_IF_ERROR(top.Positive("jobs", &s.jobs));
+  if (top.Has("jobs")) LOOM_RETURN_IF_ERROR(top.Positive("jobs", &s.jobs));
   LOOM_RETURN_IF_ERROR(top.NonNegative("arrival_rate_per_hour", &s.arrival_rate_per_hour));
   if (s.arrival_rate_per_hour <= 0) return InvalidArgument(top.Where("arrival_rate_per_hour") + ": must be positive");
   auto weights = [&](const char* key, auto parse_name, auto* out) -> Status {
