@@ -368,6 +368,9 @@ StatusOr<SimResult> Simulation::Run() {
       ++result_.events;
       Handle(e);
     }
+    // A pass over an empty queue starts and preempts nothing, and fair share loses nothing by
+    // waiting: the next pass accrues the whole interval, ended jobs included.
+    if (dirty_ && core_.pending_count() == 0) dirty_ = false;
     if (dirty_) {
       if (now_ >= next_pass_) {
         Pass();
@@ -407,7 +410,9 @@ StatusOr<JobWork> WorkOf(const SimJob& job, int gpus_per_node, int nodes_per_lea
   in.gpu = gpu;
   in.links = perf.links;
   LOOM_ASSIGN_OR_RETURN(StepEstimate e, EstimateStep(in));
-  return JobWork{e.step_s * job.steps, e.model_flops * job.steps, e.tflops_per_gpu};
+  // A generated training job has a duration and a model: it runs as many steps as fit.
+  const double steps = job.steps > 0 ? static_cast<double>(job.steps) : std::floor(job.duration_s / e.step_s);
+  return JobWork{job.steps > 0 ? e.step_s * steps : job.duration_s, e.model_flops * steps, e.tflops_per_gpu};
 }
 
 StatusOr<SimResult> RunSimulation(const SimOptions& options, const std::vector<SimJob>& jobs,

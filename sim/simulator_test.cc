@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -144,6 +145,19 @@ TEST(Simulator, ModelJobsRunForTheirStepsAtThePerformanceModelsStepTime) {
   EXPECT_GT(r.jobs[0].tflops_per_gpu, 0);
   const Summary s = Summarize(r);
   EXPECT_NEAR(s.cluster_mfu, r.jobs[0].model_flops / (16 * 989e12 * r.end_s), 1e-9);
+}
+
+TEST(Simulator, GeneratedModelJobsRunTheirDurationAndCountTheStepsThatFit) {
+  SimJob j = Job(1, 0, 8, 3600);
+  j.model = "1.3B";
+  const SimResult r = Simulate("priority-fifo", {j});
+  EXPECT_DOUBLE_EQ(r.jobs[0].end_s, 3600);
+  SimJob one_step = j;
+  one_step.steps = 1;
+  one_step.duration_s = 0;
+  const double step_s = WorkOf(one_step, 8, 2, "H100-SXM-80GB", DefaultPerfInputs())->seconds;
+  EXPECT_NEAR(r.jobs[0].model_flops / std::floor(3600 / step_s),
+              WorkOf(one_step, 8, 2, "H100-SXM-80GB", DefaultPerfInputs())->model_flops, 1);
 }
 
 TEST(Simulator, HtmlReportEmbedsCharts) {

@@ -210,6 +210,12 @@ StatusOr<SyntheticSpec> ParseSyntheticSpec(const std::string& yaml, const std::s
       if (!YAML::convert<int>::decode(item, n) || n <= 0) return InvalidArgument(f.Where("gpus") + ": GPU counts must be positive");
       s.large_gpus.push_back(n);
     }
+    LOOM_RETURN_IF_ERROR(f.Read("model", &s.large_model, /*required=*/false));
+    if (!s.large_model.empty()) {
+      if (auto shape = train::Preset(s.large_model); !shape.ok()) {
+        return InvalidArgument(f.Where("model") + ": " + shape.status().message());
+      }
+    }
     return ReadRange(f, "duration", &s.large_duration);
   }));
   LOOM_RETURN_IF_ERROR(top.Finish());
@@ -244,6 +250,7 @@ std::vector<SimJob> Generate(const SyntheticSpec& spec, uint64_t seed) {
       j.gpus = spec.large_gpus[large_pick(rng)];
       j.duration_s = LogUniform(rng, spec.large_duration);
       j.name = "large-" + std::to_string(j.id);
+      j.model = spec.large_model;
     } else {
       j.gpus = spec.sizes[size(rng)].first;
       j.duration_s = LogUniform(rng, spec.duration);

@@ -29,7 +29,7 @@ struct SimJob {
   double time_limit_s = 0;  // 0: none
   double duration_s = 0;    // run time without failures; 0 when model + steps give it
   std::string model;        // a kernels/train preset
-  int64_t steps = 0;
+  int64_t steps = 0;        // 0 with a model and a duration: the steps that fit in the duration
 };
 
 StatusOr<std::vector<SimJob>> ParseTraceCsv(const std::string& text, const std::string& source);
@@ -41,7 +41,9 @@ StatusOr<std::vector<SimJob>> LoadTrace(const std::string& path);
 //   sizes: {1: 0.7, 2: 0.1, 4: 0.15, 8: 0.05}   # GPUs: probability (Philly-like default)
 //   duration: {min: 2m, max: 2d}       # log-uniform
 //   tenants: {research: 3, product: 1} # name: weight (share of the jobs)
-//   large: {share: 0.01, gpus: [256, 1024], duration: {min: 6h, max: 3d}}  # large training jobs
+//   large: {share: 0.01, gpus: [256, 1024], duration: {min: 6h, max: 3d}, model: 70B}
+//                                      # large training jobs; with a model, their model FLOPs count
+//                                      # (steps of the performance model's step time that fit)
 //   time_limit_factor: 2               # time limit = duration × this; 0: no limits
 struct Range {
   double min_s = 0, max_s = 0;
@@ -55,6 +57,7 @@ struct SyntheticSpec {
   double large_share = 0;
   std::vector<int> large_gpus;
   Range large_duration = {6 * 3600.0, 3 * 86400.0};
+  std::string large_model;  // a kernels/train preset, or empty
   double time_limit_factor = 2;
 };
 

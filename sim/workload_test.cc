@@ -76,7 +76,7 @@ TEST(Synthetic, DefaultMixIsPhillyLike) {
 
 TEST(Synthetic, TenantsAndLargeJobs) {
   auto spec = ParseSyntheticSpec(
-      "jobs: 10000\ntenants: {a: 3, b: 1}\nlarge: {share: 0.1, gpus: [256, 512], duration: {min: 1h, max: 2h}}\n"
+      "jobs: 10000\ntenants: {a: 3, b: 1}\nlarge: {share: 0.1, gpus: [256, 512], duration: {min: 1h, max: 2h}, model: 7B}\n"
       "time_limit_factor: 0\n", "w.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   int a = 0, large = 0;
@@ -86,6 +86,9 @@ TEST(Synthetic, TenantsAndLargeJobs) {
       ++large;
       EXPECT_GE(j.duration_s, 3600);
       EXPECT_LE(j.duration_s, 7200);
+      EXPECT_EQ(j.model, "7B");
+    } else {
+      EXPECT_EQ(j.model, "");
     }
     EXPECT_EQ(j.time_limit_s, 0);
   }
@@ -99,6 +102,9 @@ TEST(Synthetic, BadSpecsAreOneLineNamingTheKey) {
             "w.yaml: sizes.x: not a positive GPU count");
   EXPECT_EQ(ParseSyntheticSpec("duration: {min: 2h, max: 1h}\n", "w.yaml").status().message(),
             "w.yaml: duration.max: must not be below min");
+  EXPECT_NE(ParseSyntheticSpec("large: {gpus: [8], model: 9B}\n", "w.yaml").status().message().find(
+                "w.yaml: large.model: unknown model preset '9B'"),
+            std::string::npos);
   EXPECT_NE(ParseSyntheticSpec("job: 3\n", "w.yaml").status().message().find("job"), std::string::npos);
 }
 
