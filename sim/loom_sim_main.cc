@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "kernels/train/model_shape.h"
 #include "scheduler/config/cluster_config.h"
 #include "scheduler/config/policy_config.h"
 #include "sim/frontier.h"
@@ -87,8 +88,9 @@ StatusOr<SimOptions> BaseOptions(const CommonFlags& f, std::string* policy_from_
   o.pass_interval_s = f.pass_interval_s;
   o.horizon_s = f.horizon_days * 86400;
   if (f.pass_interval_s < 0 || f.horizon_days < 0) return InvalidArgument("--pass-interval and --horizon-days must not be negative");
-  o.progress = [last = -1.0](double now_s, int64_t ended, int64_t total) mutable {
-    if (now_s - last < 86400 && ended < total) return;  // one line a simulated day at most
+  // One line a simulated day at most, and a last one only for runs that printed before.
+  o.progress = [last = 0.0](double now_s, int64_t ended, int64_t total) mutable {
+    if (ended < total ? now_s - last < 86400 : last == 0) return;
     last = now_s;
     std::fprintf(stderr, "loom-sim: day %.1f, %lld of %lld jobs ended\n", now_s / 86400,
                  static_cast<long long>(ended), static_cast<long long>(total));
@@ -169,6 +171,7 @@ int FrontierCommand(const CommonFlags& f, FrontierInputs in, const std::string& 
   in.failures = *failures;
   if (Status s = ApplyPerf(f, &in.perf); !s.ok()) return Fail(s);
   in.seed = f.seed;
+  if (auto shape = train::Preset(in.model); !shape.ok()) return Fail(shape.status());
   if (!(in.spare_share >= 0 && in.spare_share < 1)) return Fail(InvalidArgument("--spare must be in [0, 1)"));
   nlohmann::json rows = nlohmann::json::array();
   if (!json) {
