@@ -170,7 +170,13 @@ nlohmann::json RunJson(const Summary& s, const SimResult& r) {
     if (!j.refused_why.empty()) row["refused"] = j.refused_why;
     jobs.push_back(std::move(row));
   }
-  return {{"summary", SummaryJson(s)}, {"jobs", jobs}};
+  nlohmann::json over_time = nlohmann::json::array();
+  for (const Sample& x : r.samples) {
+    over_time.push_back({{"t_s", x.t_s}, {"gpus_up", x.gpus_up}, {"gpus_allocated", x.gpus_allocated},
+                         {"gpus_fragmented", x.gpus_fragmented}, {"pending", x.pending},
+                         {"running", x.running}});
+  }
+  return {{"summary", SummaryJson(s)}, {"jobs", jobs}, {"over_time", over_time}};
 }
 
 Status WriteHtmlReport(const std::string& path, const std::string& title, const Summary& s,

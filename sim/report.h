@@ -47,7 +47,8 @@ Summary Summarize(const SimResult& r);
 
 std::string SummaryText(const Summary& s);
 nlohmann::json SummaryJson(const Summary& s);
-// The summary and every job's id, arrival_s, start_s, end_s, attempts and state.
+// The summary, every job's id, arrival_s, start_s, end_s, attempts and state, and the samples
+// over time (GPUs up, allocated and fragmented; pending and running jobs).
 nlohmann::json RunJson(const Summary& s, const SimResult& r);
 // An HTML page with the summary and charts (utilization and queue over time, JCT CDF, tenants'
 // shares). Fails (changing nothing) when the chart tool is missing.

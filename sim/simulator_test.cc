@@ -160,6 +160,22 @@ TEST(Simulator, GeneratedModelJobsRunTheirDurationAndCountTheStepsThatFit) {
               WorkOf(one_step, 8, 2, "H100-SXM-80GB", DefaultPerfInputs())->model_flops, 1);
 }
 
+TEST(Simulator, JsonHoldsEveryJobAndTheLevelsOverTime) {
+  const SimResult r = Simulate("multifactor-backfill", BackfillCase());
+  const nlohmann::json j = RunJson(Summarize(r), r);
+  ASSERT_EQ(j["jobs"].size(), 3u);
+  EXPECT_EQ(j["jobs"][2]["id"], 3);
+  EXPECT_EQ(j["jobs"][2]["arrival_s"], 20.0);
+  EXPECT_EQ(j["jobs"][2]["start_s"], 20.0);
+  EXPECT_EQ(j["jobs"][2]["end_s"], 120.0);
+  EXPECT_EQ(j["jobs"][2]["attempts"], 1);
+  EXPECT_EQ(j["summary"]["completed"], 3);
+  ASSERT_GE(j["over_time"].size(), 2u);  // a sample at 0 and every 10 minutes
+  EXPECT_EQ(j["over_time"][1]["t_s"], 600.0);
+  EXPECT_EQ(j["over_time"][1]["gpus_allocated"], 8);  // job 1 runs; job 3 has ended
+  EXPECT_EQ(j["over_time"][1]["pending"], 1);          // job 2 waits for its reservation
+}
+
 TEST(Simulator, HtmlReportEmbedsCharts) {
   const SimResult r = Simulate("multifactor-backfill", BackfillCase());
   const std::string path = (std::filesystem::temp_directory_path() / "loom_sim_report_test.html").string();
