@@ -22,7 +22,7 @@ Distribution Summarize(std::vector<double> values);
 
 struct TenantSummary {
   int jobs = 0, completed = 0;
-  double gpu_hours = 0;  // allocated, from its completed work and lost attempts
+  double gpu_hours = 0;  // of its completed jobs, first start to end (requeues and losses included)
   double share = 0;      // of all tenants' GPU-hours
   Distribution jct_s, queue_s;
 };
