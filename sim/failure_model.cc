@@ -78,9 +78,9 @@ StatusOr<FailureModel> ParseFailureModel(const std::string& yaml, const std::str
       return InvalidArgument(top.Where("causes") + ": shares sum to " + std::to_string(sum) + ", not 1");
     }
   }
-  int64_t ms = 0;
-  auto seconds = [&](Fields& f, const char* key, double* out) -> Status {
-    ms = static_cast<int64_t>(*out * 1000);
+  // Durations in seconds, zero allowed ("detect: 0s" for an instant detection).
+  auto seconds = [](Fields& f, const char* key, double* out) -> Status {
+    int64_t ms = static_cast<int64_t>(*out * 1000);
     LOOM_RETURN_IF_ERROR(sched::config::ReadDuration(f, key, &ms, /*allow_zero=*/true));
     *out = ms / 1000.0;
     return Status::Ok();
@@ -91,18 +91,11 @@ StatusOr<FailureModel> ParseFailureModel(const std::string& yaml, const std::str
   LOOM_RETURN_IF_ERROR(top.NonNegative("max_requeues", &m.max_requeues));
   LOOM_RETURN_IF_ERROR(sched::config::ReadSection(top, "checkpoint", [&](Fields& f) {
     LOOM_RETURN_IF_ERROR(seconds(f, "write", &m.checkpoint_write_s));
-    if (!f.Has("interval")) return Status::Ok();
     std::string text;
-    LOOM_RETURN_IF_ERROR(f.Read("interval", &text));
-    if (text == "daly") {
-      m.checkpoint_interval_s = 0;
-      return Status::Ok();
-    }
-    m.checkpoint_interval_s = 0;
-    // Read again as a duration; "daly" was the only word allowed.
+    LOOM_RETURN_IF_ERROR(f.Read("interval", &text, /*required=*/false));
+    if (text.empty() || text == "daly") return Status::Ok();  // 0: Young/Daly
     int64_t interval_ms = 0;
-    Fields again(root["checkpoint"], source, "checkpoint");
-    LOOM_RETURN_IF_ERROR(sched::config::ReadDuration(again, "interval", &interval_ms));
+    LOOM_RETURN_IF_ERROR(sched::config::ReadDuration(f, "interval", &interval_ms));
     m.checkpoint_interval_s = interval_ms / 1000.0;
     return Status::Ok();
   }));
