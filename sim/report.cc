@@ -65,7 +65,7 @@ Summary Summarize(const SimResult& r) {
       ++t.completed;
       jct.push_back(j.end_s - j.arrival_s);
       by_tenant[j.tenant.empty() ? "(none)" : j.tenant].first.push_back(j.end_s - j.arrival_s);
-      ettr_work += j.gpus * j.work_s;
+      ettr_work += j.gpus * j.useful_s;
       ettr_wall += j.gpus * (j.end_s - j.start_s);
       t.gpu_hours += j.gpus * (j.end_s - j.start_s) / 3600;
     } else if (j.state == "NODE_FAIL") {

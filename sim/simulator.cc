@@ -35,6 +35,8 @@ struct Run {
   sched::JobRequest request;
   double remaining_s = 0;  // work not yet saved by a checkpoint
   double interval_s = 0, write_s = 0, restart_s = 0;
+  double spread_factor = 1, scale = 1;  // the current attempt's speed: remaining_s is in its seconds
+  int packed_leaves = 1;                // leaves the job's nodes fill when packed
   int attempt = 0, requeues = 0, held = 0;
   TimeMs eligible = 0, attempt_start = 0, work_start = 0, finish = 0;
   bool doomed = false;     // a node it runs on failed; the end comes when that is noticed
@@ -146,6 +148,8 @@ Status Simulation::Prepare() {
     r.request.time_limit_ms = Ms(job.time_limit_s);
     LOOM_ASSIGN_OR_RETURN(JobWork w, WorkOf(job, r.request.gpus_per_node, nodes_per_leaf, gpu_model, o_.perf));
     res.work_s = r.remaining_s = w.seconds;
+    r.spread_factor = w.spread_factor;
+    r.packed_leaves = (std::max(1, r.request.nodes()) + nodes_per_leaf - 1) / nodes_per_leaf;
     res.model_flops = w.model_flops;
     res.tflops_per_gpu = w.tflops_per_gpu;
     r.interval_s = o_.failures.IntervalFor(std::max(1, r.request.nodes()));
@@ -214,6 +218,15 @@ void Simulation::Start(const sched::StartDecision& d) {
     }
   }
   gpus_allocated_ += r.held;
+  if (r.spread_factor != 1) {
+    std::vector<int> leaves;
+    for (const sched::NodeGrant& g : d.allocation) leaves.push_back(core_.cluster().leaf_of(g.node));
+    std::sort(leaves.begin(), leaves.end());
+    const int spanned = static_cast<int>(std::unique(leaves.begin(), leaves.end()) - leaves.begin());
+    const double scale = spanned > r.packed_leaves ? r.spread_factor : 1;
+    r.remaining_s *= scale / r.scale;
+    r.scale = scale;
+  }
   const double checkpoints = std::max(0.0, std::ceil(r.remaining_s / r.interval_s) - 1);
   r.finish = r.work_start + Ms(r.remaining_s + checkpoints * r.write_s);
   ++running_;
@@ -235,6 +248,7 @@ void Simulation::EndAttempt(int j, AttemptEnd why, const std::string& cause) {
   const double lost = std::max(0.0, wall - saved - writes - std::max(0.0, restart));
   if (why != AttemptEnd::kCompleted && lost > 0) result_.lost_gpu_s[cause] += r.held * lost;
   r.remaining_s -= saved;
+  res.useful_s += saved;
   gpus_allocated_ -= r.held;
   --running_;
   const JobOutcome outcome = events_.OnAttemptEnded({why, r.requeues});
@@ -253,7 +267,7 @@ void Simulation::EndAttempt(int j, AttemptEnd why, const std::string& cause) {
   res.end_s = Sec(now_);
   res.state = JobOutcomeName(outcome);
   if (outcome == JobOutcome::kCompleted) {
-    result_.useful_gpu_s += r.held * res.work_s;
+    result_.useful_gpu_s += r.held * res.useful_s;
     result_.useful_flop += res.model_flops;
   }
 }
@@ -412,7 +426,13 @@ StatusOr<JobWork> WorkOf(const SimJob& job, int gpus_per_node, int nodes_per_lea
   LOOM_ASSIGN_OR_RETURN(StepEstimate e, EstimateStep(in));
   // A generated training job has a duration and a model: it runs as many steps as fit.
   const double steps = job.steps > 0 ? static_cast<double>(job.steps) : std::floor(job.duration_s / e.step_s);
-  return JobWork{job.steps > 0 ? e.step_s * steps : job.duration_s, e.model_flops * steps, e.tflops_per_gpu};
+  JobWork work{job.steps > 0 ? e.step_s * steps : job.duration_s, e.model_flops * steps, e.tflops_per_gpu};
+  if (job.steps > 0 && in.layout.dp > 1 && in.placement.dp != LinkLevel::kSpine) {
+    in.placement.dp = LinkLevel::kSpine;
+    LOOM_ASSIGN_OR_RETURN(StepEstimate spread, EstimateStep(in));
+    work.spread_factor = spread.step_s / e.step_s;
+  }
+  return work;
 }
 
 StatusOr<SimResult> RunSimulation(const SimOptions& options, const std::vector<SimJob>& jobs,

@@ -51,7 +51,8 @@ struct JobResult {
   int attempts = 0;
   std::string state;         // COMPLETED, NODE_FAIL, TIMEOUT, REFUSED (cannot ever run), PENDING, RUNNING
   std::string refused_why;   // for REFUSED
-  double work_s = 0;         // the work it needs without failures
+  double work_s = 0;         // the work it needs without failures, at the packed placement
+  double useful_s = 0;       // the work it did that was kept, at the placements it got
   double queued_s = 0;       // all its waits in the queue, first and after requeues
   double model_flops = 0;    // of its work (model + steps jobs)
   double tflops_per_gpu = 0; // the performance model's figure (model + steps jobs)
@@ -83,9 +84,14 @@ StatusOr<SimResult> RunSimulation(const SimOptions& options, const std::vector<S
                                   const JobEvents& events);
 
 // A job's work time in seconds and, for model + steps jobs, its model FLOPs and TFLOP/s per GPU:
-// the performance model for a TP (inside a node) × DP layout, one micro-batch per DP rank a step.
+// the performance model for a TP (inside a node) × DP layout, one micro-batch per DP rank a step,
+// with its nodes packed under as few leaves as they fill. An attempt whose allocation spans more
+// leaves than that runs spread_factor slower.
 struct JobWork {
   double seconds = 0, model_flops = 0, tflops_per_gpu = 0;
+  // How much longer a step takes when the job's nodes span leaf switches although they would
+  // fit under one (its DP collectives then cross the spine); 1 for jobs given by duration.
+  double spread_factor = 1;
 };
 StatusOr<JobWork> WorkOf(const SimJob& job, int gpus_per_node, int nodes_per_leaf,
                          const std::string& gpu_model, const PerfInputs& perf);

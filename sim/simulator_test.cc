@@ -176,6 +176,38 @@ TEST(Simulator, JsonHoldsEveryJobAndTheLevelsOverTime) {
   EXPECT_EQ(j["over_time"][1]["pending"], 1);          // job 2 waits for its reservation
 }
 
+// Leaves of 2, 1 and 1 nodes: a 2-node job fits under the first leaf, or spans the other two.
+TEST(Simulator, ModelJobsSpanningLeavesRunAtTheSpinesSpeed) {
+  const std::string yaml =
+      "name: uneven\nfabric: {link: IB, gbps_per_gpu: 400}\nleaves_per_spine: 16\nleaf_groups:\n"
+      "  - {count: 1, nodes_per_leaf: 2, gpus_per_node: 8, model: H100-SXM-80GB}\n"
+      "  - {count: 2, nodes_per_leaf: 1, gpus_per_node: 8, model: H100-SXM-80GB}\n";
+  SimOptions o;
+  o.cluster = *sched::ParseClusterConfig(yaml, "uneven.yaml");
+  o.policy = "priority-fifo";
+  o.perf.links.spine = {100e-6, 5};  // a slow spine, so the difference is large
+  SimJob train = Job(2, 1, 16, 0);
+  train.model = "1.3B";
+  train.steps = 200;
+  train.gpus_per_node = 8;
+  const JobWork work = *WorkOf(train, 8, 2, "H100-SXM-80GB", o.perf);
+  ASSERT_GT(work.spread_factor, 1.5);
+
+  // Alone, it gets the 2-node leaf: the packed speed.
+  auto alone = RunSimulation(o, {train}, RequeueRules(0));
+  ASSERT_TRUE(alone.ok());
+  EXPECT_NEAR(alone->jobs[0].end_s - alone->jobs[0].start_s, work.seconds, 1e-3);
+  // A 2-node job holding the first leaf leaves it the two 1-node leaves: slower by the factor.
+  SimJob blocker = Job(1, 0, 16, 1e6);
+  blocker.gpus_per_node = 8;
+  auto spread = RunSimulation(o, {blocker, train}, RequeueRules(0));
+  ASSERT_TRUE(spread.ok());
+  const JobResult& t = spread->jobs[1];
+  EXPECT_DOUBLE_EQ(t.start_s, 1);
+  EXPECT_NEAR(t.end_s - t.start_s, work.seconds * work.spread_factor, 1e-3);
+  EXPECT_NEAR(t.useful_s, work.seconds * work.spread_factor, 1e-3);
+}
+
 TEST(Simulator, HtmlReportEmbedsCharts) {
   const SimResult r = Simulate("multifactor-backfill", BackfillCase());
   const std::string path = (std::filesystem::temp_directory_path() / "loom_sim_report_test.html").string();
