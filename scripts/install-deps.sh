@@ -7,6 +7,7 @@ pkgs=(
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  gnuplot-nox
 )
 missing=()
 for p in "${pkgs[@]}"; do

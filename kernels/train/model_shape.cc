@@ -15,6 +15,9 @@ const std::map<std::string, ModelShape>& Presets() {
       {"1.3B", {"1.3B", 24, 2048, 16, 2048, kVocab, 1}},
       {"7B", {"7B", 32, 4096, 32, 4096, kVocab, 1}},
       {"70B", {"70B", 80, 8192, 64, 4096, kVocab, 1}},
+      // Llama 3 405B's trunk (126 layers, h 16384, 128 heads, 8K context, 128,256-token
+      // vocabulary); in this 4h-MLP count it has 408B parameters (Llama 3: 405B with SwiGLU/GQA).
+      {"405B", {"405B", 126, 16384, 128, 8192, 128256, 1}},
   };
   return *presets;
 }

@@ -23,7 +23,8 @@ struct ModelShape {
   int64_t tokens_per_rank() const { return micro_batch * seq_len; }
 };
 
-// 125M, 1.3B, 7B and 70B shapes (GPT-3 small, GPT-3 XL, and 4h-MLP models at 4096 and 8192).
+// 125M, 1.3B, 7B, 70B and 405B shapes (GPT-3 small, GPT-3 XL, 4h-MLP models at 4096 and 8192,
+// and Llama 3 405B's layer count, width and vocabulary).
 StatusOr<ModelShape> Preset(const std::string& name);
 std::vector<std::string> PresetNames();
 Status Validate(const ModelShape& shape);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "common/duration.h"
 #include "scheduler/config/yaml_fields.h"
 
 namespace loom::sched {
@@ -10,26 +9,8 @@ namespace {
 
 using config::Fields;
 
-// An optional duration ("7d", "12h", "90m"), which must be positive; left as it is when absent.
-Status ReadDuration(Fields& f, const std::string& key, TimeMs* out) {
-  if (!f.Has(key)) return Status::Ok();
-  std::string text;
-  LOOM_RETURN_IF_ERROR(f.Read(key, &text));
-  auto seconds = ParseDuration(text);
-  if (!seconds.ok()) return InvalidArgument(f.Where(key) + ": " + seconds.status().message());
-  if (*seconds <= 0) return InvalidArgument(f.Where(key) + ": must be positive");
-  *out = *seconds * 1000;
-  return Status::Ok();
-}
-
-// An optional mapping; `read` sees it only when it is there.
-Status ReadSection(Fields& top, const std::string& key, const std::function<Status(Fields&)>& read) {
-  if (!top.Has(key)) return Status::Ok();
-  Fields section = top.Child(key);
-  LOOM_RETURN_IF_ERROR(section.Check());
-  LOOM_RETURN_IF_ERROR(read(section));
-  return section.Finish();
-}
+using config::ReadDuration;
+using config::ReadSection;
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/duration.h"
+
 namespace loom::sched::config {
 
 Status Fields::Finish() const {
@@ -48,6 +50,27 @@ Status ForEachEntry(Fields& parent, const std::string& key,
     LOOM_RETURN_IF_ERROR(item.Finish());
   }
   return Status::Ok();
+}
+
+Status ReadDuration(Fields& f, const std::string& key, int64_t* out_ms, bool allow_zero) {
+  if (!f.Has(key)) return Status::Ok();
+  std::string text;
+  LOOM_RETURN_IF_ERROR(f.Read(key, &text));
+  auto seconds = ParseDuration(text);
+  if (!seconds.ok()) return InvalidArgument(f.Where(key) + ": " + seconds.status().message());
+  if (*seconds < 0 || (*seconds == 0 && !allow_zero)) {
+    return InvalidArgument(f.Where(key) + (allow_zero ? ": must not be negative" : ": must be positive"));
+  }
+  *out_ms = *seconds * 1000;
+  return Status::Ok();
+}
+
+Status ReadSection(Fields& top, const std::string& key, const std::function<Status(Fields&)>& read) {
+  if (!top.Has(key)) return Status::Ok();
+  Fields section = top.Child(key);
+  LOOM_RETURN_IF_ERROR(section.Check());
+  LOOM_RETURN_IF_ERROR(read(section));
+  return section.Finish();
 }
 
 StatusOr<ConfigText> ReadConfigFile(const std::string& path, const std::string& what) {

@@ -83,6 +83,12 @@ Status ForEachItem(Fields& parent, const std::string& key,
 Status ForEachEntry(Fields& parent, const std::string& key,
                     const std::function<Status(const std::string& name, Fields&)>& each);
 
+// An optional duration ("7d", "12h", "90m") in milliseconds, which must be positive (or, with
+// `allow_zero`, not negative); left as it is when absent.
+Status ReadDuration(Fields& f, const std::string& key, int64_t* out_ms, bool allow_zero = false);
+// An optional mapping; `read` sees it only when it is there, and its unknown keys are errors.
+Status ReadSection(Fields& top, const std::string& key, const std::function<Status(Fields&)>& read);
+
 // A file's text and the name errors call it by (its base name); `what` names it when it cannot
 // be opened ("the cluster config").
 struct ConfigText {

@@ -64,13 +64,14 @@ Status Cluster::Allocate(JobId job, const Allocation& allocation) {
       return FailedPrecondition("GPUs of node " + node.name + " are already held");
     }
   }
-  // Two grants on one node would pass the checks above independently; refuse that too.
-  for (size_t i = 0; i < allocation.size(); ++i) {
-    for (size_t j = i + 1; j < allocation.size(); ++j) {
-      if (allocation[i].node == allocation[j].node) {
-        return InvalidArgument("allocation names node " + nodes_[allocation[i].node].name + " twice");
-      }
-    }
+  // Two grants on one node would pass the checks above independently; refuse that too. Sorted,
+  // not compared pairwise: a 12,000-node gang would otherwise cost 72M comparisons.
+  std::vector<NodeIndex> named;
+  named.reserve(allocation.size());
+  for (const NodeGrant& g : allocation) named.push_back(g.node);
+  std::sort(named.begin(), named.end());
+  if (auto twice = std::adjacent_find(named.begin(), named.end()); twice != named.end()) {
+    return InvalidArgument("allocation names node " + nodes_[*twice].name + " twice");
   }
   for (const NodeGrant& g : allocation) nodes_[g.node].free &= ~GrantMask(nodes_[g.node], g);
   held_.emplace(job, allocation);

@@ -47,6 +47,10 @@ TEST(ClusterTest, DoubleBookingIsRefusedAndChangesNothing) {
   EXPECT_EQ(c.AllocationOf(2), nullptr);
   EXPECT_EQ(c.Allocate(1, {{2, 0b1, false}}).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(c.Allocate(3, {{2, 0b1, false}, {2, 0b10, false}}).code(), StatusCode::kInvalidArgument);
+  // Not next to each other, too (the check sorts the nodes).
+  EXPECT_EQ(c.Allocate(3, {{2, 0b1, false}, {1, 0b1, false}, {2, 0b10, false}}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(c.node(1).whole_free());
   EXPECT_EQ(c.Allocate(4, {{2, 0b10000, false}}).code(), StatusCode::kInvalidArgument);
 }
 
