@@ -10,7 +10,10 @@
 #include <fstream>
 #include <thread>
 
+#include "common/metrics/registry.h"
+#include "common/metrics/rpc_metrics.h"
 #include "common/paths.h"
+#include "scheduler/http/loomd_http.h"
 #include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
 #include "scheduler/service/scheduler_service.h"
@@ -58,6 +61,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}))->capture_default_str();
   app.add_option("--sync", sync, "SQLite durability: full (survives power loss) or normal (process crashes)")
       ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
+  std::string http_listen;
+  app.add_option("--http-listen", http_listen,
+                 "serve /metrics and the dashboard here, e.g. 127.0.0.1:0 (off when not given)");
   CLI11_PARSE(app, argc, argv);
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
@@ -96,6 +102,9 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(loom::metrics::RpcMetricsInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen on " + listen + " (address in use?)");
   std::string host = listen.substr(0, listen.rfind(':'));
@@ -106,13 +115,25 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
                home.c_str(), options.policy.c_str());
+  std::unique_ptr<loom::http::LoomdHttp> http;
+  if (!http_listen.empty()) {
+    auto started = loom::http::LoomdHttp::Start(http_listen, cp->get());
+    if (!started.ok()) return Fail(started.status().message());
+    http = std::move(*started);
+    if (!WriteFileAtomically(loom::HttpUrlFile(home), http->url())) return Fail("cannot write " + loom::HttpUrlFile(home));
+    std::fprintf(stderr, "loomd: metrics and dashboard on %s\n", http->url().c_str());
+  }
 
   std::atomic<bool> stop{false};
   loom::ControlPlane* plane = cp->get();
   // Scheduling runs on events (submit, exit, node change); the timeout is only a safety net.
   std::thread scheduler([&] {
     while (!stop) {
-      if (plane->WaitForWork(1000)) plane->SchedulePass();
+      if (!plane->WaitForWork(1000)) continue;
+      auto t0 = std::chrono::steady_clock::now();
+      plane->SchedulePass();
+      loom::metrics::Histogram("loom_scheduling_pass_duration_seconds", "One scheduling pass and its launches", {})
+          .Observe({}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   });
   std::thread liveness([&] {
@@ -132,7 +153,9 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   scheduler.join();
   liveness.join();
+  http.reset();
   plane->FlushMetrics(/*everything=*/true);
   std::remove(loom::AddressFile(home).c_str());
+  std::remove(loom::HttpUrlFile(home).c_str());
   return 0;
 }
