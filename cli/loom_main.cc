@@ -85,6 +85,9 @@ int main(int argc, char** argv) {
                  "loomd's scheduling policy (priority-fifo, the default; multifactor-backfill, ...)");
   up->add_option("--policy-config", up_options.policy_config,
                  "loomd's policy settings (e.g. policy-configs/fair-share.yaml)");
+  up->add_option("--http-listen", up_options.http_listen,
+                 "loomd's /metrics and dashboard (workers' /metrics on the same host); \"\" turns them off")
+      ->capture_default_str();
 
   // Options given after the subcommand (loom queue --json) count too.
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();

@@ -118,10 +118,10 @@ void StatsFamilies(const v1::Stats& s, std::vector<metrics::Family>& out) {
   metrics::Family& share = AddFamily(out, "loom_tenant_allocation_share_ratio",
       "A tenant's share of the allocated GPU-hours over the last hour (its fair-share usage)", Type::kGauge);
   for (const v1::TenantEfficiency& t : s.tenants()) AddRatio(share, {{"tenant", t.tenant()}}, t.share_of_allocated());
-  metrics::Family& hours = AddFamily(out, "loom_tenant_gpu_hours_allocated",
-      "GPU-hours a tenant's jobs held over the last hour", Type::kGauge);
+  metrics::Family& held = AddFamily(out, "loom_tenant_allocated_gpu_seconds",
+      "GPU-seconds a tenant's jobs held over the last hour", Type::kGauge);
   for (const v1::TenantEfficiency& t : s.tenants()) {
-    AddRatio(hours, {{"tenant", t.tenant()}}, t.efficiency().gpu_hours_allocated());
+    AddRatio(held, {{"tenant", t.tenant()}}, t.efficiency().gpu_hours_allocated() * 3600);
   }
   metrics::Family& tmfu = AddFamily(out, "loom_tenant_mfu_ratio",
       "A tenant's model FLOPs / peak FLOPs of its allocated GPU-hours, last hour", Type::kGauge);

@@ -20,17 +20,6 @@
 
 namespace {
 
-// Writes `content` to `path` atomically (rename), so a reader never sees half an address.
-bool WriteFileAtomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content << "\n";
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 int Fail(const std::string& message) {
   std::fprintf(stderr, "loomd: %s\n", message.c_str());
   return 1;
@@ -110,7 +99,7 @@ int main(int argc, char** argv) {
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
   std::string address = host + ":" + std::to_string(port);
-  if (!WriteFileAtomically(loom::AddressFile(home), address)) {
+  if (!loom::WriteFileAtomically(loom::AddressFile(home), address)) {
     return Fail("cannot write " + loom::AddressFile(home));
   }
   std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
@@ -120,7 +109,7 @@ int main(int argc, char** argv) {
     auto started = loom::http::LoomdHttp::Start(http_listen, cp->get());
     if (!started.ok()) return Fail(started.status().message());
     http = std::move(*started);
-    if (!WriteFileAtomically(loom::HttpUrlFile(home), http->url())) return Fail("cannot write " + loom::HttpUrlFile(home));
+    if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url())) return Fail("cannot write " + loom::HttpUrlFile(home));
     std::fprintf(stderr, "loomd: metrics and dashboard on %s\n", http->url().c_str());
   }
 
