@@ -105,7 +105,7 @@ async function jobPage(id) {
     [[job.state, s.tenant, s.gpus, s.gpus_per_node, job.reason || "", job.attempt, job.preemptions, job.requeues]], "job"));
   out.push(el("h2", {}, "Attempts"));
   out.push(table(["ATTEMPT", "START", "END", "GPUS", "NODES", "STEPS", "MFU", "CAUSE"],
-    (job.runs || []).map((r) => [r.attempt || "", new Date(Number(r.start_ms)).toLocaleTimeString(),
+    (job.runs || []).map((r, i) => [r.attempt || i + 1, new Date(Number(r.start_ms)).toLocaleTimeString(),
       Number(r.end_ms) ? new Date(Number(r.end_ms)).toLocaleTimeString() : "running", r.gpus, (r.nodes || []).join(","),
       Number(r.steps), r.step_time_s > 0 && r.peak_flops > 0 ? pct(r.model_flops / (r.peak_flops * r.step_time_s)) : "–",
       r.cause === "END_CAUSE_UNSPECIFIED" ? "" : r.cause]), "attempts"));
