@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/completion.h"
 #include "cli/job_file.h"
 #include "common/duration.h"
 #include "common/paths.h"
@@ -89,6 +90,10 @@ int main(int argc, char** argv) {
                  "loomd's /metrics and dashboard (workers' /metrics on the same host); \"\" turns them off")
       ->capture_default_str();
 
+  auto* completion = app.add_subcommand("completion", "print a shell completion script: source <(loom completion bash)");
+  std::string shell;
+  completion->add_option("shell", shell, "the shell (bash)")->required()->check(CLI::IsMember({"bash"}));
+
   // Options given after the subcommand (loom queue --json) count too.
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
 
@@ -145,5 +150,9 @@ int main(int argc, char** argv) {
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);
   if (*up) return Up(g, up_options);
+  if (*completion) {
+    std::fputs(BashCompletion(app, "loom").c_str(), stdout);
+    return 0;
+  }
   return Error("unknown command (see loom --help)");
 }
