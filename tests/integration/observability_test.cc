@@ -156,6 +156,12 @@ TEST(Observability, PromtoolAcceptsLoomdAndWorkerMetrics) {
   EXPECT_NE(loomd.find("loom_scheduling_pass_duration_seconds_count"), std::string::npos);
   std::string worker = *http::Get(up.WorkerUrl(0) + "/metrics");
   EXPECT_NE(worker.find("loom_gpu_memory_total_bytes{node=\"node-1\",gpu=\"1\""), std::string::npos) << worker;
+
+  // submit --wait prints the job's state changes, then its end.
+  CommandResult wait = up.Loom("submit --wait --gpus 2 --name waiter -- sleep 1");
+  EXPECT_EQ(wait.exit_code, 0) << wait.out;
+  EXPECT_TRUE(std::regex_search(wait.out, std::regex("Job \\d+ RUNNING on node-\\d"))) << wait.out;
+  EXPECT_TRUE(std::regex_search(wait.out, std::regex("Job \\d+ COMPLETED\n"))) << wait.out;
 }
 
 TEST(Observability, PrometheusScrapesLoomUpAndAnswersForLoomGpus) {
