@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
   std::string http_listen;
   app.add_option("--http-listen", http_listen, "serve /metrics (per-GPU figures) here, e.g. 127.0.0.1:0; off when not given");
   CLI11_PARSE(app, argc, argv);
+  if (!http_listen.empty()) {
+    if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
+  }
 
   // CUDA then numbers devices as NVML does (by PCI bus), and so do the ranks, which inherit it.
   if (emulate == 0) setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);

@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   app.add_option("--http-listen", http_listen,
                  "serve /metrics and the dashboard here, e.g. 127.0.0.1:0 (off when not given)");
   CLI11_PARSE(app, argc, argv);
+  if (!http_listen.empty()) {
+    if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
+  }
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
   }
@@ -86,6 +89,14 @@ int main(int argc, char** argv) {
   auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
   if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
 
+  std::unique_ptr<loom::http::LoomdHttp> http;
+  if (!http_listen.empty()) {
+    auto started = loom::http::LoomdHttp::Start(http_listen, cp->get());
+    if (!started.ok()) return Fail(started.status().message());
+    http = std::move(*started);
+    if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url())) return Fail("cannot write " + loom::HttpUrlFile(home));
+  }
+
   loom::SchedulerService service(cp->get());
   int port = 0;
   grpc::ServerBuilder builder;
@@ -104,14 +115,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
                home.c_str(), options.policy.c_str());
-  std::unique_ptr<loom::http::LoomdHttp> http;
-  if (!http_listen.empty()) {
-    auto started = loom::http::LoomdHttp::Start(http_listen, cp->get());
-    if (!started.ok()) return Fail(started.status().message());
-    http = std::move(*started);
-    if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url())) return Fail("cannot write " + loom::HttpUrlFile(home));
-    std::fprintf(stderr, "loomd: metrics and dashboard on %s\n", http->url().c_str());
-  }
+  if (http) std::fprintf(stderr, "loomd: metrics and dashboard on %s\n", http->url().c_str());
 
   std::atomic<bool> stop{false};
   loom::ControlPlane* plane = cp->get();
