@@ -106,7 +106,10 @@ int main(int argc, char** argv) {
   interceptors.push_back(loom::metrics::RpcMetricsInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return Fail("cannot listen on " + listen + " (address in use?)");
+  if (!server || port == 0) {
+    std::remove(loom::HttpUrlFile(home).c_str());
+    return Fail("cannot listen on " + listen + " (address in use?)");
+  }
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
   std::string address = host + ":" + std::to_string(port);
