@@ -10,6 +10,11 @@
 
 namespace loom::cli {
 
+// The gRPC target for a HOST:PORT address. An IP literal gets gRPC's ipv4:/ipv6: scheme, so the
+// channel skips the DNS resolver (and its c-ares set-up) that a bare address goes through; names
+// and addresses that already carry a scheme are left as they are.
+std::string GrpcTarget(const std::string& address);
+
 class Client {
  public:
   // `server` may be empty: $LOOM_SERVER, then $LOOM_HOME/loomd.addr.

@@ -14,6 +14,7 @@
 
 #include "cli/client.h"
 #include "cli/job_file.h"
+#include "cli/progress.h"
 #include "cli/sparkline.h"
 #include "cli/table.h"
 #include "common/clock.h"
@@ -141,11 +142,18 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
 
   v1::GetJobRequest get;
   get.set_job_id(reply.job_id());
-  v1::Job job;
+  v1::Job job, seen;
+  bool seen_any = false;
   for (;;) {
     s = client.Call(&v1::Scheduler::Stub::GetJob, get, &job);
     if (!s.ok()) return Error(s.message());
-    if (job.state() == v1::COMPLETED || job.state() == v1::FAILED || job.state() == v1::CANCELLED) break;
+    if (IsFinal(job.state())) break;
+    if (std::string line = StateChange(seen_any ? &seen : nullptr, job); !line.empty() && !g.json) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    }
+    seen = job;
+    seen_any = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (g.json) return PrintJson(job);

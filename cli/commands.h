@@ -32,6 +32,7 @@ struct UpOptions {
   std::string policy;         // empty: the policy config's, else loomd's default
   std::string policy_config;  // loomd --policy-config
   std::string cluster_config;  // one worker per node of this config, instead of --workers
+  std::string http_listen = "127.0.0.1:0";  // loomd's and workers' /metrics and dashboard; empty: off
 };
 int Up(const Global& g, const UpOptions& options);
 

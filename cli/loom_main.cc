@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/completion.h"
 #include "cli/job_file.h"
 #include "common/duration.h"
 #include "common/paths.h"
@@ -85,6 +86,13 @@ int main(int argc, char** argv) {
                  "loomd's scheduling policy (priority-fifo, the default; multifactor-backfill, ...)");
   up->add_option("--policy-config", up_options.policy_config,
                  "loomd's policy settings (e.g. policy-configs/fair-share.yaml)");
+  up->add_option("--http-listen", up_options.http_listen,
+                 "loomd's /metrics and dashboard (workers' /metrics on the same host); \"\" turns them off")
+      ->capture_default_str();
+
+  auto* completion = app.add_subcommand("completion", "print a shell completion script: source <(loom completion bash)");
+  std::string shell;
+  completion->add_option("shell", shell, "the shell (bash)")->required()->check(CLI::IsMember({"bash"}));
 
   // Options given after the subcommand (loom queue --json) count too.
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
@@ -142,5 +150,9 @@ int main(int argc, char** argv) {
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);
   if (*up) return Up(g, up_options);
+  if (*completion) {
+    std::fputs(BashCompletion(app, "loom").c_str(), stdout);
+    return 0;
+  }
   return Error("unknown command (see loom --help)");
 }

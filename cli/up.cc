@@ -21,6 +21,10 @@
 namespace loom::cli {
 namespace {
 
+// "127.0.0.1:8080" -> "127.0.0.1": workers serve their /metrics on the same host, on ports of
+// their own.
+std::string HttpHost(const std::string& listen) { return listen.substr(0, listen.rfind(':')); }
+
 std::string BinDir() { return std::filesystem::canonical("/proc/self/exe").parent_path(); }
 
 void StopAll(std::vector<pid_t>& pids) {
@@ -135,6 +139,7 @@ int Up(const Global& g, const UpOptions& o) {
                                     std::to_string(o.heartbeat_ms), "--node-timeout-ms",
                                     std::to_string(o.node_timeout_ms)};
   loomd.insert(loomd.end(), policy_args->begin(), policy_args->end());
+  if (!o.http_listen.empty()) loomd.insert(loomd.end(), {"--http-listen", o.http_listen});
   if (!start(std::move(loomd), "loomd.log")) {
     return 1;
   }
@@ -157,6 +162,7 @@ int Up(const Global& g, const UpOptions& o) {
                                      "--machine-gpus", std::to_string(machine_gpus),
                                      "--mpirun-args", kLoopbackMpirunArgs};
     argv.insert(argv.end(), w.extra_args.begin(), w.extra_args.end());
+    if (!o.http_listen.empty()) argv.insert(argv.end(), {"--http-listen", HttpHost(o.http_listen) + ":0"});
     if (!start(std::move(argv), w.name + ".log")) {
       StopAll(pids);
       return 1;
@@ -186,6 +192,13 @@ int Up(const Global& g, const UpOptions& o) {
   const int example_gpus = (*plan)[0].gpus * std::min(workers, 2);
   std::printf("Try: loom submit --gpus %d -- /bin/sh -c 'echo rank $RANK of $WORLD_SIZE'; loom queue; loom nodes\n",
               example_gpus);
+  if (!o.http_listen.empty()) {
+    std::ifstream in(HttpUrlFile(g.home));
+    std::string url;
+    if (std::getline(in, url) && !url.empty()) {
+      std::printf("Dashboard: %s/   Prometheus metrics: %s/metrics\n", url.c_str(), url.c_str());
+    }
+  }
   std::printf("Ctrl-C stops the cluster.\n");
   std::fflush(stdout);
 

@@ -8,7 +8,10 @@ pkgs=(
   libopenmpi-dev openmpi-bin libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
+  libcpp-httplib-dev hyperfine prometheus chromium fonts-dejavu-core
 )
+# The dashboard is built with npm (web/package-lock.json): Debian's, unless a Node.js brought one.
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

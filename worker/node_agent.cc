@@ -97,6 +97,10 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
         if (nvml_) {
           if (auto sampled = nvml_->Busy(node_.gpus_size())) busy = std::move(*sampled);
         }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_busy_ = busy;
+        }
         for (int i = 0; i < node_.gpus_size(); ++i) {
           v1::Gpu* g = hb.add_gpus();
           g->set_index(i);
@@ -120,6 +124,11 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
     cv_.wait_until(lock, next_heartbeat, [&] { return wake_ || stop; });
     wake_ = false;
   }
+}
+
+std::vector<double> NodeAgent::LastBusy() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_busy_;
 }
 
 }  // namespace loom::worker

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "loom/v1/loom.grpc.pb.h"
@@ -33,6 +34,8 @@ class NodeAgent {
   void Wake();
   // Sends queued exit reports until loomd is unreachable or none are left.
   void FlushReports();
+  // The GPUs' busy fractions sent with the last heartbeat (empty before the first), for /metrics.
+  std::vector<double> LastBusy();
 
  private:
   Status DoRegister();
@@ -49,6 +52,7 @@ class NodeAgent {
   std::condition_variable cv_;
   std::deque<v1::ReportJobExitRequest> reports_;  // GUARDED_BY(mu_)
   bool wake_ = false;                             // GUARDED_BY(mu_)
+  std::vector<double> last_busy_;                 // GUARDED_BY(mu_)
 };
 
 }  // namespace loom::worker

@@ -11,12 +11,16 @@
 #include <sstream>
 #include <thread>
 
+#include "common/http/http_server.h"
+#include "common/metrics/registry.h"
+#include "common/metrics/rpc_metrics.h"
 #include "common/paths.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
 #include "worker/peak.h"
 #include "worker/job_runner.h"
 #include "worker/node_agent.h"
+#include "worker/worker_metrics.h"
 #include "worker/worker_service.h"
 
 namespace {
@@ -73,7 +77,12 @@ int main(int argc, char** argv) {
   app.add_option("--mpirun-args", mpirun_args, "extra mpirun arguments for MPI jobs, space-separated");
   app.add_option("--kill-grace-ms", kill_grace_ms, "SIGTERM to SIGKILL delay when killing a job")
       ->check(CLI::Range(0, 600000))->capture_default_str();
+  std::string http_listen;
+  app.add_option("--http-listen", http_listen, "serve /metrics (per-GPU figures) here, e.g. 127.0.0.1:0; off when not given");
   CLI11_PARSE(app, argc, argv);
+  if (!http_listen.empty()) {
+    if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
+  }
 
   // CUDA then numbers devices as NVML does (by PCI bus), and so do the ranks, which inherit it.
   if (emulate == 0) setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
@@ -155,6 +164,9 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(loom::metrics::RpcMetricsInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (!grpc_server || port == 0) return Fail("cannot listen on " + listen);
   std::string listen_host = listen.substr(0, listen.rfind(':'));
@@ -176,6 +188,18 @@ int main(int argc, char** argv) {
                emulate > 0 ? "emulated " : "", (*gpus)[0].model().c_str(), (*gpus)[0].peak_tflops(),
                node.address().c_str(), server->c_str());
 
+  std::unique_ptr<loom::http::HttpServer> http;
+  if (!http_listen.empty()) {
+    auto started = loom::http::HttpServer::Start(http_listen, {{"/metrics", [&](const loom::http::Request&) {
+      auto families = loom::worker::WorkerFamilies(node, agent->LastBusy(), static_cast<int>(runner->Running().size()));
+      for (auto& f : loom::metrics::Registry::Global().Collect()) families.push_back(std::move(f));
+      return loom::http::Reply{200, "text/plain; version=0.0.4; charset=utf-8", loom::metrics::Render(families)};
+    }}});
+    if (!started.ok()) return Fail(started.status().message());
+    http = std::move(*started);
+    if (!loom::WriteFileAtomically(state_dir + "/worker.http", http->url())) return Fail("cannot write " + state_dir + "/worker.http");
+    std::fprintf(stderr, "loom-worker: metrics on %s/metrics\n", http->url().c_str());
+  }
   std::atomic<bool> stop{false};
   std::thread loop([&] { agent->Run(stop); });
   int sig = 0;
@@ -184,6 +208,7 @@ int main(int argc, char** argv) {
   runner->KillAll("WorkerStopped");
   // In-flight Exec calls end as the killed processes exit; the service must be drained before
   // the runner it calls into goes away.
+  http.reset();
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   stop = true;
   agent->Wake();

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "bench/gemm/runners.h"
+#include "common/progress.h"
 
 namespace loom::bench::gemm {
 namespace {
@@ -73,7 +74,9 @@ StatusOr<Sweep> RunCpuSweep(const std::vector<Case>& cases, const Options& o) {
                 std::thread::hardware_concurrency(), openblas_get_num_threads(), peak);
   sweep.banner = banner;
 
+  Progress progress("gemm", static_cast<int>(cases.size()), !o.json);
   for (const Case& c : cases) {
+    progress.Next(c.name);
     const GemmDesc& g = c.desc;
     const HostOperands host = MakeOperands(g);
     const std::vector<Bf16>& a16 = host.a;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bench/gemm/runners.h"
+#include "common/progress.h"
 #include "kernels/gemm/backends.h"
 #include "kernels/gemm/cuda_check.h"
 
@@ -130,7 +131,9 @@ StatusOr<Sweep> RunGpuSweep(const std::vector<Case>& cases, const Options& o) {
     ~StreamGuard() { cudaStreamDestroy(s); }
   } guard{stream};
 
+  Progress progress("gemm", static_cast<int>(cases.size()), !o.json);
   for (const Case& c : cases) {
+    progress.Next(c.name);
     const GemmDesc& g = c.desc;
     DeviceBuffer a, b, d_loom, d_cublas;
     {

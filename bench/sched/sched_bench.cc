@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench/sched/workload.h"
+#include "common/progress.h"
 #include "scheduler/config/cluster_config.h"
 #include "scheduler/policies/gang_placer.h"
 #include "scheduler/policies/registry.h"
@@ -234,6 +235,7 @@ int RunSched(int argc, char** argv) {
   Options options;
   if (int rc = Parse(argc, argv, &options); rc != 0) return rc < 0 ? 0 : rc;
   std::vector<Row> rows;
+  Progress progress("sched", static_cast<int>(options.clusters.size() * options.pending.size() * 3), !options.json);
   for (const std::string& name : options.clusters) {
     auto config = sched::LoadClusterConfig(options.config_dir + "/" + name + ".yaml");
     if (!config.ok()) {
@@ -243,6 +245,7 @@ int RunSched(int argc, char** argv) {
     const int gpus_per_node = config->nodes.front().gpus;
     for (int n : options.pending) {
       for (const char* scenario : {"empty", "small", "busy"}) {
+        progress.Next(name + " " + scenario + " " + std::to_string(n) + " pending");
         sched::Cluster cluster;
         if (Status s = sched::PopulateCluster(*config, &cluster); !s.ok()) {
           std::fprintf(stderr, "loom-bench sched: %s\n", s.message().c_str());
@@ -253,10 +256,10 @@ int RunSched(int argc, char** argv) {
         if (std::strcmp(scenario, "busy") == 0) Fill(&cluster, &mix, &jobs, gpus_per_node);
         Queue(n, std::strcmp(scenario, "small") == 0, &mix, &jobs, gpus_per_node);
         rows.push_back(Measure(name, cluster, jobs, scenario, options.repeat));
-        if (!options.json) std::fprintf(stderr, "  %s %s %d done\n", name.c_str(), scenario, n);
       }
     }
   }
+  progress.Done();
   Print(rows, options.json);
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/gpu_models.h"
+#include "common/metrics/registry.h"
 #include "scheduler/core/job_state.h"
 #include "scheduler/policies/registry.h"
 
@@ -681,6 +682,7 @@ void ControlPlane::BeginPreemption(v1::Job& victim, int64_t for_job, int64_t now
   victim.set_reason("Preempting for job " + std::to_string(for_job));
   batch.events.push_back({now, victim.id(), "", "preempting for job " + std::to_string(for_job)});
   KillRemainingNodes(victim, "Preempted", calls);
+  metrics::Counter("loom_preemptions_total", "Jobs told to stop for a higher-QoS job, by cause", {"cause"}).Inc({"qos"});
 }
 
 void ControlPlane::RequeuePreempted(v1::Job& job, int64_t now, store::Batch& batch) {
@@ -694,6 +696,7 @@ void ControlPlane::RequeuePreempted(v1::Job& job, int64_t now, store::Batch& bat
   job.set_preemptions(job.preemptions() + 1);
   job.set_reason("Preempted");
   batch.events.push_back({now, job.id(), "", "requeued after preemption"});
+  metrics::Counter("loom_requeues_total", "Jobs put back in the queue, by cause", {"cause"}).Inc({"preempted"});
 }
 
 bool ControlPlane::AllNodesQuiet(const v1::Job& job) const {

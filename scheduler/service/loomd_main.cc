@@ -10,23 +10,15 @@
 #include <fstream>
 #include <thread>
 
+#include "common/metrics/registry.h"
+#include "common/metrics/rpc_metrics.h"
 #include "common/paths.h"
+#include "scheduler/http/loomd_http.h"
 #include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
 #include "scheduler/service/scheduler_service.h"
 
 namespace {
-
-// Writes `content` to `path` atomically (rename), so a reader never sees half an address.
-bool WriteFileAtomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content << "\n";
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "loomd: %s\n", message.c_str());
@@ -58,7 +50,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}))->capture_default_str();
   app.add_option("--sync", sync, "SQLite durability: full (survives power loss) or normal (process crashes)")
       ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
+  std::string http_listen;
+  app.add_option("--http-listen", http_listen,
+                 "serve /metrics and the dashboard here, e.g. 127.0.0.1:0 (off when not given)");
   CLI11_PARSE(app, argc, argv);
+  if (!http_listen.empty()) {
+    if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
+  }
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
   }
@@ -91,28 +89,47 @@ int main(int argc, char** argv) {
   auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
   if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
 
+  std::unique_ptr<loom::http::LoomdHttp> http;
+  if (!http_listen.empty()) {
+    auto started = loom::http::LoomdHttp::Start(http_listen, cp->get());
+    if (!started.ok()) return Fail(started.status().message());
+    http = std::move(*started);
+    if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url())) return Fail("cannot write " + loom::HttpUrlFile(home));
+  }
+
   loom::SchedulerService service(cp->get());
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(loom::metrics::RpcMetricsInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return Fail("cannot listen on " + listen + " (address in use?)");
+  if (!server || port == 0) {
+    std::remove(loom::HttpUrlFile(home).c_str());
+    return Fail("cannot listen on " + listen + " (address in use?)");
+  }
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
   std::string address = host + ":" + std::to_string(port);
-  if (!WriteFileAtomically(loom::AddressFile(home), address)) {
+  if (!loom::WriteFileAtomically(loom::AddressFile(home), address)) {
     return Fail("cannot write " + loom::AddressFile(home));
   }
   std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
                home.c_str(), options.policy.c_str());
+  if (http) std::fprintf(stderr, "loomd: metrics and dashboard on %s\n", http->url().c_str());
 
   std::atomic<bool> stop{false};
   loom::ControlPlane* plane = cp->get();
   // Scheduling runs on events (submit, exit, node change); the timeout is only a safety net.
   std::thread scheduler([&] {
     while (!stop) {
-      if (plane->WaitForWork(1000)) plane->SchedulePass();
+      if (!plane->WaitForWork(1000)) continue;
+      auto t0 = std::chrono::steady_clock::now();
+      plane->SchedulePass();
+      loom::metrics::Histogram("loom_scheduling_pass_duration_seconds", "One scheduling pass and its launches", {})
+          .Observe({}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   });
   std::thread liveness([&] {
@@ -132,7 +149,9 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   scheduler.join();
   liveness.join();
+  http.reset();
   plane->FlushMetrics(/*everything=*/true);
   std::remove(loom::AddressFile(home).c_str());
+  std::remove(loom::HttpUrlFile(home).c_str());
   return 0;
 }
