@@ -117,15 +117,28 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
       launch.nodes_size() != spec.allocation_size()) {
     return InvalidArgument("launch request has no allocation for this node");
   }
+  const AttemptKey key{spec.id(), LaunchAttempt(spec)};
   std::lock_guard<std::mutex> lock(mu_);
-  if (jobs_.count(spec.id())) return Status::Ok();
+  if (jobs_.count(key)) return Status::Ok();
+  if (const Job* other = FindJob(spec.id())) {
+    // Never two attempts at once: loomd must wait until the older one's ranks are gone.
+    return FailedPrecondition("job " + std::to_string(spec.id()) + " attempt " +
+                              std::to_string(other->key.attempt) + " still runs on this node");
+  }
   Job job;
+  job.key = key;
   job.launch = launch;
   job.dir = options_.state_dir + "/jobs/" + std::to_string(spec.id());
   std::error_code ec;
   std::filesystem::create_directories(job.dir, ec);
   if (ec) return Internal("cannot create " + job.dir + ": " + ec.message());
-  if (spec.spec().time_limit_s() > 0) job.deadline_ms = NowMs() + spec.spec().time_limit_s() * 1000;
+  if (spec.spec().time_limit_s() > 0) {
+    job.deadline_ms = NowMs() + spec.spec().time_limit_s() * 1000;
+    if (spec.spec().signal() > 0 && spec.spec().signal_before_s() > 0) {
+      // A limit shorter than the warning still gets the signal, at once.
+      job.signal_at_ms = std::max<int64_t>(1, job.deadline_ms - spec.spec().signal_before_s() * 1000);
+    }
+  }
   Status s;
   if (spec.spec().mpi()) {
     job.attach_only = launch.node_index() != 0;
@@ -138,7 +151,7 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
     for (const Proc& p : job.procs) pid_to_job_.erase(p.pid);
     return s;
   }
-  jobs_.emplace(spec.id(), std::move(job));
+  jobs_.emplace(key, std::move(job));
   return Status::Ok();
 }
 
@@ -157,7 +170,7 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
   LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(spec));
   pid_t group = getpgid(pid);
   if (job.process_group == 0 || group != job.process_group) job.process_group = group > 0 ? group : pid;
-  pid_to_job_[pid] = job.launch.job().id();
+  pid_to_job_[pid] = job.key;
   ++live_children_;
   ++spawned_;
   cv_.notify_all();
@@ -207,9 +220,9 @@ Status JobRunner::StartMpirun(Job& job) {
 
 StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& command) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return FailedPrecondition("job " + std::to_string(job_id) + " is not running on this node");
-  Job& job = it->second;
+  Job* found = FindJob(job_id);
+  if (!found) return FailedPrecondition("job " + std::to_string(job_id) + " is not running on this node");
+  Job& job = *found;
   if (!job.kill_reason.empty()) return FailedPrecondition("job " + std::to_string(job_id) + " is being killed");
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
@@ -254,36 +267,46 @@ void JobRunner::SignalJob(const Job& job, int sig) const {
   for (pid_t g : groups) kill(-g, sig);  // the ranks' own children too
 }
 
-void JobRunner::BeginKill(Job& job, const std::string& reason, int64_t now_ms) {
+JobRunner::Job* JobRunner::FindJob(int64_t job_id) {
+  auto it = jobs_.lower_bound(AttemptKey{job_id, 0});
+  return it != jobs_.end() && it->first.job_id == job_id ? &it->second : nullptr;
+}
+
+int64_t JobRunner::GraceMs(const Job& job) const {
+  const int64_t spec_grace_s = job.launch.job().spec().grace_s();
+  return spec_grace_s > 0 ? spec_grace_s * 1000 : options_.kill_grace_ms;
+}
+
+void JobRunner::BeginKill(Job& job, const std::string& reason, int64_t now_ms, int64_t grace_ms) {
   if (job.kill_reason.empty()) job.kill_reason = reason.empty() ? "Killed" : reason;
   if (job.sigkill_at_ms == 0) {
     SignalJob(job, SIGTERM);
-    job.sigkill_at_ms = now_ms + options_.kill_grace_ms;
+    job.sigkill_at_ms = now_ms + (grace_ms > 0 ? grace_ms : GraceMs(job));
   }
 }
 
-void JobRunner::Kill(int64_t job_id, const std::string& reason) {
+void JobRunner::Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms) {
   std::vector<JobExit> finished;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = jobs_.find(job_id);
-    if (it == jobs_.end()) return;
-    BeginKill(it->second, reason, NowMs());
-    MaybeFinish(job_id, finished);  // a job with no live processes ends now
+    Job* job = FindJob(job_id);
+    if (!job || (attempt != 0 && job->key.attempt != attempt)) return;  // a newer attempt stays
+    const AttemptKey key = job->key;
+    BeginKill(*job, reason, NowMs(), grace_ms);
+    MaybeFinish(key, finished);  // a job with no live processes ends now
   }
   Deliver(finished);
 }
 
 void JobRunner::KillAll(const std::string& reason) {
-  std::vector<int64_t> ids = Running();
-  for (int64_t id : ids) Kill(id, reason);
+  for (const AttemptKey& key : Running()) Kill(key.job_id, key.attempt, reason);
 }
 
-std::vector<int64_t> JobRunner::Running() const {
+std::vector<AttemptKey> JobRunner::Running() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<int64_t> ids;
-  for (const auto& [id, job] : jobs_) ids.push_back(id);
-  return ids;
+  std::vector<AttemptKey> keys;
+  for (const auto& [key, job] : jobs_) keys.push_back(key);
+  return keys;
 }
 
 StatusOr<v1::ReadLogReply> JobRunner::ReadLog(const v1::ReadLogRequest& request) const {
@@ -293,7 +316,8 @@ StatusOr<v1::ReadLogReply> JobRunner::ReadLog(const v1::ReadLogRequest& request)
   bool running;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running = jobs_.count(request.job_id()) != 0;
+    auto it = jobs_.lower_bound(AttemptKey{request.job_id(), 0});
+    running = it != jobs_.end() && it->first.job_id == request.job_id();
   }
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -390,7 +414,7 @@ void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finis
   cv_.notify_all();
   auto owner = pid_to_job_.find(pid);
   if (owner == pid_to_job_.end()) return;
-  const int64_t job_id = owner->second;
+  const AttemptKey job_id = owner->second;
   pid_to_job_.erase(owner);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
@@ -404,16 +428,17 @@ void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finis
   }
   if (!is_exec && code != 0 && job.first_error == 0) {
     job.first_error = code;
+    if (WIFSIGNALED(status)) job.first_signal = WTERMSIG(status);
     // One failed rank fails the job: stop its siblings instead of leaving them in a collective.
     if (job.kill_reason.empty()) {
       SignalJob(job, SIGTERM);
-      job.sigkill_at_ms = NowMs() + options_.kill_grace_ms;
+      job.sigkill_at_ms = NowMs() + GraceMs(job);
     }
   }
   MaybeFinish(job_id, finished);
 }
 
-bool JobRunner::MaybeFinish(int64_t job_id, std::vector<JobExit>& finished) {
+bool JobRunner::MaybeFinish(const AttemptKey& job_id, std::vector<JobExit>& finished) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return false;
   Job& job = it->second;
@@ -422,7 +447,7 @@ bool JobRunner::MaybeFinish(int64_t job_id, std::vector<JobExit>& finished) {
   for (const Proc& p : job.procs) alive |= p.alive && (!p.exec || job.attach_only || !job.kill_reason.empty());
   if (alive) return false;
   if (job.attach_only && job.kill_reason.empty()) return false;  // waits for mpirun's daemons or a kill
-  JobExit exit{job_id, job.first_error, job.kill_reason};
+  JobExit exit{job_id.job_id, job_id.attempt, job.first_error, job.first_signal, job.kill_reason};
   if (exit.reason == "Killed" && exit.exit_code == 0) exit.exit_code = 143;
   // Exec'd daemons still alive after the job's end (an orted outliving mpirun) go with it.
   if (std::any_of(job.procs.begin(), job.procs.end(), [](const Proc& p) { return p.alive; })) {
@@ -443,7 +468,10 @@ void JobRunner::MonitorLoop() {
         SignalJob(job, SIGKILL);
         job.sigkill_at_ms = now + options_.kill_grace_ms;  // again later if something survived
       } else if (job.deadline_ms > 0 && now >= job.deadline_ms && job.kill_reason.empty()) {
-        BeginKill(job, "TimeLimit", now);
+        BeginKill(job, "TimeLimit", now, 0);
+      } else if (job.signal_at_ms > 0 && now >= job.signal_at_ms && job.kill_reason.empty()) {
+        SignalJob(job, job.launch.job().spec().signal());  // --signal: time to checkpoint
+        job.signal_at_ms = 0;
       }
     }
   }

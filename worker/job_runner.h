@@ -1,6 +1,8 @@
-// JobRunner: a node's share of each job, as processes. It starts the ranks (or, for MPI jobs,
-// mpirun on the head node and the daemons mpirun asks for on every node), captures their output
-// to files, enforces the time limit, kills on request, and reports when the node's part ends.
+// JobRunner: a node's share of each job attempt, as processes. It starts the ranks (or, for MPI
+// jobs, mpirun on the head node and the daemons mpirun asks for on every node), captures their
+// output to files, enforces the time limit and the job's --signal, kills on request, and reports
+// when the node's part ends. Jobs are keyed by (job, attempt): a kill names the attempt it means,
+// and a job never has two attempts here at once.
 //
 // Thread safety: all public methods may be called from any thread; the exit callback runs on the
 // runner's own threads without its lock held.
@@ -20,6 +22,7 @@
 #include "common/process.h"
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
+#include "worker/rank_env.h"
 
 namespace loom::worker {
 
@@ -30,9 +33,18 @@ struct RunnerOptions {
   int64_t kill_grace_ms = 5000;           // SIGTERM, then SIGKILL after this long
 };
 
+// One attempt of one job.
+struct AttemptKey {
+  int64_t job_id = 0;
+  int attempt = 0;
+  auto operator<=>(const AttemptKey&) const = default;
+};
+
 struct JobExit {
   int64_t job_id = 0;
+  int attempt = 0;
   int exit_code = 0;   // first non-zero exit code on this node (128+signal), else 0
+  int signal = 0;      // the signal that ended the first failing rank, 0 if it exited
   std::string reason;  // "", "TimeLimit", or the reason given to Kill
 };
 
@@ -42,12 +54,14 @@ class JobRunner {
   JobRunner(RunnerOptions options, ExitCallback on_exit);
   ~JobRunner();  // kills every job and waits for the processes
 
-  // Starts this node's part of a job. Idempotent for a job already running here.
+  // Starts this node's part of a job attempt. Idempotent for the attempt already running here;
+  // FAILED_PRECONDITION while another attempt of the job still runs here.
   Status Launch(const v1::LaunchRequest& launch);
-  // SIGTERM to the job's processes, SIGKILL after the grace period. No-op for unknown jobs.
-  void Kill(int64_t job_id, const std::string& reason);
+  // SIGTERM to the attempt's processes, SIGKILL after `grace_ms` (0: the runner's default).
+  // attempt 0 means every attempt of the job (an older loomd). No-op for unknown attempts.
+  void Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms = 0);
   void KillAll(const std::string& reason);
-  std::vector<int64_t> Running() const;
+  std::vector<AttemptKey> Running() const;
   StatusOr<v1::ReadLogReply> ReadLog(const v1::ReadLogRequest& request) const;
 
   // Runs `command` through /bin/sh under a running job (mpirun's orted on this node); its output
@@ -79,8 +93,11 @@ class JobRunner {
     std::vector<Proc> procs;
     pid_t process_group = 0;
     bool attach_only = false;   // an MPI job's non-head node: only exec'd daemons run here
+    AttemptKey key;
     int64_t deadline_ms = 0;
+    int64_t signal_at_ms = 0;   // --signal: when to send it (0: never, or already sent)
     int first_error = 0;
+    int first_signal = 0;
     std::string kill_reason;
     int64_t sigkill_at_ms = 0;  // 0: no kill in progress
     uint64_t tree_cpu_ticks = 0;  // an MPI job: CPU time of its process trees here, last seen
@@ -91,12 +108,14 @@ class JobRunner {
   StatusOr<pid_t> SpawnInJob(Job& job, std::vector<std::string> argv, std::map<std::string, std::string> env,
                              const std::string& out, const std::string& err, int out_fd, int err_fd);
   void SignalJob(const Job& job, int sig) const;
-  void BeginKill(Job& job, const std::string& reason, int64_t now_ms);
+  void BeginKill(Job& job, const std::string& reason, int64_t now_ms, int64_t grace_ms);
+  int64_t GraceMs(const Job& job) const;
+  Job* FindJob(int64_t job_id);  // the attempt of the job that runs here, if any
   void ReapLoop();
   void MonitorLoop();
   // Called with mu_ held when a process of `job_id` ended; may finish the job.
   void OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finished);
-  bool MaybeFinish(int64_t job_id, std::vector<JobExit>& finished);
+  bool MaybeFinish(const AttemptKey& key, std::vector<JobExit>& finished);
   void Deliver(const std::vector<JobExit>& finished);
 
   const RunnerOptions options_;
@@ -104,8 +123,8 @@ class JobRunner {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int64_t, Job> jobs_;                 // GUARDED_BY(mu_)
-  std::map<pid_t, int64_t> pid_to_job_;         // GUARDED_BY(mu_)
+  std::map<AttemptKey, Job> jobs_;              // GUARDED_BY(mu_)
+  std::map<pid_t, AttemptKey> pid_to_job_;      // GUARDED_BY(mu_)
   std::set<pid_t> exec_pids_;                   // GUARDED_BY(mu_): exec'd processes not yet waited for
   std::map<pid_t, int> exec_status_;            // GUARDED_BY(mu_): exited exec'd processes
   int live_children_ = 0;                       // GUARDED_BY(mu_)

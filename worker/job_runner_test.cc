@@ -104,7 +104,7 @@ TEST_F(JobRunnerTest, KillEndsEveryProcessOfTheJob) {
   const std::string pidfile = dir_ + "/jobs/3/pid.1";
   for (int i = 0; i < 200 && Read(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   pid_t pid = std::stoi(Read(pidfile));
-  runner_->Kill(3, "Cancelled");
+  runner_->Kill(3, 1, "Cancelled");
   JobExit e = WaitExit(3);
   EXPECT_EQ(e.reason, "Cancelled");
   EXPECT_NE(e.exit_code, 0);
@@ -122,6 +122,66 @@ TEST_F(JobRunnerTest, MissingProgramIsALaunchError) {
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_NE(s.message().find("no-such-program-xyz"), std::string::npos);
   EXPECT_TRUE(runner_->Running().empty());
+}
+
+TEST_F(JobRunnerTest, AnotherAttemptOfARunningJobIsRefused) {
+  v1::LaunchRequest first = Launch(6, 1, {"sleep", "60"});
+  first.mutable_job()->set_attempt(1);
+  ASSERT_TRUE(runner_->Launch(first).ok());
+  EXPECT_TRUE(runner_->Launch(first).ok());  // the same attempt again: idempotent
+  v1::LaunchRequest second = first;
+  second.mutable_job()->set_attempt(2);
+  EXPECT_EQ(runner_->Launch(second).code(), StatusCode::kFailedPrecondition);
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  EXPECT_EQ(runner_->Running()[0].attempt, 1);
+
+  runner_->Kill(6, 2, "NotThisOne");  // names another attempt: nothing happens
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  runner_->Kill(6, 1, "Preempted");
+  JobExit e = WaitExit(6);
+  EXPECT_EQ(e.attempt, 1);
+  EXPECT_EQ(e.reason, "Preempted");
+  EXPECT_EQ(e.signal, SIGTERM);  // sleep died of the kill's SIGTERM
+
+  ASSERT_TRUE(runner_->Launch(second).ok());  // once the old attempt is gone, the new one starts
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  EXPECT_EQ(runner_->Running()[0].attempt, 2);
+  runner_->Kill(6, 0, "Cancelled");  // attempt 0 (an older loomd): whatever runs
+}
+
+TEST_F(JobRunnerTest, RankKilledBySignalReportsIt) {
+  ASSERT_TRUE(runner_->Launch(Launch(7, 1, {"/bin/sh", "-c", "kill -SEGV $$"})).ok());
+  JobExit e = WaitExit(7);
+  EXPECT_EQ(e.signal, SIGSEGV);
+  EXPECT_EQ(e.exit_code, 128 + SIGSEGV);
+  EXPECT_EQ(e.attempt, 1);
+}
+
+TEST_F(JobRunnerTest, CheckpointSignalReachesEveryRankBeforeTheTimeLimit) {
+  // Each rank traps USR1, writes a file and exits 0: a job that checkpoints and stops in time.
+  v1::LaunchRequest l = Launch(8, 2, {"/bin/sh", "-c",
+      "trap 'echo $LOOM_JOB_RUN > got.$RANK; exit 0' USR1; while :; do sleep 0.05; done"}, /*limit_s=*/60);
+  l.mutable_job()->mutable_spec()->set_signal(SIGUSR1);
+  l.mutable_job()->mutable_spec()->set_signal_before_s(59);  // one second after the start
+  ASSERT_TRUE(runner_->Launch(l).ok());
+  JobExit e = WaitExit(8);
+  EXPECT_EQ(e.exit_code, 0);
+  EXPECT_EQ(e.reason, "");  // it ended itself, long before the limit
+  EXPECT_EQ(Read(dir_ + "/jobs/8/got.0"), "1\n");
+  EXPECT_EQ(Read(dir_ + "/jobs/8/got.1"), "1\n");
+}
+
+TEST_F(JobRunnerTest, KillGraceLetsARankFinishItsCheckpoint) {
+  // SIGTERM is trapped; the rank needs a moment (a checkpoint) and gets it from grace_ms.
+  ASSERT_TRUE(runner_->Launch(Launch(9, 1, {"/bin/sh", "-c",
+      "trap 'sleep 1; echo saved > ckpt; exit 0' TERM; echo up > up; while :; do sleep 0.05; done"})).ok());
+  for (int i = 0; i < 1000 && Read(dir_ + "/jobs/9/up").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  runner_->Kill(9, 1, "Preempted", /*grace_ms=*/60000);  // the default here is 300 ms
+  JobExit e = WaitExit(9);
+  EXPECT_EQ(e.reason, "Preempted");
+  EXPECT_EQ(Read(dir_ + "/jobs/9/ckpt"), "saved\n");
 }
 
 }  // namespace

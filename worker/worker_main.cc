@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/duration.h"
 #include "common/paths.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   double peak_tflops = 0;
   int machine_gpus = 0;
   int64_t kill_grace_ms = 5000;
+  std::string lease_text;
   std::vector<std::string> labels;
   std::string mpirun_args;
   app.add_option("--name", name, "node name (default: the hostname)")->capture_default_str();
@@ -73,7 +75,15 @@ int main(int argc, char** argv) {
   app.add_option("--mpirun-args", mpirun_args, "extra mpirun arguments for MPI jobs, space-separated");
   app.add_option("--kill-grace-ms", kill_grace_ms, "SIGTERM to SIGKILL delay when killing a job")
       ->check(CLI::Range(0, 600000))->capture_default_str();
+  app.add_option("--node-lease", lease_text,
+                 "kill this node's jobs when loomd is unreachable this long (e.g. 30s), where loomd names no lease");
   CLI11_PARSE(app, argc, argv);
+  int64_t lease_ms = 0;
+  if (!lease_text.empty()) {
+    auto seconds = loom::ParseDuration(lease_text);
+    if (!seconds.ok() || *seconds <= 0) return Fail("--node-lease '" + lease_text + "' is not a positive duration");
+    lease_ms = *seconds * 1000;
+  }
 
   // CUDA then numbers devices as NVML does (by PCI bus), and so do the ranks, which inherit it.
   if (emulate == 0) setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
@@ -162,7 +172,10 @@ int main(int argc, char** argv) {
   node.set_address(listen_host + ":" + std::to_string(port));
   node.set_host(host.empty() ? listen_host : host);
 
-  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, RandomSession());
+  loom::worker::AgentOptions agent_options;
+  agent_options.report_dir = state_dir + "/reports";
+  agent_options.default_lease_ms = lease_ms;
+  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, RandomSession(), agent_options);
   agent->set_runner(runner.get());
   if (emulate == 0) agent->set_nvml(loom::worker::NvmlSampler::Load());
   {
