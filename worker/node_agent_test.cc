@@ -154,6 +154,7 @@ TEST_F(NodeAgentTest, NodeLeaseKillsJobsWhenLoomdStaysAway) {
   RunnerOptions ro;
   ro.state_dir = dir_;
   ro.kill_grace_ms = 200;
+  ro.supervisor = LOOM_SUPERVISOR;
   auto agent = Agent();
   JobRunner runner(ro, [&](const JobExit& e) { agent->OnJobExit(e); });
   agent->set_runner(&runner);

@@ -1,6 +1,7 @@
 #include "worker/report_spool.h"
 
-#include <fcntl.h>
+#include "common/process.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,39 +9,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace loom::worker {
 namespace {
 
 constexpr const char* kSuffix = ".exit";
-
-Status WriteDurably(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Internal("cannot write " + tmp + ": " + std::strerror(errno));
-  const char* p = data.data();
-  size_t left = data.size();
-  while (left > 0) {
-    ssize_t n = write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      close(fd);
-      return Internal("cannot write " + tmp + ": " + why);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  const bool synced = fsync(fd) == 0;
-  close(fd);
-  if (!synced) return Internal("cannot sync " + tmp + ": " + std::strerror(errno));
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return Internal("cannot rename " + tmp + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -54,7 +27,7 @@ Status ReportSpool::Put(const v1::ReportJobExitRequest& report) {
   if (ec) return Internal("cannot create " + dir_ + ": " + ec.message());
   std::string data;
   if (!report.SerializeToString(&data)) return Internal("cannot encode the exit report");
-  return WriteDurably(PathOf(report.job_id(), report.attempt()), data);
+  return WriteFileAtomically(PathOf(report.job_id(), report.attempt()), data);
 }
 
 Status ReportSpool::Remove(int64_t job_id, int attempt) {
@@ -70,11 +43,9 @@ std::vector<v1::ReportJobExitRequest> ReportSpool::Load() const {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
     if (entry.path().extension() != kSuffix) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream data;
-    data << in.rdbuf();
+    auto data = ReadWholeFile(entry.path());
     v1::ReportJobExitRequest r;
-    if (!in || !r.ParseFromString(data.str())) {
+    if (!data.ok() || !r.ParseFromString(*data)) {
       std::fprintf(stderr, "loom-worker: skipping unreadable exit report %s\n", entry.path().c_str());
       continue;
     }

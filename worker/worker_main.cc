@@ -148,18 +148,30 @@ int main(int argc, char** argv) {
 
   loom::worker::RunnerOptions options;
   options.state_dir = state_dir;
-  options.launch_agent = std::filesystem::canonical("/proc/self/exe").parent_path() / "loom-launch-agent";
+  const std::filesystem::path bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path();
+  options.launch_agent = bin_dir / "loom-launch-agent";
+  options.supervisor = bin_dir / "loom-supervisor";
   std::istringstream words(mpirun_args);
   for (std::string w; words >> w;) options.mpirun_args.push_back(w);
   options.kill_grace_ms = kill_grace_ms;
 
-  // The agent is created once the service's port is known; exits reported before that wait here.
+  // The agent is created once the service's port is known; exits reported before that (attempts
+  // an earlier worker left finished) wait here.
   std::unique_ptr<loom::worker::NodeAgent> agent;
   std::mutex early_mu;
+  std::vector<loom::worker::JobExit> early_exits;
   auto runner = std::make_unique<loom::worker::JobRunner>(options, [&](const loom::worker::JobExit& e) {
     std::lock_guard<std::mutex> lock(early_mu);
-    if (agent_ptr) agent_ptr->OnJobExit(e);
+    if (agent_ptr) {
+      agent_ptr->OnJobExit(e);
+    } else {
+      early_exits.push_back(e);
+    }
   });
+  // A restarted worker (same --home and --name) takes over the attempts its supervisors still run.
+  if (int adopted = runner->Adopt(); adopted > 0) {
+    std::fprintf(stderr, "loom-worker: re-adopted %d job attempt(s) an earlier worker left\n", adopted);
+  }
   loom::worker::WorkerService service(runner.get());
   int port = 0;
   grpc::ServerBuilder builder;
@@ -181,6 +193,7 @@ int main(int argc, char** argv) {
   {
     std::lock_guard<std::mutex> lock(early_mu);
     agent_ptr = agent.get();
+    for (const auto& e : early_exits) agent->OnJobExit(e);
   }
   loom::Status s = agent->Register();
   if (!s.ok()) return Fail(s.message());
