@@ -197,6 +197,7 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
     LOOM_ASSIGN_OR_RETURN(std::string program, FindProgram(r.argv.empty() ? "" : r.argv[0]));
     (void)program;
   }
+  out.lease_file = options_.lease_file;
   out.plan.ranks = static_cast<int>(out.ranks.size());
   out.plan.time_limit_ms = spec.spec().time_limit_s() * 1000;
   out.plan.signal = spec.spec().signal();

@@ -36,6 +36,7 @@ struct RunnerOptions {
   std::string launch_agent;               // loom-launch-agent, mpirun's remote-start command
   std::vector<std::string> mpirun_args;   // extra mpirun arguments (e.g. loopback MCA settings)
   std::string supervisor;                 // loom-supervisor
+  std::string lease_file;                 // the node lease's file (SupervisorSpec::lease_file)
   int64_t kill_grace_ms = 5000;           // SIGTERM, then SIGKILL after this long
 };
 

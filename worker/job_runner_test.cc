@@ -20,11 +20,16 @@ class JobRunnerTest : public ::testing::Test {
     char tmpl[] = "/tmp/loom-runner-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    runner_ = MakeRunner();
+  }
+  // A runner on dir_ whose exits are collected in exits_ (a second one stands for a restart).
+  std::unique_ptr<JobRunner> MakeRunner(const std::string& lease_file = "") {
     RunnerOptions options;
     options.state_dir = dir_;
     options.kill_grace_ms = 300;
     options.supervisor = LOOM_SUPERVISOR;
-    runner_ = std::make_unique<JobRunner>(options, [this](const JobExit& e) {
+    options.lease_file = lease_file;
+    return std::make_unique<JobRunner>(options, [this](const JobExit& e) {
       std::lock_guard<std::mutex> lock(mu_);
       exits_.push_back(e);
       cv_.notify_all();
@@ -217,15 +222,7 @@ TEST_F(JobRunnerTest, ARestartedRunnerAdoptsRunningAndFinishedAttempts) {
   int status = 0;
   ASSERT_EQ(waitpid(ended, &status, 0), ended);  // its supervisor wrote the result and left
   runner_.reset();  // the old runner knew nothing of them; a fresh one on the same directory:
-  RunnerOptions options;
-  options.state_dir = dir_;
-  options.kill_grace_ms = 300;
-  options.supervisor = LOOM_SUPERVISOR;
-  runner_ = std::make_unique<JobRunner>(options, [this](const JobExit& e) {
-    std::lock_guard<std::mutex> lock(mu_);
-    exits_.push_back(e);
-    cv_.notify_all();
-  });
+  runner_ = MakeRunner();
   EXPECT_EQ(runner_->Adopt(), 2);
   JobExit done = WaitExit(21);
   EXPECT_EQ(done.attempt, 3);
@@ -263,6 +260,16 @@ TEST_F(JobRunnerTest, AKilledSupervisorEndsItsRanksAndTheAttempt) {
   EXPECT_EQ(e.exit_code, 137);
   for (int i = 0; i < 1000 && kill(rank, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_NE(kill(rank, 0), 0);  // PR_SET_PDEATHSIG took the rank with its supervisor
+}
+
+// The node lease as the supervisor keeps it: no worker needed, only the lease file going stale.
+TEST_F(JobRunnerTest, AStaleLeaseFileKillsTheAttemptWithoutAWorker) {
+  runner_.reset();
+  runner_ = MakeRunner(dir_ + "/lease");
+  { std::ofstream(dir_ + "/lease") << "1000\n"; }  // a 1 s lease, renewed now and never again
+  ASSERT_TRUE(runner_->Launch(Launch(23, 2, {"sleep", "60"})).ok());
+  JobExit e = WaitExit(23);
+  EXPECT_EQ(e.reason, "NodeLeaseExpired");
 }
 
 }  // namespace

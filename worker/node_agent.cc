@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <fstream>
 #include <set>
 
 #include "scheduler/service/grpc_status.h"
@@ -33,6 +34,12 @@ void NodeAgent::Contact(SteadyTime sent) {
   std::lock_guard<std::mutex> lock(mu_);
   last_contact_ = std::max(last_contact_, sent);
   lease_expired_ = false;
+  if (!options_.lease_file.empty()) {
+    // Not synced: after a crash an old lease only makes supervisors stop sooner.
+    const std::string tmp = options_.lease_file + ".tmp";
+    std::ofstream(tmp) << lease_ms_.load() << "\n";
+    std::rename(tmp.c_str(), options_.lease_file.c_str());
+  }
 }
 
 Status NodeAgent::DoRegister() {

@@ -28,6 +28,7 @@ struct AgentOptions {
   int64_t retry_min_ms = 200;      // exit report resend backoff: doubling from here ...
   int64_t retry_max_ms = 30000;    // ... up to here
   int64_t default_lease_ms = 0;    // the node lease when loomd names none; 0: no lease
+  std::string lease_file;          // rewritten at each answer from loomd, for the supervisors
 };
 
 class NodeAgent {

@@ -104,5 +104,14 @@ TEST(SupervisorFilesTest, RoundTrips) {
   EXPECT_EQ(DecodeKill("").reason, "Killed");
 }
 
+TEST(LeaseTest, ExpiresOnlyPastAPositiveLease) {
+  EXPECT_FALSE(LeaseExpired("2000\n", 10000, 11999));
+  EXPECT_FALSE(LeaseExpired("2000\n", 10000, 12000));
+  EXPECT_TRUE(LeaseExpired("2000\n", 10000, 12001));
+  EXPECT_FALSE(LeaseExpired("0\n", 0, 1000000));  // no lease
+  EXPECT_FALSE(LeaseExpired("", 0, 1000000));
+  EXPECT_FALSE(LeaseExpired("garbage", 0, 1000000));
+}
+
 }  // namespace
 }  // namespace loom::worker

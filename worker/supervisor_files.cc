@@ -17,6 +17,7 @@ std::string EncodeSpec(const SupervisorSpec& spec) {
   j["signal"] = spec.plan.signal;
   j["signal_before_ms"] = spec.plan.signal_before_ms;
   j["grace_ms"] = spec.plan.grace_ms;
+  j["lease_file"] = spec.lease_file;
   return j.dump();
 }
 
@@ -38,10 +39,18 @@ StatusOr<SupervisorSpec> DecodeSpec(const std::string& text) {
     spec.plan.signal = j.at("signal").get<int>();
     spec.plan.signal_before_ms = j.at("signal_before_ms").get<int64_t>();
     spec.plan.grace_ms = j.at("grace_ms").get<int64_t>();
+    spec.lease_file = j.value("lease_file", "");
     return spec;
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument(std::string("malformed supervisor spec: ") + e.what());
   }
+}
+
+bool LeaseExpired(const std::string& text, int64_t mtime_ms, int64_t now_ms) {
+  std::istringstream in(text);
+  int64_t lease_ms = 0;
+  if (!(in >> lease_ms) || lease_ms <= 0) return false;
+  return now_ms - mtime_ms > lease_ms;
 }
 
 std::string EncodeResult(const AttemptResult& result) {

@@ -29,7 +29,14 @@ struct RankSpec {
 struct SupervisorSpec {
   std::vector<RankSpec> ranks;
   SupervisorPlan plan;  // plan.ranks == ranks.size()
+  // The node lease (NodeAgent keeps it): the file holds the lease in ms and is rewritten at every
+  // answer from loomd. Older than its lease, the supervisor kills the attempt (NodeLeaseExpired),
+  // whether the worker is dead, stopped or cut off. Empty, missing or 0: no lease.
+  std::string lease_file;
 };
+
+// Whether a lease file holding `text`, last written at `mtime_ms` (wall clock), has expired.
+bool LeaseExpired(const std::string& text, int64_t mtime_ms, int64_t now_ms);
 
 std::string EncodeSpec(const SupervisorSpec& spec);
 StatusOr<SupervisorSpec> DecodeSpec(const std::string& text);

@@ -5,6 +5,7 @@
 // `kill` file, then SIGUSR1; or a plain SIGTERM) sends SIGTERM, then SIGKILL after the grace.
 // The files are described in worker/supervisor_files.h; the decisions are SupervisorCore's.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +82,7 @@ class Supervisor {
         Apply(core_.OnKill(kill.reason, kill.grace_ms, NowMs()));
       }
       Reap();  // SIGCHLDs coalesce: reap whatever has exited, every time
+      CheckLease();
       Apply(core_.OnTick(NowMs()));
     }
     loom::Status s = loom::WriteFileAtomically(dir_ + "/exit", loom::worker::EncodeResult(core_.result()));
@@ -113,6 +115,19 @@ class Supervisor {
       (void)loom::WriteFileAtomically(dir_ + "/rank-" + std::to_string(index) + ".exit",
                                       std::to_string(code) + " " + std::to_string(term) + "\n");
       Apply(core_.OnRankExit(index, code, term, NowMs()));
+    }
+  }
+
+  void CheckLease() {
+    if (spec_.lease_file.empty()) return;
+    struct stat st {};
+    if (stat(spec_.lease_file.c_str(), &st) != 0) return;
+    auto text = loom::ReadWholeFile(spec_.lease_file);
+    const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+    if (text.ok() && loom::worker::LeaseExpired(*text, mtime_ms, now_ms)) {
+      Apply(core_.OnKill("NodeLeaseExpired", 0, NowMs()));
     }
   }
 

@@ -1,6 +1,8 @@
 // loom-worker: one per node. Registers the node's GPUs with loomd and runs the jobs it is given.
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +15,7 @@
 
 #include "common/duration.h"
 #include "common/paths.h"
+#include "common/process.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
 #include "worker/peak.h"
@@ -32,6 +35,17 @@ std::string RandomSession() {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%08x%08x", rd(), rd());
   return buf;
+}
+
+// The worker's session, kept in its state directory: a restarted worker (same --home and --name)
+// is the same worker to loomd, which lets it re-register at once with the attempts its
+// supervisors still run; a second worker under another home is a clash loomd refuses.
+loom::StatusOr<std::string> PersistentSession(const std::string& state_dir) {
+  const std::string path = state_dir + "/session";
+  if (auto kept = loom::ReadWholeFile(path); kept.ok() && kept->size() > 1) return kept->substr(0, kept->find('\n'));
+  std::string session = RandomSession();
+  LOOM_RETURN_IF_ERROR(loom::WriteFileAtomically(path, session + "\n"));
+  return session;
 }
 
 std::string Hostname() {
@@ -139,6 +153,13 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return Fail("cannot create " + state_dir + ": " + ec.message());
+  // One worker per state directory: held until this process dies, however it dies.
+  const int lock_fd = open((state_dir + "/worker.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Fail("another loom-worker runs as node " + name + " with this --home (" + state_dir + ")");
+  }
+  auto session = PersistentSession(state_dir);
+  if (!session.ok()) return Fail(session.status().message());
 
   loom::v1::Node node;
   node.set_name(name);
@@ -154,6 +175,7 @@ int main(int argc, char** argv) {
   std::istringstream words(mpirun_args);
   for (std::string w; words >> w;) options.mpirun_args.push_back(w);
   options.kill_grace_ms = kill_grace_ms;
+  options.lease_file = state_dir + "/lease";
 
   // The agent is created once the service's port is known; exits reported before that (attempts
   // an earlier worker left finished) wait here.
@@ -187,7 +209,8 @@ int main(int argc, char** argv) {
   loom::worker::AgentOptions agent_options;
   agent_options.report_dir = state_dir + "/reports";
   agent_options.default_lease_ms = lease_ms;
-  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, RandomSession(), agent_options);
+  agent_options.lease_file = options.lease_file;
+  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, *session, agent_options);
   agent->set_runner(runner.get());
   if (emulate == 0) agent->set_nvml(loom::worker::NvmlSampler::Load());
   {
