@@ -1,6 +1,7 @@
 #include "worker/job_runner.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -342,6 +343,61 @@ int JobRunner::WaitExec(pid_t pid) {
   exec_status_.erase(pid);
   exec_pids_.erase(pid);
   return code;
+}
+
+CheckRun JobRunner::RunCommand(const std::string& command, std::chrono::milliseconds timeout) {
+  CheckRun run;
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return {1, false, std::string("pipe: ") + std::strerror(errno)};
+  SpawnSpec spec;
+  spec.argv = {"/bin/sh", "-c", command};
+  spec.env = CurrentEnvironment();
+  spec.stdout_fd = out[1];
+  spec.stderr_fd = out[1];
+  pid_t pid = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto spawned = spawner_.Spawn(spec);
+    close(out[1]);
+    if (!spawned.ok()) {
+      close(out[0]);
+      return {127, false, spawned.status().message()};
+    }
+    pid = *spawned;
+    exec_pids_.insert(pid);
+    ++live_children_;
+    ++spawned_;
+    cv_.notify_all();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      run.timed_out = true;
+      kill(-pid, SIGKILL);  // it leads its own group: its children too
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 && errno != EINTR) break;
+    if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    const ssize_t n = read(out[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    if (run.output.size() < sizeof(buf)) run.output.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  if (!run.timed_out) {
+    // Output closed; the program itself still gets only what is left of its time.
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_until(lock, deadline, [&] { return exec_status_.count(pid) != 0 || stopping_; })) {
+      run.timed_out = true;
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+    }
+  }
+  run.exit_code = WaitExec(pid);
+  return run;
 }
 
 void JobRunner::SignalExecs(const Job& job, int sig) const {

@@ -26,6 +26,7 @@
 #include "common/process.h"
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
+#include "worker/health.h"
 #include "worker/rank_env.h"
 #include "worker/supervisor_files.h"
 
@@ -85,6 +86,9 @@ class JobRunner {
   StatusOr<Exec> StartExec(int64_t job_id, const std::string& command);
   // Blocks until an exec'd process exits; its exit code.
   int WaitExec(pid_t pid);
+  // Runs `command` through /bin/sh outside any job (the health check), for at most `timeout`;
+  // the runner's reaper owns waitpid, so other children are started here too.
+  CheckRun RunCommand(const std::string& command, std::chrono::milliseconds timeout);
 
   // Busy fraction of each GPU since the previous call: CPU time of the rank driving it (emulated
   // GPUs are CPU work); for an MPI job, of the ranks under its mpirun or orted, shared among the

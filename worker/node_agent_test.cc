@@ -37,8 +37,9 @@ class FakeLoomd final : public v1::Scheduler::Service {
     reply->set_node_lease_ms(lease_ms_);
     return grpc::Status::OK;
   }
-  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatReply*) override {
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* r, v1::HeartbeatReply*) override {
     std::lock_guard<std::mutex> lock(mu_);
+    heartbeats_.push_back(*r);
     return answer_heartbeats_ ? grpc::Status::OK : grpc::Status(grpc::StatusCode::UNAVAILABLE, "away");
   }
   grpc::Status ReportSteps(grpc::ServerContext*, const v1::ReportStepsRequest* r, v1::ReportStepsReply*) override {
@@ -55,6 +56,7 @@ class FakeLoomd final : public v1::Scheduler::Service {
   std::vector<v1::ReportJobExitRequest> acked_;
   std::vector<v1::RegisterRequest> registered_;
   std::vector<v1::ReportStepsRequest> steps_;
+  std::vector<v1::HeartbeatRequest> heartbeats_;
 };
 
 class NodeAgentTest : public ::testing::Test {
@@ -206,6 +208,38 @@ TEST_F(NodeAgentTest, StepReportsNameTheRunLoomJobRunCountsFromOne) {
   ASSERT_EQ(fake_->steps_.size(), 1u);
   EXPECT_EQ(fake_->steps_[0].job_id(), 12);
   EXPECT_EQ(fake_->steps_[0].run(), 1);
+}
+
+TEST_F(NodeAgentTest, HealthGoesWithRegisterAndEveryHeartbeat) {
+  Start(0);
+  RunnerOptions ro;
+  ro.state_dir = dir_;
+  auto agent = Agent();
+  JobRunner runner(ro, [](const JobExit&) {});
+  agent->set_runner(&runner);
+  agent->set_health([] {
+    v1::NodeHealth h;
+    h.set_failing(true);
+    h.set_reason("NHC: /scratch not mounted");
+    return h;
+  });
+  ASSERT_TRUE(agent->Register().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { agent->Run(stop); });
+  bool beat = false;
+  for (int i = 0; i < 3000 && !beat; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard<std::mutex> lock(fake_->mu_);
+    beat = !fake_->heartbeats_.empty();
+  }
+  stop = true;
+  agent->Wake();
+  loop.join();
+  std::lock_guard<std::mutex> lock(fake_->mu_);
+  ASSERT_EQ(fake_->registered_.size(), 1u);
+  EXPECT_TRUE(fake_->registered_[0].health().failing());
+  ASSERT_TRUE(beat);
+  EXPECT_EQ(fake_->heartbeats_[0].health().reason(), "NHC: /scratch not mounted");
 }
 
 TEST(ReportSpoolTest, KeepsOneReportPerAttemptAndSkipsGarbage) {

@@ -18,6 +18,7 @@
 #include "common/process.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
+#include "worker/health.h"
 #include "worker/peak.h"
 #include "worker/job_runner.h"
 #include "worker/node_agent.h"
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
   double peak_tflops = 0;
   int machine_gpus = 0;
   int64_t kill_grace_ms = 5000;
-  std::string lease_text;
+  std::string lease_text, health_check, health_interval = "60s";
   std::vector<std::string> labels;
   std::string mpirun_args;
   app.add_option("--name", name, "node name (default: the hostname)")->capture_default_str();
@@ -91,7 +92,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000))->capture_default_str();
   app.add_option("--node-lease", lease_text,
                  "kill this node's jobs when loomd is unreachable this long (e.g. 30s), where loomd names no lease");
+  app.add_option("--health-check", health_check,
+                 "program run at start and every --health-interval; a non-zero exit reports the node failing, "
+                 "its first output line the reason (Slurm's HealthCheckProgram)");
+  app.add_option("--health-interval", health_interval, "how often --health-check runs (e.g. 60s, 5m)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  auto health_seconds = loom::ParseDuration(health_interval);
+  if (!health_seconds.ok() || *health_seconds <= 0) {
+    return Fail("--health-interval '" + health_interval + "' is not a positive duration");
+  }
   int64_t lease_ms = 0;
   if (!lease_text.empty()) {
     auto seconds = loom::ParseDuration(lease_text);
@@ -212,7 +221,23 @@ int main(int argc, char** argv) {
   agent_options.lease_file = options.lease_file;
   agent = std::make_unique<loom::worker::NodeAgent>(*server, node, *session, agent_options);
   agent->set_runner(runner.get());
-  if (emulate == 0) agent->set_nvml(loom::worker::NvmlSampler::Load());
+  std::unique_ptr<loom::worker::NvmlSampler> nvml = emulate == 0 ? loom::worker::NvmlSampler::Load() : nullptr;
+  loom::worker::NvmlSampler* nvml_health = nvml.get();  // NVML may be called from two threads
+  if (nvml) agent->set_nvml(std::move(nvml));
+  std::function<loom::v1::NodeHealth()> nvml_check;
+  if (nvml_health) {
+    const int gpu_count = static_cast<int>(gpus->size());
+    nvml_check = [nvml_health, gpu_count] { return nvml_health->Health(gpu_count); };
+  }
+  auto health = std::make_unique<loom::worker::HealthMonitor>(
+      health_check, std::chrono::seconds(*health_seconds),
+      [&runner](const std::string& command, std::chrono::milliseconds bound) { return runner->RunCommand(command, bound); },
+      nvml_check);
+  health->Start();  // the first verdict goes with Register
+  if (health->Current().failing()) {
+    std::fprintf(stderr, "loom-worker: health check failing: %s\n", health->Current().reason().c_str());
+  }
+  agent->set_health([&health] { return health->Current(); });
   {
     std::lock_guard<std::mutex> lock(early_mu);
     agent_ptr = agent.get();
@@ -237,6 +262,7 @@ int main(int argc, char** argv) {
   stop = true;
   agent->Wake();
   loop.join();
+  health.reset();          // before the runner its checks run through
   runner.reset();          // waits for the jobs' processes; each exit is queued as a report
   agent->FlushReports();   // best effort: loomd also learns from the node going silent
   return 0;
