@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -130,6 +131,32 @@ uint64_t ProcessStartTime(pid_t pid) {
   uint64_t start = 0;
   fields >> start;
   return start;
+}
+
+std::multimap<pid_t, pid_t> ProcessTree() {
+  std::multimap<pid_t, pid_t> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string state;
+    pid_t parent = 0;
+    if (fields >> state >> parent) children.emplace(parent, static_cast<pid_t>(std::stol(name)));
+  }
+  return children;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  const auto tree = ProcessTree();
+  for (auto [it, end] = tree.equal_range(parent); it != end; ++it) out.push_back(it->second);
+  return out;
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& data) {

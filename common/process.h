@@ -69,6 +69,11 @@ int ExitCode(int wait_status);
 // pids are reused, (pid, start time) pairs are not.
 uint64_t ProcessStartTime(pid_t pid);
 
+// Every process's children (parent pid -> child pids), from /proc.
+std::multimap<pid_t, pid_t> ProcessTree();
+// The live children of `parent`, from /proc (for a subreaper ending what was re-parented to it).
+std::vector<pid_t> ChildrenOf(pid_t parent);
+
 // Writes `data` to `path` whole or not at all: a temporary file, fsync, rename.
 Status WriteFileAtomically(const std::string& path, const std::string& data);
 // A file's content; NOT_FOUND if it cannot be read.

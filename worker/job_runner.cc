@@ -49,27 +49,6 @@ uint64_t CpuTicks(pid_t pid) {
   return utime + stime;
 }
 
-// Every process's children, from /proc (ranks of MPI jobs are started by mpirun and orted, not
-// by the worker).
-std::multimap<pid_t, pid_t> ChildrenOfAll() {
-  std::multimap<pid_t, pid_t> children;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    if (!std::getline(in, stat)) continue;
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 2));
-    std::string state;
-    pid_t parent = 0;
-    if (fields >> state >> parent) children.emplace(parent, static_cast<pid_t>(std::stol(name)));
-  }
-  return children;
-}
-
 // CPU ticks of `root` and all its descendants now alive.
 uint64_t TreeCpuTicks(pid_t root, const std::multimap<pid_t, pid_t>& children) {
   uint64_t ticks = 0;
@@ -516,7 +495,7 @@ std::vector<double> JobRunner::Utilization(int gpu_count) {
     if (per_gpu) continue;
     // An MPI job: its ranks here descend from mpirun or an orted; their CPU time is shared evenly
     // among the job's GPUs on this node.
-    if (children.empty()) children = ChildrenOfAll();
+    if (children.empty()) children = ProcessTree();
     uint64_t ticks = 0;
     for (const Proc& p : job.procs) {
       if (p.alive) ticks += TreeCpuTicks(p.pid, children);

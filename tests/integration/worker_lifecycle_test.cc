@@ -4,8 +4,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <grpcpp/grpcpp.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <thread>
+
+#include "common/process.h"
 
 #include "tests/integration/local_cluster.h"
 
@@ -127,6 +134,88 @@ TEST(WorkerLifecycleTest, BadLifecycleFlagsAreOneLineAndSubmitNothing) {
   CommandResult q = cluster.Loom({"queue", "--all", "--json"});
   EXPECT_EQ(q.exit_code, 0);
   EXPECT_EQ(q.out.find("\"id\""), std::string::npos) << "a rejected job was recorded: " << q.out;
+}
+
+// `loom up` as a cluster: kill -9 of a worker and of loomd under it, both come back (the worker
+// re-registers, loomd on its address), and only SIGTERM stops it all.
+class LoomUpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/loom-up-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    home_ = tmpl;
+  }
+  void TearDown() override {
+    if (up_ > 0) {
+      kill(up_, SIGKILL);
+      waitpid(up_, nullptr, 0);
+    }
+    std::filesystem::remove_all(home_);
+  }
+  std::string Out() const { return ReadFile(home_ + "/up.out"); }
+  // The pid of loom up's child whose command line holds `needle`; 0 if none.
+  pid_t Child(const std::string& needle) const {
+    for (pid_t p : ChildrenOf(up_)) {
+      std::string cmd = ReadFile("/proc/" + std::to_string(p) + "/cmdline");
+      std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+      if (cmd.find(needle) != std::string::npos) return p;
+    }
+    return 0;
+  }
+  int UpNodes() const {
+    std::string address = ReadFile(home_ + "/loomd.addr");
+    address = address.substr(0, address.find('\n'));
+    if (address.empty()) return 0;
+    auto stub = v1::Scheduler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::ListNodesReply reply;
+    if (!stub->ListNodes(&ctx, v1::ListNodesRequest(), &reply).ok()) return 0;
+    int up = 0;
+    for (const auto& n : reply.nodes()) up += n.state() == v1::UP;
+    return up;
+  }
+  std::string home_;
+  pid_t up_ = 0;
+};
+
+TEST_F(LoomUpTest, RestartsADeadWorkerAndADeadLoomdAndStopsOnlyOnSigterm) {
+  SpawnSpec spec;
+  spec.argv = {std::string(LOOM_BIN_DIR) + "/loom", "up", "--workers", "2", "--gpus-per-worker", "2",
+               "--heartbeat-ms", "200", "--node-timeout-ms", "3000"};
+  spec.env = CurrentEnvironment();
+  spec.env["LOOM_HOME"] = home_;
+  spec.stdout_path = home_ + "/up.out";
+  spec.stderr_path = home_ + "/up.out";
+  auto pid = Spawn(spec);
+  ASSERT_TRUE(pid.ok());
+  up_ = *pid;
+  ASSERT_TRUE(WaitUntil([&] { return Out().find("Loom is up") != std::string::npos; }, std::chrono::seconds(120))) << Out();
+
+  const pid_t worker = Child("--name node-1 ");
+  ASSERT_GT(worker, 0);
+  kill(worker, SIGKILL);
+  ASSERT_TRUE(WaitUntil([&] { return Out().find("restarted worker node-1") != std::string::npos; },
+                        std::chrono::seconds(60))) << Out();
+  EXPECT_NE(Out().find("worker node-1 (pid " + std::to_string(worker) + ") was killed by signal 9"), std::string::npos) << Out();
+  EXPECT_NE(Child("--name node-1 "), worker);
+  EXPECT_TRUE(WaitUntil([&] { return UpNodes() == 2; }, std::chrono::seconds(60)));  // it re-registered
+
+  const pid_t loomd = Child("/loomd ");
+  ASSERT_GT(loomd, 0);
+  kill(loomd, SIGKILL);
+  ASSERT_TRUE(WaitUntil([&] { return Out().find("restarted loomd") != std::string::npos; }, std::chrono::seconds(60))) << Out();
+  EXPECT_TRUE(WaitUntil([&] { return UpNodes() == 2; }, std::chrono::seconds(60))) << Out();  // same address, both back
+
+  const pid_t survivor = Child("--name node-2 ");
+  EXPECT_GT(survivor, 0);  // the other worker ran on throughout
+  kill(up_, SIGTERM);
+  int status = 0;
+  ASSERT_TRUE(WaitUntil([&] { return waitpid(up_, &status, WNOHANG) == up_; }, std::chrono::seconds(60)));
+  up_ = 0;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Out();
+  EXPECT_NE(Out().find("Loom stopped."), std::string::npos);
+  EXPECT_FALSE(ProcessAlive(survivor));
 }
 
 }  // namespace
