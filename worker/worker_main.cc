@@ -244,7 +244,12 @@ int main(int argc, char** argv) {
     for (const auto& e : early_exits) agent->OnJobExit(e);
   }
   loom::Status s = agent->Register();
-  if (!s.ok()) return Fail(s.message());
+  if (!s.ok()) {
+    Fail(s.message());
+    // Not through the runner's destructor, which would end the attempts re-adopted above: they
+    // run on for the next worker (or until the node lease ends them).
+    _exit(1);
+  }
   std::fprintf(stderr, "loom-worker: node %s with %d %s%s GPU(s) (peak %.4g TFLOP/s each) serving on %s, loomd at %s\n",
                name.c_str(), gpus->size() > 0 ? static_cast<int>(gpus->size()) : 0,
                emulate > 0 ? "emulated " : "", (*gpus)[0].model().c_str(), (*gpus)[0].peak_tflops(),
