@@ -46,20 +46,7 @@ Status NodeAgent::DoRegister() {
   v1::RegisterRequest req;
   *req.mutable_node() = node_;
   req.set_session(session_);
-  std::set<AttemptKey> listed;
-  if (runner_) {
-    for (const AttemptKey& k : runner_->Running()) listed.insert(k);
-  }
-  {
-    // An attempt whose report waits is not over for loomd yet: keep it from being failed as lost.
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& r : reports_) listed.insert({r.job_id(), r.attempt()});
-  }
-  for (const AttemptKey& k : listed) {
-    v1::JobAttempt* a = req.add_running();
-    a->set_job_id(k.job_id);
-    a->set_attempt(k.attempt);
-  }
+  ListAttempts(*req.mutable_running());
   if (health_) *req.mutable_health() = health_();
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);
@@ -75,6 +62,24 @@ Status NodeAgent::DoRegister() {
 }
 
 Status NodeAgent::Register() { return DoRegister(); }
+
+void NodeAgent::ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out) {
+  std::set<AttemptKey> listed;
+  if (runner_) {
+    for (const AttemptKey& k : runner_->Running()) listed.insert(k);
+  }
+  {
+    // An attempt whose report waits is not over for loomd yet: listing it keeps loomd from
+    // taking it for lost (and requeueing a job that finished) before the report gets through.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& r : reports_) listed.insert({r.job_id(), r.attempt()});
+  }
+  for (const AttemptKey& k : listed) {
+    v1::JobAttempt* a = out.Add();
+    a->set_job_id(k.job_id);
+    a->set_attempt(k.attempt);
+  }
+}
 
 void NodeAgent::OnJobExit(const JobExit& exit) {
   v1::ReportJobExitRequest r;
@@ -173,11 +178,7 @@ void NodeAgent::Heartbeat(SteadyTime& next_heartbeat, bool& registered) {
     g->set_index(i);
     g->set_utilization(busy[static_cast<size_t>(i)]);
   }
-  for (const AttemptKey& k : runner_->Running()) {
-    v1::JobAttempt* a = hb.add_running();
-    a->set_job_id(k.job_id);
-    a->set_attempt(k.attempt);
-  }
+  ListAttempts(*hb.mutable_running());
   if (health_) *hb.mutable_health() = health_();
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);

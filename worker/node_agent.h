@@ -60,6 +60,8 @@ class NodeAgent {
   Status DoRegister();
   void Heartbeat(SteadyTime& next_heartbeat, bool& registered);
   void CheckLease();
+  // The attempts running here and those whose exit report waits, for Register and heartbeats.
+  void ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out);
   void Contact(SteadyTime sent);  // loomd answered a call sent at `sent`
 
   std::unique_ptr<v1::Scheduler::Stub> stub_;
