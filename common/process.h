@@ -74,8 +74,9 @@ std::multimap<pid_t, pid_t> ProcessTree();
 // The live children of `parent`, from /proc (for a subreaper ending what was re-parented to it).
 std::vector<pid_t> ChildrenOf(pid_t parent);
 
-// Writes `data` to `path` whole or not at all: a temporary file, fsync, rename.
-Status WriteFileAtomically(const std::string& path, const std::string& data);
+// Writes `data` to `path` whole or not at all: a temporary file, fsync (when `sync`), rename.
+// Without the fsync a reader never sees half a file either; only a power loss may lose it.
+Status WriteFileAtomically(const std::string& path, const std::string& data, bool sync = true);
 // A file's content; NOT_FOUND if it cannot be read.
 StatusOr<std::string> ReadWholeFile(const std::string& path);
 

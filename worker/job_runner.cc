@@ -190,8 +190,8 @@ Status JobRunner::StartSupervisor(Job& job) {
   LOOM_ASSIGN_OR_RETURN(SupervisorSpec spec, BuildSpec(job));
   std::string launch_bytes;
   job.launch.SerializeToString(&launch_bytes);
-  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/launch.pb", launch_bytes));
-  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/spec.json", EncodeSpec(spec)));
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/launch.pb", launch_bytes, /*sync=*/false));
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/spec.json", EncodeSpec(spec), /*sync=*/false));
   SpawnSpec s;
   s.argv = {options_.supervisor, job.attempt_dir};
   s.env = CurrentEnvironment();
@@ -407,7 +407,7 @@ void JobRunner::BeginKill(Job& job, const std::string& reason, int64_t now_ms, i
   const int64_t grace = grace_ms > 0 ? grace_ms : GraceMs(job);
   if (job.supervisor != 0) {
     // The supervisor signals the ranks and escalates; the file says why and how long to wait.
-    Status s = WriteFileAtomically(job.attempt_dir + "/kill", EncodeKill({grace, job.kill_reason}));
+    Status s = WriteFileAtomically(job.attempt_dir + "/kill", EncodeKill({grace, job.kill_reason}), /*sync=*/false);
     if (!s.ok()) std::fprintf(stderr, "loom-worker: %s\n", s.message().c_str());
     // Signalled only once it announced itself (after blocking the signal); before that, it reads
     // the kill file itself before starting any rank. One of the two always sees the request.

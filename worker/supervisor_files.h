@@ -1,6 +1,7 @@
 // The files through which loom-worker and a job attempt's supervisor (loom-supervisor) talk, all
 // in the attempt's folder <home>/nodes/<node>/jobs/<job>/attempt-<n>/. Every file is written
-// whole (WriteFileAtomically), so a reader never sees half of one.
+// whole (WriteFileAtomically), so a reader never sees half of one; none is fsync'ed, as the
+// supervisors do not outlive a power loss either.
 //
 //   launch.pb     worker      the LaunchRequest (a restarted worker rebuilds the job from it)
 //   spec.json     worker      what to run: SupervisorSpec

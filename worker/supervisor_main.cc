@@ -68,7 +68,7 @@ class Supervisor {
       rank_of_[*pid] = static_cast<int>(i);
       pids += std::to_string(*pid) + "\n";
     }
-    (void)loom::WriteFileAtomically(dir_ + "/ranks", pids);
+    (void)loom::WriteFileAtomically(dir_ + "/ranks", pids, /*sync=*/false);
     while (!core_.done()) {
       sigset_t wait_for = Signals();
       const int64_t next = core_.next_deadline_ms();
@@ -85,7 +85,7 @@ class Supervisor {
       CheckLease();
       Apply(core_.OnTick(NowMs()));
     }
-    loom::Status s = loom::WriteFileAtomically(dir_ + "/exit", loom::worker::EncodeResult(core_.result()));
+    loom::Status s = loom::WriteFileAtomically(dir_ + "/exit", loom::worker::EncodeResult(core_.result()), /*sync=*/false);
     if (!s.ok()) {
       Log(s.message());
       return 1;
@@ -113,7 +113,7 @@ class Supervisor {
       const int code = loom::ExitCode(status);
       const int term = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
       (void)loom::WriteFileAtomically(dir_ + "/rank-" + std::to_string(index) + ".exit",
-                                      std::to_string(code) + " " + std::to_string(term) + "\n");
+                                      std::to_string(code) + " " + std::to_string(term) + "\n", /*sync=*/false);
       Apply(core_.OnRankExit(index, code, term, NowMs()));
     }
   }
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_DFL);  // the worker ignores it; ranks should not inherit that
   const pid_t self = getpid();
   loom::Status s = loom::WriteFileAtomically(
-      dir + "/supervisor", std::to_string(self) + " " + std::to_string(loom::ProcessStartTime(self)) + "\n");
+      dir + "/supervisor", std::to_string(self) + " " + std::to_string(loom::ProcessStartTime(self)) + "\n", /*sync=*/false);
   if (!s.ok()) {
     Log(s.message());
     return 1;
