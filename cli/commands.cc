@@ -115,6 +115,13 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   if (flags.leaf() != v1::LEAF_FEWEST) spec.set_leaf(flags.leaf());
   if (flags.leaf_wait_s() != 0) spec.set_leaf_wait_s(flags.leaf_wait_s());
   if (flags.mpi()) spec.set_mpi(true);
+  if (flags.signal() != 0) {
+    spec.set_signal(flags.signal());
+    spec.set_signal_before_s(flags.signal_before_s());
+  }
+  if (flags.grace_s() != 0) spec.set_grace_s(flags.grace_s());
+  if (flags.has_max_requeues()) spec.set_max_requeues(flags.max_requeues());
+  if (flags.no_requeue()) spec.set_no_requeue(true);
   if (!flags.workdir().empty()) spec.set_workdir(flags.workdir());
   if (flags.command_size() > 0) *spec.mutable_command() = flags.command();
   for (const auto& [k, v] : flags.env()) (*spec.mutable_env())[k] = v;

@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <csignal>
+#include <cstring>
+
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -16,7 +19,7 @@ namespace {
 const std::vector<std::string>& KnownFields() {
   static const auto* fields = new std::vector<std::string>{
       "name", "tenant", "gpus", "gpus_per_node", "time", "priority", "qos", "leaf", "leaf_wait",
-      "mpi", "command", "env", "workdir"};
+      "mpi", "command", "env", "workdir", "signal", "grace", "max_requeues", "no_requeue"};
   return *fields;
 }
 
@@ -55,7 +58,62 @@ StatusOr<int64_t> AsDuration(const YAML::Node& node, const std::string& field, c
   return *seconds;
 }
 
+// Seconds from "120" (plain seconds, unlike --time's minutes) or a duration with a unit.
+StatusOr<int64_t> Seconds(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    if (text.size() > 12) return InvalidArgument("'" + text + "' is too many seconds");
+    return std::stoll(text);
+  }
+  return ParseDuration(text);
+}
+
+StatusOr<int> SignalNumber(std::string name) {
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos && name.size() < 4) {
+    const int n = std::stoi(name);
+    if (n > 0 && n < NSIG) return n;
+  }
+  std::transform(name.begin(), name.end(), name.begin(), ::toupper);
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  for (int n = 1; n < NSIG; ++n) {
+    const char* abbrev = sigabbrev_np(n);
+    if (abbrev && name == abbrev) return n;
+  }
+  return InvalidArgument("unknown signal '" + name + "'");
+}
+
 }  // namespace
+
+Status ParseSignalSpec(const std::string& text, v1::JobSpec& spec) {
+  const auto at = text.find('@');
+  if (at == std::string::npos) return InvalidArgument("--signal '" + text + "' is not SIG@SECONDS (e.g. USR1@120)");
+  auto sig = SignalNumber(text.substr(0, at));
+  if (!sig.ok()) return InvalidArgument("--signal '" + text + "': " + sig.status().message());
+  if (*sig == SIGKILL || *sig == SIGSTOP) {
+    return InvalidArgument("--signal '" + text + "': a job cannot catch SIGKILL or SIGSTOP to checkpoint");
+  }
+  auto seconds = Seconds(text.substr(at + 1));
+  if (!seconds.ok() || *seconds <= 0) {
+    return InvalidArgument("--signal '" + text + "': SECONDS must be a positive number of seconds");
+  }
+  spec.set_signal(*sig);
+  spec.set_signal_before_s(*seconds);
+  return Status::Ok();
+}
+
+Status ParseGrace(const std::string& text, v1::JobSpec& spec) {
+  if (!text.empty() && text[0] == '-') return InvalidArgument("--grace '" + text + "' must not be negative");
+  auto seconds = Seconds(text);
+  if (!seconds.ok()) return InvalidArgument("--grace '" + text + "': " + seconds.status().message());
+  spec.set_grace_s(*seconds);
+  return Status::Ok();
+}
+
+Status CheckRequeue(const v1::JobSpec& spec) {
+  if (spec.has_max_requeues() && spec.max_requeues() < 0) {
+    return InvalidArgument("--max-requeues must not be negative (got " + std::to_string(spec.max_requeues()) + ")");
+  }
+  return Status::Ok();
+}
 
 std::optional<v1::LeafPolicy> ParseLeafPolicy(const std::string& text) {
   if (text == "fewest") return v1::LEAF_FEWEST;
@@ -121,6 +179,18 @@ StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& s
         LOOM_ASSIGN_OR_RETURN(auto argv, As<std::vector<std::string>>(value, key, "a string or a list of strings", source));
         for (auto& a : argv) spec.add_command(a);
       }
+    } else if (key == "signal" || key == "grace") {
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
+      Status s = key == "signal" ? ParseSignalSpec(v, spec) : ParseGrace(v, spec);
+      if (!s.ok()) return InvalidArgument(At(source, value.Mark()) + ": " + s.message());
+    } else if (key == "max_requeues") {
+      LOOM_ASSIGN_OR_RETURN(int v, As<int>(value, key, "an integer", source));
+      spec.set_max_requeues(v);
+      Status s = CheckRequeue(spec);
+      if (!s.ok()) return InvalidArgument(At(source, value.Mark()) + ": " + s.message());
+    } else if (key == "no_requeue") {
+      LOOM_ASSIGN_OR_RETURN(bool v, As<bool>(value, key, "true or false", source));
+      spec.set_no_requeue(v);
     } else if (key == "env") {
       LOOM_ASSIGN_OR_RETURN(auto env, (As<std::map<std::string, std::string>>(value, key, "a mapping of names to strings", source)));
       for (auto& [k, v] : env) (*spec.mutable_env())[k] = v;

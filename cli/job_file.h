@@ -13,6 +13,10 @@
 //   command: [python, train.py, --steps, "100"]   # or one string, run by /bin/sh -c
 //   env: {NCCL_DEBUG: INFO}
 //   workdir: /data/run1
+//   signal: USR1@120          # sent to every rank 120 s before the time limit (checkpoint now)
+//   grace: 2m                 # SIGTERM to SIGKILL on preemption, drain --requeue, cancel
+//   max_requeues: 3           # requeues on infrastructure failure (default: loomd's, 5)
+//   no_requeue: false         # true: an infrastructure failure ends the job NODE_FAIL
 #pragma once
 
 #include <optional>
@@ -30,5 +34,13 @@ StatusOr<v1::JobSpec> LoadJobFile(const std::string& path);
 
 // "fewest", "prefer-one" or "require-one", as `--leaf` and a job file's `leaf` take them.
 std::optional<v1::LeafPolicy> ParseLeafPolicy(const std::string& text);
+
+// `--signal SIG@SECONDS` (Slurm's --signal=USR1@120): SIG is a name (USR1, SIGUSR1) or a number,
+// SECONDS a positive count of seconds (or 2m, 90s). Sets spec.signal and spec.signal_before_s.
+Status ParseSignalSpec(const std::string& text, v1::JobSpec& spec);
+// `--grace` (2m, 30s, plain seconds): sets spec.grace_s; negative or malformed is an error.
+Status ParseGrace(const std::string& text, v1::JobSpec& spec);
+// max_requeues must not be negative.
+Status CheckRequeue(const v1::JobSpec& spec);
 
 }  // namespace loom::cli

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 namespace loom::cli {
 namespace {
 
@@ -61,6 +63,52 @@ TEST(JobFileTest, ErrorsNameTheLineAndTheProblem) {
   ExpectError("gpus: [1, 2\n", "malformed YAML");
   ExpectError("- just\n- a list\n", "must be a YAML mapping");
   ExpectError("command: {a: b}\n", "field 'command' must be a string or a list of strings");
+}
+
+TEST(JobFileTest, SignalGraceAndRequeueFields) {
+  auto spec = ParseJobFile("command: train\ntime: 2h\nsignal: USR1@120\ngrace: 2m\nmax_requeues: 3\nno_requeue: true\n", "j.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->signal(), SIGUSR1);
+  EXPECT_EQ(spec->signal_before_s(), 120);
+  EXPECT_EQ(spec->grace_s(), 120);
+  ASSERT_TRUE(spec->has_max_requeues());
+  EXPECT_EQ(spec->max_requeues(), 3);
+  EXPECT_TRUE(spec->no_requeue());
+  auto bad = ParseJobFile("command: train\nmax_requeues: -1\n", "j.yaml");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("j.yaml:2"), std::string::npos) << bad.status().message();
+  bad = ParseJobFile("command: train\nsignal: BOGUS@10\n", "j.yaml");
+  EXPECT_NE(bad.status().message().find("unknown signal 'BOGUS'"), std::string::npos) << bad.status().message();
+}
+
+TEST(SignalSpecTest, NamesNumbersAndSecondsInEveryForm) {
+  v1::JobSpec spec;
+  ASSERT_TRUE(ParseSignalSpec("USR1@120", spec).ok());
+  EXPECT_EQ(spec.signal(), SIGUSR1);
+  EXPECT_EQ(spec.signal_before_s(), 120);  // plain seconds, not --time's minutes
+  ASSERT_TRUE(ParseSignalSpec("sigterm@2m", spec).ok());
+  EXPECT_EQ(spec.signal(), SIGTERM);
+  EXPECT_EQ(spec.signal_before_s(), 120);
+  ASSERT_TRUE(ParseSignalSpec("10@90s", spec).ok());
+  EXPECT_EQ(spec.signal(), 10);
+  EXPECT_EQ(spec.signal_before_s(), 90);
+  for (const char* bad : {"USR1", "NOPE@10", "USR1@0", "USR1@-5", "USR1@x", "KILL@10", "99@10", "@10"}) {
+    v1::JobSpec untouched;
+    EXPECT_EQ(ParseSignalSpec(bad, untouched).code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(untouched.signal(), 0) << bad;
+  }
+  ASSERT_TRUE(ParseGrace("2m", spec).ok());
+  EXPECT_EQ(spec.grace_s(), 120);
+  ASSERT_TRUE(ParseGrace("45", spec).ok());
+  EXPECT_EQ(spec.grace_s(), 45);
+  EXPECT_NE(ParseGrace("-5s", spec).message().find("must not be negative"), std::string::npos);
+  EXPECT_FALSE(ParseGrace("soon", spec).ok());
+  v1::JobSpec r;
+  EXPECT_TRUE(CheckRequeue(r).ok());
+  r.set_max_requeues(0);
+  EXPECT_TRUE(CheckRequeue(r).ok());
+  r.set_max_requeues(-1);
+  EXPECT_FALSE(CheckRequeue(r).ok());
 }
 
 }  // namespace

@@ -39,6 +39,13 @@ int main(int argc, char** argv) {
   submit->add_option("--env,-e", env, "KEY=VALUE for every rank; repeatable");
   submit->add_option("--workdir,-D", workdir, "working directory of the ranks (default: here)");
   submit->add_flag("--mpi", mpi, "run under mpirun as one MPI_COMM_WORLD across the job's nodes");
+  std::string signal_text, grace_text;
+  int max_requeues = 0;
+  bool no_requeue = false;
+  submit->add_option("--signal", signal_text, "SIG@SECONDS: send SIG to every rank SECONDS before the time limit (e.g. USR1@120)");
+  submit->add_option("--grace", grace_text, "between SIGTERM and SIGKILL when the job is preempted, drained or cancelled (e.g. 2m)");
+  submit->add_option("--max-requeues", max_requeues, "requeues on infrastructure failure before NODE_FAIL (default: loomd's, 5)");
+  submit->add_flag("--no-requeue", no_requeue, "an infrastructure failure ends the job NODE_FAIL instead of requeueing it");
   submit->add_option("--file,-f", file, "YAML job file; flags override its fields");
   submit->add_flag("--wait,-W", wait, "wait for the job to end; exit with its status");
   std::vector<std::string> command;
@@ -140,6 +147,15 @@ int main(int argc, char** argv) {
       if (eq == std::string::npos || eq == 0) return Error("--env '" + kv + "' is not KEY=VALUE");
       (*flags.mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
+    if (!signal_text.empty()) {
+      if (loom::Status s = ParseSignalSpec(signal_text, flags); !s.ok()) return Error(s.message());
+    }
+    if (!grace_text.empty()) {
+      if (loom::Status s = ParseGrace(grace_text, flags); !s.ok()) return Error(s.message());
+    }
+    if (submit->count("--max-requeues")) flags.set_max_requeues(max_requeues);
+    if (loom::Status s = CheckRequeue(flags); !s.ok()) return Error(s.message());
+    flags.set_no_requeue(no_requeue);
     for (const std::string& c : command) flags.add_command(c);
     return Submit(g, flags, file, wait);
   }

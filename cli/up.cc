@@ -1,5 +1,9 @@
-// loom up: loomd and N emulated workers on this machine, in the foreground until Ctrl-C.
+// loom up: loomd and N emulated workers on this machine, in the foreground until Ctrl-C or
+// SIGTERM. It behaves like a cluster: a process that dies is restarted (with a backoff, and not
+// in a crash loop: restart_policy.h) while the others run on, and it says so on stdout. It is the
+// subreaper of what it starts, so the job supervisors of a dead worker stay in its care.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +16,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/restart_policy.h"
 #include "common/mpi_loopback.h"
 #include "common/paths.h"
 #include "common/process.h"
@@ -27,20 +32,54 @@ std::string HttpHost(const std::string& listen) { return listen.substr(0, listen
 
 std::string BinDir() { return std::filesystem::canonical("/proc/self/exe").parent_path(); }
 
-void StopAll(std::vector<pid_t>& pids) {
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A process of the cluster: loomd (first) or a worker.
+struct Member {
+  std::string name;  // "loomd" or "worker node-2"
+  std::vector<std::string> argv;
+  std::string log;
+  pid_t pid = 0;     // 0: not running
+  RestartHistory history;
+  int64_t restart_at_ms = 0;  // 0: no restart scheduled
+};
+
+std::string HowItEnded(int status) {
+  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+void StopAll(std::vector<Member>& members) {
   // Workers first (they kill their jobs and report), loomd last.
-  for (auto it = pids.rbegin(); it != pids.rend(); ++it) kill(*it, SIGTERM);
-  for (pid_t pid : pids) {
+  for (auto it = members.rbegin(); it != members.rend(); ++it) {
+    if (it->pid > 0) kill(it->pid, SIGTERM);
+  }
+  for (Member& m : members) {
+    if (m.pid <= 0) continue;
     int status;
-    for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    for (int i = 0; i < 100 && waitpid(m.pid, &status, WNOHANG) == 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (kill(pid, 0) == 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
+    if (kill(m.pid, 0) == 0) {
+      kill(m.pid, SIGKILL);
+      waitpid(m.pid, &status, 0);
     }
+    m.pid = 0;
   }
-  pids.clear();
+  // Supervisors re-parented here (their worker died): they end their ranks on SIGTERM.
+  for (pid_t orphan : ChildrenOf(getpid())) kill(orphan, SIGTERM);
+  for (int i = 0; i < 50 && !ChildrenOf(getpid()).empty(); ++i) {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (pid_t orphan : ChildrenOf(getpid())) kill(orphan, SIGKILL);
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
 }
 
 constexpr int kMaxLocalWorkers = 64;
@@ -109,6 +148,7 @@ int Up(const Global& g, const UpOptions& o) {
     std::filesystem::remove(AddressFile(g.home), ec);
   }
 
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -119,19 +159,20 @@ int Up(const Global& g, const UpOptions& o) {
   const std::string bin = BinDir();
   auto env = CurrentEnvironment();
   env["LOOM_HOME"] = g.home;
-  std::vector<pid_t> pids;
-  auto start = [&](std::vector<std::string> argv, const std::string& log) -> bool {
+  std::vector<Member> members;
+  auto start = [&](Member& m) -> bool {
     SpawnSpec spec;
-    spec.argv = std::move(argv);
+    spec.argv = m.argv;
     spec.env = env;
-    spec.stdout_path = g.home + "/" + log;
-    spec.stderr_path = g.home + "/" + log;
+    spec.stdout_path = g.home + "/" + m.log;
+    spec.stderr_path = g.home + "/" + m.log;
     auto pid = Spawn(spec);
     if (!pid.ok()) {
       Error(pid.status().message());
       return false;
     }
-    pids.push_back(*pid);
+    m.pid = *pid;
+    m.history.started_ms = NowMs();
     return true;
   };
 
@@ -140,7 +181,8 @@ int Up(const Global& g, const UpOptions& o) {
                                     std::to_string(o.node_timeout_ms)};
   loomd.insert(loomd.end(), policy_args->begin(), policy_args->end());
   if (!o.http_listen.empty()) loomd.insert(loomd.end(), {"--http-listen", o.http_listen});
-  if (!start(std::move(loomd), "loomd.log")) {
+  members.push_back({"loomd", std::move(loomd), "loomd.log"});
+  if (!start(members[0])) {
     return 1;
   }
   std::string address;
@@ -150,9 +192,14 @@ int Up(const Global& g, const UpOptions& o) {
     if (address.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (address.empty()) {
-    StopAll(pids);
+    StopAll(members);
     return Error("loomd did not start; see " + g.home + "/loomd.log");
   }
+  // A restarted loomd comes back on the same address, where the workers and the CLI look for it.
+  members[0].argv.insert(members[0].argv.end(), {"--listen", address});
+  // The node lease: a worker's jobs end when it has been cut off as long as loomd waits before
+  // it calls the node DOWN (whole seconds, rounded up).
+  const std::string lease = std::to_string((o.node_timeout_ms + 999) / 1000) + "s";
   // Every emulated GPU here shares this machine's GEMM rate: the peak their MFU is measured against.
   int machine_gpus = 0;
   for (const WorkerPlan& w : *plan) machine_gpus += w.gpus;
@@ -160,11 +207,12 @@ int Up(const Global& g, const UpOptions& o) {
     std::vector<std::string> argv = {bin + "/loom-worker", "--name", w.name, "--home", g.home, "--server", address,
                                      "--emulate-gpus", std::to_string(w.gpus), "--gpu-model", w.model,
                                      "--machine-gpus", std::to_string(machine_gpus),
-                                     "--mpirun-args", kLoopbackMpirunArgs};
+                                     "--mpirun-args", kLoopbackMpirunArgs, "--node-lease", lease};
     argv.insert(argv.end(), w.extra_args.begin(), w.extra_args.end());
     if (!o.http_listen.empty()) argv.insert(argv.end(), {"--http-listen", HttpHost(o.http_listen) + ":0"});
-    if (!start(std::move(argv), w.name + ".log")) {
-      StopAll(pids);
+    members.push_back({"worker " + w.name, std::move(argv), w.name + ".log"});
+    if (!start(members.back())) {
+      StopAll(members);
       return 1;
     }
   }
@@ -182,7 +230,7 @@ int Up(const Global& g, const UpOptions& o) {
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (!ready) {
-    StopAll(pids);
+    StopAll(members);
     return Error("workers did not register; see " + g.home + "/node-*.log");
   }
   int total_gpus = 0;
@@ -203,18 +251,42 @@ int Up(const Global& g, const UpOptions& o) {
   std::fflush(stdout);
 
   for (;;) {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    if (sig != SIGCHLD) break;
-    int status;
-    pid_t dead = waitpid(-1, &status, WNOHANG);
-    if (dead > 0) {
-      std::erase(pids, dead);
-      StopAll(pids);
-      return Error("a cluster process (pid " + std::to_string(dead) + ") exited; see the logs in " + g.home);
+    int64_t wait_ms = 1000;
+    for (const Member& m : members) {
+      if (m.restart_at_ms > 0) wait_ms = std::min(wait_ms, std::max<int64_t>(m.restart_at_ms - NowMs(), 0));
+    }
+    timespec ts{static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000L};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &ts);
+    if (sig == SIGINT || sig == SIGTERM) break;
+    int status = 0;
+    for (pid_t dead; (dead = waitpid(-1, &status, WNOHANG)) > 0;) {
+      auto m = std::find_if(members.begin(), members.end(), [&](const Member& x) { return x.pid == dead; });
+      if (m == members.end()) continue;  // a supervisor re-parented here, done
+      m->pid = 0;
+      const RestartDecision d = OnProcessDeath(m->history, NowMs());
+      if (d.restart) {
+        std::printf("loom up: %s (pid %d) %s; restarting it in %lld s\n", m->name.c_str(), dead,
+                    HowItEnded(status).c_str(), static_cast<long long>(d.delay_ms / 1000));
+        m->restart_at_ms = NowMs() + d.delay_ms;
+      } else {
+        std::printf("loom up: %s (pid %d) %s, the %dth time soon after starting; not restarting it (see %s/%s)\n",
+                    m->name.c_str(), dead, HowItEnded(status).c_str(), m->history.quick_deaths, g.home.c_str(),
+                    m->log.c_str());
+      }
+      std::fflush(stdout);
+    }
+    for (Member& m : members) {
+      if (m.restart_at_ms == 0 || NowMs() < m.restart_at_ms) continue;
+      m.restart_at_ms = 0;
+      if (start(m)) {
+        std::printf("loom up: restarted %s (pid %d)\n", m.name.c_str(), m.pid);
+      } else {
+        m.restart_at_ms = NowMs() + kMaxRestartDelayMs;
+      }
+      std::fflush(stdout);
     }
   }
-  StopAll(pids);
+  StopAll(members);
   std::printf("Loom stopped.\n");
   return 0;
 }

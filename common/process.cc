@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 
 extern char** environ;
 
@@ -81,9 +84,13 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
   pid_t pid = fork();
   if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
-    if (setpgid(0, spec.process_group) != 0) setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(137);  // the worker died before prctl took effect
+    if (spec.own_session) {
+      setsid();
+    } else {
+      if (setpgid(0, spec.process_group) != 0) setpgid(0, 0);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(137);  // the parent died before prctl took effect
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // the worker blocks signals; ranks must not inherit that
@@ -105,8 +112,83 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
     _exit(127);
   }
   // Set the group from the parent too, so it is in place before anyone signals the group.
-  if (setpgid(pid, spec.process_group) != 0) setpgid(pid, pid);
+  if (!spec.own_session && setpgid(pid, spec.process_group) != 0) setpgid(pid, pid);
   return pid;
+}
+
+uint64_t ProcessStartTime(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return 0;
+  auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string state, skip;
+  fields >> state;
+  if (state == "Z" || state == "X") return 0;
+  for (int i = 0; i < 18; ++i) fields >> skip;  // ppid .. itrealvalue (fields 4..21)
+  uint64_t start = 0;
+  fields >> start;
+  return start;
+}
+
+std::multimap<pid_t, pid_t> ProcessTree() {
+  std::multimap<pid_t, pid_t> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string state;
+    pid_t parent = 0;
+    if (fields >> state >> parent) children.emplace(parent, static_cast<pid_t>(std::stol(name)));
+  }
+  return children;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  const auto tree = ProcessTree();
+  for (auto [it, end] = tree.equal_range(parent); it != end; ++it) out.push_back(it->second);
+  return out;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& data, bool sync) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Internal("cannot write " + tmp + ": " + std::strerror(errno));
+  const char* p = data.data();
+  size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = std::strerror(errno);
+      close(fd);
+      return Internal("cannot write " + tmp + ": " + why);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  const bool synced = !sync || fsync(fd) == 0;
+  close(fd);
+  if (!synced) return Internal("cannot sync " + tmp + ": " + std::strerror(errno));
+  if (rename(tmp.c_str(), path.c_str()) != 0) return Internal("cannot rename " + tmp + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read " + path);
+  std::stringstream data;
+  data << in.rdbuf();
+  return data.str();
 }
 
 struct Spawner::Request {

@@ -23,10 +23,14 @@ struct SpawnSpec {
   std::string stdout_path, stderr_path;      // appended to; or
   int stdout_fd = -1, stderr_fd = -1;        // dup2'ed when the paths are empty
   pid_t process_group = 0;                   // join this group; 0 (or gone): lead a new one
+  // A job's supervisor outlives the worker that starts it: its own session (no signal meant for
+  // the worker's group or terminal reaches it) and no PR_SET_PDEATHSIG.
+  bool own_session = false;
 };
 
-// Forks and execs. The child dies with the worker (PR_SET_PDEATHSIG) so a killed worker leaves no
-// ranks behind. Returns the child's pid; NOT_FOUND if the program is not on PATH.
+// Forks and execs. The child dies with its parent (PR_SET_PDEATHSIG) so a killed worker (or
+// supervisor) leaves no ranks behind, unless `own_session`. Returns the child's pid; NOT_FOUND if
+// the program is not on PATH.
 StatusOr<pid_t> Spawn(const SpawnSpec& spec);
 
 // Runs Spawn on one long-lived thread. PR_SET_PDEATHSIG fires when the *thread* that forked the
@@ -59,5 +63,21 @@ StatusOr<std::string> FindProgram(const std::string& program);
 
 // Exit status as a shell reports it: the code, or 128 + signal.
 int ExitCode(int wait_status);
+
+// When `pid` started (/proc/<pid>/stat's starttime, clock ticks since boot); 0 if there is no
+// such process or it is a zombie. A pid with the start time recorded earlier is the same process:
+// pids are reused, (pid, start time) pairs are not.
+uint64_t ProcessStartTime(pid_t pid);
+
+// Every process's children (parent pid -> child pids), from /proc.
+std::multimap<pid_t, pid_t> ProcessTree();
+// The live children of `parent`, from /proc (for a subreaper ending what was re-parented to it).
+std::vector<pid_t> ChildrenOf(pid_t parent);
+
+// Writes `data` to `path` whole or not at all: a temporary file, fsync (when `sync`), rename.
+// Without the fsync a reader never sees half a file either; only a power loss may lose it.
+Status WriteFileAtomically(const std::string& path, const std::string& data, bool sync = true);
+// A file's content; NOT_FOUND if it cannot be read.
+StatusOr<std::string> ReadWholeFile(const std::string& path);
 
 }  // namespace loom

@@ -23,6 +23,10 @@ struct NvmlUtilization {
   unsigned memory;  // percent of it device memory was read or written
 };
 using NvmlDeviceGetUtilizationRates = int (*)(void*, NvmlUtilization*);
+// (device, nvmlMemoryErrorType_t, nvmlEccCounterType_t, count)
+using NvmlDeviceGetTotalEccErrors = int (*)(void*, int, int, unsigned long long*);
+constexpr int kNvmlMemoryErrorUncorrected = 1;
+constexpr int kNvmlVolatileEcc = 0;  // since the driver loaded
 
 }  // namespace
 
@@ -30,6 +34,7 @@ struct NvmlSampler::Api {
   NvmlShutdown shutdown = nullptr;
   NvmlDeviceGetHandleByIndex handle = nullptr;
   NvmlDeviceGetUtilizationRates utilization = nullptr;
+  NvmlDeviceGetTotalEccErrors ecc = nullptr;  // optional: GPUs without ECC lack it
 };
 
 std::unique_ptr<NvmlSampler> NvmlSampler::Load() {
@@ -41,6 +46,7 @@ std::unique_ptr<NvmlSampler> NvmlSampler::Load() {
   api->handle = reinterpret_cast<NvmlDeviceGetHandleByIndex>(dlsym(lib, "nvmlDeviceGetHandleByIndex_v2"));
   api->utilization =
       reinterpret_cast<NvmlDeviceGetUtilizationRates>(dlsym(lib, "nvmlDeviceGetUtilizationRates"));
+  api->ecc = reinterpret_cast<NvmlDeviceGetTotalEccErrors>(dlsym(lib, "nvmlDeviceGetTotalEccErrors"));
   if (!init || !api->shutdown || !api->handle || !api->utilization || init() != 0) {
     dlclose(lib);
     return nullptr;
@@ -68,6 +74,17 @@ std::optional<std::vector<double>> NvmlSampler::Busy(int count) {
     busy.push_back(u.gpu / 100.0);
   }
   return busy;
+}
+
+v1::NodeHealth NvmlSampler::Health(int count) {
+  NvmlHealthApi api;
+  api.handle = [this](unsigned i, void** device) { return api_->handle(i, device); };
+  if (api_->ecc) {
+    api.uncorrected_ecc = [this](void* device, unsigned long long* n) {
+      return api_->ecc(device, kNvmlMemoryErrorUncorrected, kNvmlVolatileEcc, n);
+    };
+  }
+  return NvmlHealth(api, count);
 }
 
 StatusOr<std::vector<v1::Gpu>> DiscoverCudaGpus() {

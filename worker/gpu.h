@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
+#include "worker/health.h"
 
 namespace loom::worker {
 
@@ -26,6 +27,8 @@ class NvmlSampler {
   ~NvmlSampler();
   // One value per GPU 0..count-1; nullopt if NVML fails to answer for any of them.
   std::optional<std::vector<double>> Busy(int count);
+  // Failing when a GPU is lost or has uncorrectable ECC errors (NvmlHealth over this library).
+  v1::NodeHealth Health(int count);
 
  private:
   NvmlSampler() = default;

@@ -1,6 +1,7 @@
 #include "worker/job_runner.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,6 +19,9 @@
 
 namespace loom::worker {
 namespace {
+
+// How long past a kill's grace the worker waits for a supervisor before SIGKILLing it.
+constexpr int64_t kFailsafeMs = 5000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -43,27 +47,6 @@ uint64_t CpuTicks(pid_t pid) {
   uint64_t utime = 0, stime = 0;
   fields >> utime >> stime;
   return utime + stime;
-}
-
-// Every process's children, from /proc (ranks of MPI jobs are started by mpirun and orted, not
-// by the worker).
-std::multimap<pid_t, pid_t> ChildrenOfAll() {
-  std::multimap<pid_t, pid_t> children;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    if (!std::getline(in, stat)) continue;
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 2));
-    std::string state;
-    pid_t parent = 0;
-    if (fields >> state >> parent) children.emplace(parent, static_cast<pid_t>(std::stol(name)));
-  }
-  return children;
 }
 
 // CPU ticks of `root` and all its descendants now alive.
@@ -100,9 +83,9 @@ JobRunner::~JobRunner() {
   KillAll("WorkerStopped");
   {
     std::unique_lock<std::mutex> lock(mu_);
-    // Give the processes their grace period, then the monitor's SIGKILL, to go away.
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.kill_grace_ms + 2000),
-                 [&] { return live_children_ == 0; });
+    // Give the processes their grace period, then the supervisors' SIGKILL, to go away.
+    cv_.wait_for(lock, std::chrono::milliseconds(options_.kill_grace_ms + kFailsafeMs + 2000),
+                 [&] { return live_children_ == 0 && jobs_.empty(); });
     stopping_ = true;
     cv_.notify_all();
   }
@@ -117,29 +100,169 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
       launch.nodes_size() != spec.allocation_size()) {
     return InvalidArgument("launch request has no allocation for this node");
   }
+  const AttemptKey key{spec.id(), LaunchAttempt(spec)};
   std::lock_guard<std::mutex> lock(mu_);
-  if (jobs_.count(spec.id())) return Status::Ok();
+  if (jobs_.count(key)) return Status::Ok();
+  if (const Job* other = FindJob(spec.id())) {
+    // Never two attempts at once: loomd must wait until the older one's ranks are gone.
+    return FailedPrecondition("job " + std::to_string(spec.id()) + " attempt " +
+                              std::to_string(other->key.attempt) + " still runs on this node");
+  }
   Job job;
+  job.key = key;
   job.launch = launch;
   job.dir = options_.state_dir + "/jobs/" + std::to_string(spec.id());
+  job.attempt_dir = job.dir + "/attempt-" + std::to_string(key.attempt);
   std::error_code ec;
-  std::filesystem::create_directories(job.dir, ec);
-  if (ec) return Internal("cannot create " + job.dir + ": " + ec.message());
-  if (spec.spec().time_limit_s() > 0) job.deadline_ms = NowMs() + spec.spec().time_limit_s() * 1000;
-  Status s;
-  if (spec.spec().mpi()) {
-    job.attach_only = launch.node_index() != 0;
-    s = job.attach_only ? Status::Ok() : StartMpirun(job);
-  } else {
-    s = StartRanks(job);
+  std::filesystem::remove_all(job.attempt_dir, ec);  // what a launch that failed here left
+  std::filesystem::create_directories(job.attempt_dir, ec);
+  if (ec) return Internal("cannot create " + job.attempt_dir + ": " + ec.message());
+  job.attach_only = spec.spec().mpi() && launch.node_index() != 0;
+  if (!job.attach_only) {
+    Status s = StartSupervisor(job);
+    if (!s.ok()) {
+      std::filesystem::remove_all(job.attempt_dir, ec);
+      return s;
+    }
   }
-  if (!s.ok()) {
-    SignalJob(job, SIGKILL);  // ranks already started must not outlive a failed launch
-    for (const Proc& p : job.procs) pid_to_job_.erase(p.pid);
-    return s;
-  }
-  jobs_.emplace(spec.id(), std::move(job));
+  jobs_.emplace(key, std::move(job));
   return Status::Ok();
+}
+
+StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
+  const v1::Job& spec = job.launch.job();
+  SupervisorSpec out;
+  const auto base = CurrentEnvironment();
+  const std::string workdir = spec.spec().workdir().empty() ? job.dir : spec.spec().workdir();
+  job.rank_gpus.clear();
+  if (spec.spec().mpi()) {
+    // mpirun on the head node, with the allocation as its host list and loom-launch-agent as its
+    // remote-start command: Open MPI starts its daemons through the workers, as it does under
+    // Slurm, and no ssh is needed.
+    std::string hosts, addresses;
+    for (int i = 0; i < spec.allocation_size(); ++i) {
+      const auto& a = spec.allocation(i);
+      hosts += (i ? "," : "") + a.node() + ":" + std::to_string(a.gpu_indices_size());
+      addresses += (i ? "," : "") + a.node() + "=" + job.launch.nodes(i).address();
+    }
+    RankSpec r;
+    r.argv = {"mpirun", "-np", std::to_string(spec.spec().gpus()), "--host", hosts,
+              "--mca", "plm_rsh_agent", options_.launch_agent, "--bind-to", "none"};
+    r.argv.insert(r.argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
+    r.argv.insert(r.argv.end(), spec.spec().command().begin(), spec.spec().command().end());
+    EnvMap env = NodeEnv(job.launch);
+    env["LOOM_NODE_ADDRS"] = addresses;
+    r.env = Merge(base, env);
+    r.stdout_path = LogPath(job.dir, 0, false);
+    r.stderr_path = LogPath(job.dir, 0, true);
+    out.ranks.push_back(std::move(r));
+    job.rank_gpus.push_back(-1);
+  } else {
+    const auto& gpus = spec.allocation(job.launch.node_index()).gpu_indices();
+    for (int local = 0; local < gpus.size(); ++local) {
+      EnvMap env = RankEnv(job.launch, local);
+      const int rank = std::stoi(env["RANK"]);
+      RankSpec r;
+      r.argv.assign(spec.spec().command().begin(), spec.spec().command().end());
+      r.env = Merge(base, env);
+      r.stdout_path = LogPath(job.dir, rank, false);
+      r.stderr_path = LogPath(job.dir, rank, true);
+      out.ranks.push_back(std::move(r));
+      job.rank_gpus.push_back(gpus[local]);
+    }
+  }
+  for (RankSpec& r : out.ranks) {
+    r.workdir = workdir;
+    // A missing program is the launch's error, answered now rather than as an exit code later.
+    LOOM_ASSIGN_OR_RETURN(std::string program, FindProgram(r.argv.empty() ? "" : r.argv[0]));
+    (void)program;
+  }
+  out.lease_file = options_.lease_file;
+  out.plan.ranks = static_cast<int>(out.ranks.size());
+  out.plan.time_limit_ms = spec.spec().time_limit_s() * 1000;
+  out.plan.signal = spec.spec().signal();
+  out.plan.signal_before_ms = spec.spec().signal_before_s() * 1000;
+  out.plan.grace_ms = spec.spec().grace_s() > 0 ? spec.spec().grace_s() * 1000 : options_.kill_grace_ms;
+  return out;
+}
+
+Status JobRunner::StartSupervisor(Job& job) {
+  LOOM_ASSIGN_OR_RETURN(SupervisorSpec spec, BuildSpec(job));
+  std::string launch_bytes;
+  job.launch.SerializeToString(&launch_bytes);
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/launch.pb", launch_bytes, /*sync=*/false));
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/spec.json", EncodeSpec(spec), /*sync=*/false));
+  SpawnSpec s;
+  s.argv = {options_.supervisor, job.attempt_dir};
+  s.env = CurrentEnvironment();
+  s.workdir = job.attempt_dir;
+  s.stdout_path = job.attempt_dir + "/supervisor.log";
+  s.stderr_path = s.stdout_path;
+  s.own_session = true;  // outlives this worker
+  LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(s));
+  job.supervisor = pid;
+  job.supervisor_start = ProcessStartTime(pid);
+  pid_to_job_[pid] = job.key;
+  ++live_children_;
+  ++spawned_;
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+int JobRunner::Adopt() {
+  std::vector<Finished> finished;
+  int found = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::error_code ec;
+    for (const auto& job_dir : std::filesystem::directory_iterator(options_.state_dir + "/jobs", ec)) {
+      std::error_code ec2;
+      for (const auto& entry : std::filesystem::directory_iterator(job_dir.path(), ec2)) {
+        if (entry.path().filename().string().rfind("attempt-", 0) != 0) continue;
+        Job job;
+        job.attempt_dir = entry.path().string();
+        job.dir = job_dir.path().string();
+        auto launch = ReadWholeFile(job.attempt_dir + "/launch.pb");
+        if (!launch.ok() || !job.launch.ParseFromString(*launch)) continue;  // never got started
+        job.key = {job.launch.job().id(), LaunchAttempt(job.launch.job())};
+        if (jobs_.count(job.key)) continue;
+        (void)BuildSpec(job);  // only for rank_gpus
+        auto supervisor = ReadWholeFile(job.attempt_dir + "/supervisor");
+        std::istringstream who(supervisor.ok() ? *supervisor : "");
+        who >> job.supervisor >> job.supervisor_start;
+        ++found;
+        auto [it, inserted] = jobs_.emplace(job.key, std::move(job));
+        PollSupervisor(it->second, finished);  // a finished (or lost) one is reported now
+      }
+    }
+  }
+  Deliver(finished);
+  return found;
+}
+
+void JobRunner::LoadRanks(Job& job) {
+  auto text = ReadWholeFile(job.attempt_dir + "/ranks");
+  if (!text.ok()) return;
+  std::istringstream in(*text);
+  size_t i = 0;
+  for (pid_t pid; in >> pid; ++i) {
+    job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, false, true, 0});
+  }
+  job.ranks_loaded = true;
+}
+
+bool JobRunner::PollSupervisor(Job& job, std::vector<Finished>& finished) {
+  if (job.supervisor == 0 && job.attach_only) return false;
+  if (!job.ranks_loaded) LoadRanks(job);
+  const bool gone = job.supervisor_start == 0 || ProcessStartTime(job.supervisor) != job.supervisor_start;
+  // Read after the liveness check: a supervisor writes its result before it exits.
+  auto text = ReadWholeFile(job.attempt_dir + "/exit");
+  StatusOr<AttemptResult> result = text.ok() ? DecodeResult(*text) : StatusOr<AttemptResult>(text.status());
+  if (!result.ok() && !gone) return false;
+  JobExit exit{job.key.job_id, job.key.attempt, 137, 0, job.kill_reason.empty() ? "SupervisorLost" : job.kill_reason};
+  if (result.ok()) exit = {job.key.job_id, job.key.attempt, result->exit_code, result->signal, result->reason};
+  Finish(job, std::move(exit), finished);
+  return true;
 }
 
 StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
@@ -157,59 +280,18 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
   LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(spec));
   pid_t group = getpgid(pid);
   if (job.process_group == 0 || group != job.process_group) job.process_group = group > 0 ? group : pid;
-  pid_to_job_[pid] = job.launch.job().id();
+  pid_to_job_[pid] = job.key;
   ++live_children_;
   ++spawned_;
   cv_.notify_all();
   return pid;
 }
 
-Status JobRunner::StartRanks(Job& job) {
-  const v1::Job& spec = job.launch.job();
-  const auto& gpus = spec.allocation(job.launch.node_index()).gpu_indices();
-  const auto base = CurrentEnvironment();
-  for (int local = 0; local < gpus.size(); ++local) {
-    EnvMap env = RankEnv(job.launch, local);
-    const int rank = std::stoi(env["RANK"]);
-    std::vector<std::string> argv(spec.spec().command().begin(), spec.spec().command().end());
-    auto pid = SpawnInJob(job, std::move(argv), Merge(base, env), LogPath(job.dir, rank, false),
-                          LogPath(job.dir, rank, true), -1, -1);
-    if (!pid.ok()) return pid.status();
-    job.procs.push_back({*pid, gpus[local], false, true, 0});
-  }
-  return Status::Ok();
-}
-
-// mpirun on the head node, with the allocation as its host list and loom-launch-agent as its
-// remote-start command: Open MPI starts its daemons through the workers, as it does under Slurm,
-// and no ssh is needed.
-Status JobRunner::StartMpirun(Job& job) {
-  const v1::Job& spec = job.launch.job();
-  std::string hosts, addresses;
-  for (int i = 0; i < spec.allocation_size(); ++i) {
-    const auto& a = spec.allocation(i);
-    hosts += (i ? "," : "") + a.node() + ":" + std::to_string(a.gpu_indices_size());
-    addresses += (i ? "," : "") + a.node() + "=" + job.launch.nodes(i).address();
-  }
-  std::vector<std::string> argv = {"mpirun", "-np", std::to_string(spec.spec().gpus()), "--host", hosts,
-                                   "--mca", "plm_rsh_agent", options_.launch_agent,
-                                   "--bind-to", "none"};
-  argv.insert(argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
-  argv.insert(argv.end(), spec.spec().command().begin(), spec.spec().command().end());
-  EnvMap env = NodeEnv(job.launch);
-  env["LOOM_NODE_ADDRS"] = addresses;
-  auto pid = SpawnInJob(job, std::move(argv), Merge(CurrentEnvironment(), env), LogPath(job.dir, 0, false),
-                        LogPath(job.dir, 0, true), -1, -1);
-  if (!pid.ok()) return pid.status();
-  job.procs.push_back({*pid, -1, false, true, 0});
-  return Status::Ok();
-}
-
 StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& command) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return FailedPrecondition("job " + std::to_string(job_id) + " is not running on this node");
-  Job& job = it->second;
+  Job* found = FindJob(job_id);
+  if (!found) return FailedPrecondition("job " + std::to_string(job_id) + " is not running on this node");
+  Job& job = *found;
   if (!job.kill_reason.empty()) return FailedPrecondition("job " + std::to_string(job_id) + " is being killed");
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
@@ -242,48 +324,125 @@ int JobRunner::WaitExec(pid_t pid) {
   return code;
 }
 
-void JobRunner::SignalJob(const Job& job, int sig) const {
+CheckRun JobRunner::RunCommand(const std::string& command, std::chrono::milliseconds timeout) {
+  CheckRun run;
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return {1, false, std::string("pipe: ") + std::strerror(errno)};
+  SpawnSpec spec;
+  spec.argv = {"/bin/sh", "-c", command};
+  spec.env = CurrentEnvironment();
+  spec.stdout_fd = out[1];
+  spec.stderr_fd = out[1];
+  pid_t pid = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto spawned = spawner_.Spawn(spec);
+    close(out[1]);
+    if (!spawned.ok()) {
+      close(out[0]);
+      return {127, false, spawned.status().message()};
+    }
+    pid = *spawned;
+    exec_pids_.insert(pid);
+    ++live_children_;
+    ++spawned_;
+    cv_.notify_all();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      run.timed_out = true;
+      kill(-pid, SIGKILL);  // it leads its own group: its children too
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 && errno != EINTR) break;
+    if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    const ssize_t n = read(out[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    if (run.output.size() < sizeof(buf)) run.output.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  if (!run.timed_out) {
+    // Output closed; the program itself still gets only what is left of its time.
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_until(lock, deadline, [&] { return exec_status_.count(pid) != 0 || stopping_; })) {
+      run.timed_out = true;
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+    }
+  }
+  run.exit_code = WaitExec(pid);
+  return run;
+}
+
+void JobRunner::SignalExecs(const Job& job, int sig) const {
   std::set<pid_t> groups;
   for (const Proc& p : job.procs) {
-    if (!p.alive) continue;
+    if (!p.alive || !p.exec) continue;
     pid_t g = getpgid(p.pid);
     if (g > 0) groups.insert(g);
     kill(p.pid, sig);
   }
-  if (job.process_group > 0) groups.insert(job.process_group);
-  for (pid_t g : groups) kill(-g, sig);  // the ranks' own children too
+  if (job.process_group > 0 && !groups.empty()) groups.insert(job.process_group);
+  for (pid_t g : groups) kill(-g, sig);  // the daemons' own children too
 }
 
-void JobRunner::BeginKill(Job& job, const std::string& reason, int64_t now_ms) {
+JobRunner::Job* JobRunner::FindJob(int64_t job_id) {
+  auto it = jobs_.lower_bound(AttemptKey{job_id, 0});
+  return it != jobs_.end() && it->first.job_id == job_id ? &it->second : nullptr;
+}
+
+int64_t JobRunner::GraceMs(const Job& job) const {
+  const int64_t spec_grace_s = job.launch.job().spec().grace_s();
+  return spec_grace_s > 0 ? spec_grace_s * 1000 : options_.kill_grace_ms;
+}
+
+void JobRunner::BeginKill(Job& job, const std::string& reason, int64_t now_ms, int64_t grace_ms) {
   if (job.kill_reason.empty()) job.kill_reason = reason.empty() ? "Killed" : reason;
-  if (job.sigkill_at_ms == 0) {
-    SignalJob(job, SIGTERM);
-    job.sigkill_at_ms = now_ms + options_.kill_grace_ms;
+  if (job.sigkill_at_ms != 0) return;
+  const int64_t grace = grace_ms > 0 ? grace_ms : GraceMs(job);
+  if (job.supervisor != 0) {
+    // The supervisor signals the ranks and escalates; the file says why and how long to wait.
+    Status s = WriteFileAtomically(job.attempt_dir + "/kill", EncodeKill({grace, job.kill_reason}), /*sync=*/false);
+    if (!s.ok()) std::fprintf(stderr, "loom-worker: %s\n", s.message().c_str());
+    // Signalled only once it announced itself (after blocking the signal); before that, it reads
+    // the kill file itself before starting any rank. One of the two always sees the request.
+    if (access((job.attempt_dir + "/supervisor").c_str(), F_OK) == 0 &&
+        ProcessStartTime(job.supervisor) == job.supervisor_start) {
+      kill(job.supervisor, SIGUSR1);
+    }
+    job.failsafe_at_ms = now_ms + grace + kFailsafeMs;
   }
+  SignalExecs(job, SIGTERM);
+  job.sigkill_at_ms = now_ms + grace;
 }
 
-void JobRunner::Kill(int64_t job_id, const std::string& reason) {
-  std::vector<JobExit> finished;
+void JobRunner::Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms) {
+  std::vector<Finished> finished;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = jobs_.find(job_id);
-    if (it == jobs_.end()) return;
-    BeginKill(it->second, reason, NowMs());
-    MaybeFinish(job_id, finished);  // a job with no live processes ends now
+    Job* job = FindJob(job_id);
+    if (!job || (attempt != 0 && job->key.attempt != attempt)) return;  // a newer attempt stays
+    const AttemptKey key = job->key;
+    BeginKill(*job, reason, NowMs(), grace_ms);
+    MaybeFinish(key, finished);  // a non-head MPI node with no live daemons ends now
   }
   Deliver(finished);
 }
 
 void JobRunner::KillAll(const std::string& reason) {
-  std::vector<int64_t> ids = Running();
-  for (int64_t id : ids) Kill(id, reason);
+  for (const AttemptKey& key : Running()) Kill(key.job_id, key.attempt, reason);
 }
 
-std::vector<int64_t> JobRunner::Running() const {
+std::vector<AttemptKey> JobRunner::Running() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<int64_t> ids;
-  for (const auto& [id, job] : jobs_) ids.push_back(id);
-  return ids;
+  std::vector<AttemptKey> keys;
+  for (const auto& [key, job] : jobs_) keys.push_back(key);
+  return keys;
 }
 
 StatusOr<v1::ReadLogReply> JobRunner::ReadLog(const v1::ReadLogRequest& request) const {
@@ -293,7 +452,8 @@ StatusOr<v1::ReadLogReply> JobRunner::ReadLog(const v1::ReadLogRequest& request)
   bool running;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running = jobs_.count(request.job_id()) != 0;
+    auto it = jobs_.lower_bound(AttemptKey{request.job_id(), 0});
+    running = it != jobs_.end() && it->first.job_id == request.job_id();
   }
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -335,7 +495,7 @@ std::vector<double> JobRunner::Utilization(int gpu_count) {
     if (per_gpu) continue;
     // An MPI job: its ranks here descend from mpirun or an orted; their CPU time is shared evenly
     // among the job's GPUs on this node.
-    if (children.empty()) children = ChildrenOfAll();
+    if (children.empty()) children = ProcessTree();
     uint64_t ticks = 0;
     for (const Proc& p : job.procs) {
       if (p.alive) ticks += TreeCpuTicks(p.pid, children);
@@ -372,7 +532,7 @@ void JobRunner::ReapLoop() {
       cv_.notify_all();
       continue;
     }
-    std::vector<JobExit> finished;
+    std::vector<Finished> finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
       OnProcessExit(pid, status, finished);
@@ -381,7 +541,7 @@ void JobRunner::ReapLoop() {
   }
 }
 
-void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finished) {
+void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<Finished>& finished) {
   --live_children_;
   const int code = ExitCode(status);
   const bool is_exec = exec_pids_.count(pid) != 0;
@@ -390,47 +550,48 @@ void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finis
   cv_.notify_all();
   auto owner = pid_to_job_.find(pid);
   if (owner == pid_to_job_.end()) return;
-  const int64_t job_id = owner->second;
+  const AttemptKey key = owner->second;
   pid_to_job_.erase(owner);
-  auto it = jobs_.find(job_id);
+  auto it = jobs_.find(key);
   if (it == jobs_.end()) return;
   Job& job = it->second;
+  if (!is_exec && pid == job.supervisor) {
+    PollSupervisor(job, finished);  // reaped, so gone: its result now
+    return;
+  }
   for (Proc& p : job.procs) {
     if (p.pid == pid) p.alive = false;
   }
-  if (job.attach_only) {
-    MaybeFinish(job_id, finished);
-    return;
-  }
-  if (!is_exec && code != 0 && job.first_error == 0) {
-    job.first_error = code;
-    // One failed rank fails the job: stop its siblings instead of leaving them in a collective.
-    if (job.kill_reason.empty()) {
-      SignalJob(job, SIGTERM);
-      job.sigkill_at_ms = NowMs() + options_.kill_grace_ms;
-    }
-  }
-  MaybeFinish(job_id, finished);
+  MaybeFinish(key, finished);
 }
 
-bool JobRunner::MaybeFinish(int64_t job_id, std::vector<JobExit>& finished) {
-  auto it = jobs_.find(job_id);
+// Only a non-head MPI node ends here (when its daemons are gone after a kill); a supervised
+// attempt ends with its supervisor's result.
+bool JobRunner::MaybeFinish(const AttemptKey& key, std::vector<Finished>& finished) {
+  auto it = jobs_.find(key);
   if (it == jobs_.end()) return false;
   Job& job = it->second;
-  // Exec'd daemons belong to mpirun; the node's part ends with its own ranks, or on a kill.
-  bool alive = false;
-  for (const Proc& p : job.procs) alive |= p.alive && (!p.exec || job.attach_only || !job.kill_reason.empty());
-  if (alive) return false;
-  if (job.attach_only && job.kill_reason.empty()) return false;  // waits for mpirun's daemons or a kill
-  JobExit exit{job_id, job.first_error, job.kill_reason};
-  if (exit.reason == "Killed" && exit.exit_code == 0) exit.exit_code = 143;
-  // Exec'd daemons still alive after the job's end (an orted outliving mpirun) go with it.
-  if (std::any_of(job.procs.begin(), job.procs.end(), [](const Proc& p) { return p.alive; })) {
-    SignalJob(job, SIGKILL);
+  if (!job.attach_only || job.kill_reason.empty()) return false;  // waits for mpirun's daemons or a kill
+  for (const Proc& p : job.procs) {
+    if (p.alive) return false;
   }
-  jobs_.erase(it);
-  finished.push_back(std::move(exit));
+  JobExit exit{key.job_id, key.attempt, 0, 0, job.kill_reason};
+  if (exit.reason == "Killed") exit.exit_code = 143;
+  Finish(job, std::move(exit), finished);
   return true;
+}
+
+void JobRunner::Finish(Job& job, JobExit exit, std::vector<Finished>& finished) {
+  // Exec'd daemons still alive after the attempt's end (an orted outliving mpirun) go with it.
+  for (Proc& p : job.procs) {
+    if (p.exec && p.alive) {
+      SignalExecs(job, SIGKILL);
+      break;
+    }
+  }
+  finished.push_back({std::move(exit), job.attempt_dir});
+  jobs_.erase(job.key);  // `job` is gone from here on
+  cv_.notify_all();
 }
 
 void JobRunner::MonitorLoop() {
@@ -438,19 +599,39 @@ void JobRunner::MonitorLoop() {
   while (!stopping_) {
     cv_.wait_for(lock, std::chrono::milliseconds(100));
     const int64_t now = NowMs();
-    for (auto& [id, job] : jobs_) {
+    std::vector<Finished> finished;
+    std::vector<AttemptKey> keys;
+    for (const auto& [key, job] : jobs_) keys.push_back(key);
+    for (const AttemptKey& key : keys) {
+      auto it = jobs_.find(key);
+      if (it == jobs_.end()) continue;
+      Job& job = it->second;
+      if (PollSupervisor(job, finished)) continue;
       if (job.sigkill_at_ms > 0 && now >= job.sigkill_at_ms) {
-        SignalJob(job, SIGKILL);
+        SignalExecs(job, SIGKILL);
         job.sigkill_at_ms = now + options_.kill_grace_ms;  // again later if something survived
-      } else if (job.deadline_ms > 0 && now >= job.deadline_ms && job.kill_reason.empty()) {
-        BeginKill(job, "TimeLimit", now);
       }
+      if (job.failsafe_at_ms > 0 && now >= job.failsafe_at_ms &&
+          ProcessStartTime(job.supervisor) == job.supervisor_start) {
+        // A supervisor that did not end its ranks in time (stopped, stuck): its ranks die with it.
+        kill(job.supervisor, SIGKILL);
+        job.failsafe_at_ms = now + kFailsafeMs;
+      }
+    }
+    if (!finished.empty()) {
+      lock.unlock();
+      Deliver(finished);
+      lock.lock();
     }
   }
 }
 
-void JobRunner::Deliver(const std::vector<JobExit>& finished) {
-  for (const JobExit& e : finished) on_exit_(e);
+void JobRunner::Deliver(const std::vector<Finished>& finished) {
+  for (const Finished& f : finished) {
+    on_exit_(f.exit);  // the agent has the report on disk when this returns
+    std::error_code ec;
+    if (!f.attempt_dir.empty()) std::filesystem::remove_all(f.attempt_dir, ec);
+  }
 }
 
 }  // namespace loom::worker

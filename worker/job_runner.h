@@ -1,6 +1,12 @@
-// JobRunner: a node's share of each job, as processes. It starts the ranks (or, for MPI jobs,
-// mpirun on the head node and the daemons mpirun asks for on every node), captures their output
-// to files, enforces the time limit, kills on request, and reports when the node's part ends.
+// JobRunner: a node's share of each job attempt, as processes. Each attempt's ranks (or, for an
+// MPI job, mpirun on the head node) are children of a per-attempt supervisor (loom-supervisor,
+// slurmstepd's role) that outlives the worker: it captures their output to files, enforces the
+// time limit and --signal, kills on request and records the result in the attempt's folder
+// (worker/supervisor_files.h). The runner starts supervisors, hands them kill requests, notices
+// their results, and after a worker restart re-adopts the attempts an earlier worker left
+// (Adopt). The daemons mpirun asks for on every node (Exec) stay the worker's own children.
+// Attempts are keyed by (job, attempt): a kill names the attempt it means, and a job never has
+// two attempts here at once.
 //
 // Thread safety: all public methods may be called from any thread; the exit callback runs on the
 // runner's own threads without its lock held.
@@ -20,6 +26,9 @@
 #include "common/process.h"
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
+#include "worker/health.h"
+#include "worker/rank_env.h"
+#include "worker/supervisor_files.h"
 
 namespace loom::worker {
 
@@ -27,12 +36,23 @@ struct RunnerOptions {
   std::string state_dir;                  // logs go to <state_dir>/jobs/<id>/rank-<r>.{out,err}
   std::string launch_agent;               // loom-launch-agent, mpirun's remote-start command
   std::vector<std::string> mpirun_args;   // extra mpirun arguments (e.g. loopback MCA settings)
+  std::string supervisor;                 // loom-supervisor
+  std::string lease_file;                 // the node lease's file (SupervisorSpec::lease_file)
   int64_t kill_grace_ms = 5000;           // SIGTERM, then SIGKILL after this long
+};
+
+// One attempt of one job.
+struct AttemptKey {
+  int64_t job_id = 0;
+  int attempt = 0;
+  auto operator<=>(const AttemptKey&) const = default;
 };
 
 struct JobExit {
   int64_t job_id = 0;
+  int attempt = 0;
   int exit_code = 0;   // first non-zero exit code on this node (128+signal), else 0
+  int signal = 0;      // the signal that ended the first failing rank, 0 if it exited
   std::string reason;  // "", "TimeLimit", or the reason given to Kill
 };
 
@@ -42,12 +62,19 @@ class JobRunner {
   JobRunner(RunnerOptions options, ExitCallback on_exit);
   ~JobRunner();  // kills every job and waits for the processes
 
-  // Starts this node's part of a job. Idempotent for a job already running here.
+  // Takes over the attempts an earlier worker with the same state_dir left: running ones are
+  // listed by Running() again, finished ones are reported through the exit callback now.
+  // Returns how many were found. Call once, before the first Launch.
+  int Adopt();
+
+  // Starts this node's part of a job attempt. Idempotent for the attempt already running here;
+  // FAILED_PRECONDITION while another attempt of the job still runs here.
   Status Launch(const v1::LaunchRequest& launch);
-  // SIGTERM to the job's processes, SIGKILL after the grace period. No-op for unknown jobs.
-  void Kill(int64_t job_id, const std::string& reason);
+  // SIGTERM to the attempt's processes, SIGKILL after `grace_ms` (0: the runner's default).
+  // attempt 0 means every attempt of the job (an older loomd). No-op for unknown attempts.
+  void Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms = 0);
   void KillAll(const std::string& reason);
-  std::vector<int64_t> Running() const;
+  std::vector<AttemptKey> Running() const;
   StatusOr<v1::ReadLogReply> ReadLog(const v1::ReadLogRequest& request) const;
 
   // Runs `command` through /bin/sh under a running job (mpirun's orted on this node); its output
@@ -59,6 +86,9 @@ class JobRunner {
   StatusOr<Exec> StartExec(int64_t job_id, const std::string& command);
   // Blocks until an exec'd process exits; its exit code.
   int WaitExec(pid_t pid);
+  // Runs `command` through /bin/sh outside any job (the health check), for at most `timeout`;
+  // the runner's reaper owns waitpid, so other children are started here too.
+  CheckRun RunCommand(const std::string& command, std::chrono::milliseconds timeout);
 
   // Busy fraction of each GPU since the previous call: CPU time of the rank driving it (emulated
   // GPUs are CPU work); for an MPI job, of the ranks under its mpirun or orted, shared among the
@@ -74,38 +104,54 @@ class JobRunner {
     uint64_t cpu_ticks = 0;
   };
   struct Job {
+    AttemptKey key;
     v1::LaunchRequest launch;
-    std::string dir;
-    std::vector<Proc> procs;
-    pid_t process_group = 0;
-    bool attach_only = false;   // an MPI job's non-head node: only exec'd daemons run here
-    int64_t deadline_ms = 0;
-    int first_error = 0;
+    std::string dir;             // the job's output: <state_dir>/jobs/<id>
+    std::string attempt_dir;     // the supervisor's files: <dir>/attempt-<n>
+    pid_t supervisor = 0;        // 0: none (an MPI job's non-head node)
+    uint64_t supervisor_start = 0;  // its ProcessStartTime: tells it from a reused pid
+    bool ranks_loaded = false;   // the supervisor's `ranks` file was read into procs
+    std::vector<int> rank_gpus;  // per rank in spec order: the GPU it drives, -1 for mpirun
+    std::vector<Proc> procs;     // ranks (for utilization) and exec'd daemons
+    pid_t process_group = 0;     // of the exec'd daemons
+    bool attach_only = false;    // an MPI job's non-head node: only exec'd daemons run here
     std::string kill_reason;
-    int64_t sigkill_at_ms = 0;  // 0: no kill in progress
+    int64_t sigkill_at_ms = 0;   // exec'd daemons' SIGKILL; 0: no kill in progress
+    int64_t failsafe_at_ms = 0;  // a supervisor still there now is SIGKILLed (its ranks die with it)
     uint64_t tree_cpu_ticks = 0;  // an MPI job: CPU time of its process trees here, last seen
   };
+  struct Finished {
+    JobExit exit;
+    std::string attempt_dir;  // removed once the exit is delivered
+  };
 
-  Status StartRanks(Job& job);
-  Status StartMpirun(Job& job);
+  // What the supervisor runs for this node's part of the job, and with which plan.
+  StatusOr<SupervisorSpec> BuildSpec(Job& job) const;  // also fills job.rank_gpus
+  Status StartSupervisor(Job& job);
   StatusOr<pid_t> SpawnInJob(Job& job, std::vector<std::string> argv, std::map<std::string, std::string> env,
                              const std::string& out, const std::string& err, int out_fd, int err_fd);
-  void SignalJob(const Job& job, int sig) const;
-  void BeginKill(Job& job, const std::string& reason, int64_t now_ms);
+  void SignalExecs(const Job& job, int sig) const;
+  // A supervised attempt: its result if the supervisor finished or is gone (mu_ held).
+  bool PollSupervisor(Job& job, std::vector<Finished>& finished);
+  void LoadRanks(Job& job);
+  void BeginKill(Job& job, const std::string& reason, int64_t now_ms, int64_t grace_ms);
+  int64_t GraceMs(const Job& job) const;
+  Job* FindJob(int64_t job_id);  // the attempt of the job that runs here, if any
   void ReapLoop();
   void MonitorLoop();
   // Called with mu_ held when a process of `job_id` ended; may finish the job.
-  void OnProcessExit(pid_t pid, int status, std::vector<JobExit>& finished);
-  bool MaybeFinish(int64_t job_id, std::vector<JobExit>& finished);
-  void Deliver(const std::vector<JobExit>& finished);
+  void OnProcessExit(pid_t pid, int status, std::vector<Finished>& finished);
+  bool MaybeFinish(const AttemptKey& key, std::vector<Finished>& finished);
+  void Finish(Job& job, JobExit exit, std::vector<Finished>& finished);
+  void Deliver(const std::vector<Finished>& finished);
 
   const RunnerOptions options_;
   const ExitCallback on_exit_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int64_t, Job> jobs_;                 // GUARDED_BY(mu_)
-  std::map<pid_t, int64_t> pid_to_job_;         // GUARDED_BY(mu_)
+  std::map<AttemptKey, Job> jobs_;              // GUARDED_BY(mu_)
+  std::map<pid_t, AttemptKey> pid_to_job_;      // GUARDED_BY(mu_)
   std::set<pid_t> exec_pids_;                   // GUARDED_BY(mu_): exec'd processes not yet waited for
   std::map<pid_t, int> exec_status_;            // GUARDED_BY(mu_): exited exec'd processes
   int live_children_ = 0;                       // GUARDED_BY(mu_)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -19,10 +20,16 @@ class JobRunnerTest : public ::testing::Test {
     char tmpl[] = "/tmp/loom-runner-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    runner_ = MakeRunner();
+  }
+  // A runner on dir_ whose exits are collected in exits_ (a second one stands for a restart).
+  std::unique_ptr<JobRunner> MakeRunner(const std::string& lease_file = "") {
     RunnerOptions options;
     options.state_dir = dir_;
     options.kill_grace_ms = 300;
-    runner_ = std::make_unique<JobRunner>(options, [this](const JobExit& e) {
+    options.supervisor = LOOM_SUPERVISOR;
+    options.lease_file = lease_file;
+    return std::make_unique<JobRunner>(options, [this](const JobExit& e) {
       std::lock_guard<std::mutex> lock(mu_);
       exits_.push_back(e);
       cv_.notify_all();
@@ -104,7 +111,7 @@ TEST_F(JobRunnerTest, KillEndsEveryProcessOfTheJob) {
   const std::string pidfile = dir_ + "/jobs/3/pid.1";
   for (int i = 0; i < 200 && Read(pidfile).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   pid_t pid = std::stoi(Read(pidfile));
-  runner_->Kill(3, "Cancelled");
+  runner_->Kill(3, 1, "Cancelled");
   JobExit e = WaitExit(3);
   EXPECT_EQ(e.reason, "Cancelled");
   EXPECT_NE(e.exit_code, 0);
@@ -122,6 +129,147 @@ TEST_F(JobRunnerTest, MissingProgramIsALaunchError) {
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_NE(s.message().find("no-such-program-xyz"), std::string::npos);
   EXPECT_TRUE(runner_->Running().empty());
+}
+
+TEST_F(JobRunnerTest, AnotherAttemptOfARunningJobIsRefused) {
+  v1::LaunchRequest first = Launch(6, 1, {"sleep", "60"});
+  first.mutable_job()->set_attempt(1);
+  ASSERT_TRUE(runner_->Launch(first).ok());
+  EXPECT_TRUE(runner_->Launch(first).ok());  // the same attempt again: idempotent
+  v1::LaunchRequest second = first;
+  second.mutable_job()->set_attempt(2);
+  EXPECT_EQ(runner_->Launch(second).code(), StatusCode::kFailedPrecondition);
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  EXPECT_EQ(runner_->Running()[0].attempt, 1);
+
+  runner_->Kill(6, 2, "NotThisOne");  // names another attempt: nothing happens
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  runner_->Kill(6, 1, "Preempted");
+  JobExit e = WaitExit(6);
+  EXPECT_EQ(e.attempt, 1);
+  EXPECT_EQ(e.reason, "Preempted");
+
+  ASSERT_TRUE(runner_->Launch(second).ok());  // once the old attempt is gone, the new one starts
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  EXPECT_EQ(runner_->Running()[0].attempt, 2);
+  runner_->Kill(6, 0, "Cancelled");  // attempt 0 (an older loomd): whatever runs
+}
+
+TEST_F(JobRunnerTest, RankKilledBySignalReportsIt) {
+  ASSERT_TRUE(runner_->Launch(Launch(7, 1, {"/bin/sh", "-c", "kill -SEGV $$"})).ok());
+  JobExit e = WaitExit(7);
+  EXPECT_EQ(e.signal, SIGSEGV);
+  EXPECT_EQ(e.exit_code, 128 + SIGSEGV);
+  EXPECT_EQ(e.attempt, 1);
+}
+
+TEST_F(JobRunnerTest, CheckpointSignalReachesEveryRankBeforeTheTimeLimit) {
+  // Each rank traps USR1, writes a file and exits 0: a job that checkpoints and stops in time.
+  v1::LaunchRequest l = Launch(8, 2, {"/bin/sh", "-c",
+      "trap 'echo $LOOM_JOB_RUN > got.$RANK; exit 0' USR1; while :; do sleep 0.05; done"}, /*limit_s=*/60);
+  l.mutable_job()->mutable_spec()->set_signal(SIGUSR1);
+  l.mutable_job()->mutable_spec()->set_signal_before_s(59);  // one second after the start
+  ASSERT_TRUE(runner_->Launch(l).ok());
+  JobExit e = WaitExit(8);
+  EXPECT_EQ(e.exit_code, 0);
+  EXPECT_EQ(e.reason, "");  // it ended itself, long before the limit
+  EXPECT_EQ(Read(dir_ + "/jobs/8/got.0"), "1\n");
+  EXPECT_EQ(Read(dir_ + "/jobs/8/got.1"), "1\n");
+}
+
+TEST_F(JobRunnerTest, KillGraceLetsARankFinishItsCheckpoint) {
+  // SIGTERM is trapped; the rank needs a moment (a checkpoint) and gets it from grace_ms.
+  ASSERT_TRUE(runner_->Launch(Launch(9, 1, {"/bin/sh", "-c",
+      "trap 'sleep 1; echo saved > ckpt; exit 0' TERM; echo up > up; while :; do sleep 0.05; done"})).ok());
+  for (int i = 0; i < 1000 && Read(dir_ + "/jobs/9/up").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  runner_->Kill(9, 1, "Preempted", /*grace_ms=*/60000);  // the default here is 300 ms
+  JobExit e = WaitExit(9);
+  EXPECT_EQ(e.reason, "Preempted");
+  EXPECT_EQ(Read(dir_ + "/jobs/9/ckpt"), "saved\n");
+}
+
+// A worker restart: the attempt's supervisor was started by an earlier worker (here, by the test)
+// and runs on; a new runner on the same state directory takes it over and reports its end.
+TEST_F(JobRunnerTest, ARestartedRunnerAdoptsRunningAndFinishedAttempts) {
+  auto write_attempt = [&](int64_t id, const std::string& script) {
+    v1::LaunchRequest l = Launch(id, 1, {"/bin/sh", "-c", script});
+    l.mutable_job()->set_attempt(3);
+    const std::string dir = dir_ + "/jobs/" + std::to_string(id) + "/attempt-3";
+    std::filesystem::create_directories(dir);
+    std::string bytes;
+    l.SerializeToString(&bytes);
+    EXPECT_TRUE(WriteFileAtomically(dir + "/launch.pb", bytes).ok());
+    SupervisorSpec spec;
+    const std::string job_dir = dir_ + "/jobs/" + std::to_string(id);
+    spec.ranks.push_back({{"/bin/sh", "-c", script}, CurrentEnvironment(), job_dir,
+                          job_dir + "/rank-0.out", job_dir + "/rank-0.err"});
+    spec.plan = {1, 0, 0, 0, 300};
+    EXPECT_TRUE(WriteFileAtomically(dir + "/spec.json", EncodeSpec(spec)).ok());
+    SpawnSpec s;
+    s.argv = {LOOM_SUPERVISOR, dir};
+    s.env = CurrentEnvironment();
+    s.own_session = true;
+    auto pid = Spawn(s);
+    EXPECT_TRUE(pid.ok());
+    return *pid;
+  };
+  // Attempt 3 of job 20 runs until told; job 21's ended while no worker ran.
+  const std::string go = dir_ + "/go";
+  pid_t running = write_attempt(20, "while [ ! -e " + go + " ]; do sleep 0.05; done; exit 4");
+  pid_t ended = write_attempt(21, "exit 0");
+  int status = 0;
+  ASSERT_EQ(waitpid(ended, &status, 0), ended);  // its supervisor wrote the result and left
+  runner_.reset();  // the old runner knew nothing of them; a fresh one on the same directory:
+  runner_ = MakeRunner();
+  EXPECT_EQ(runner_->Adopt(), 2);
+  JobExit done = WaitExit(21);
+  EXPECT_EQ(done.attempt, 3);
+  EXPECT_EQ(done.exit_code, 0);
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  EXPECT_EQ(runner_->Running()[0].job_id, 20);
+  EXPECT_EQ(runner_->Running()[0].attempt, 3);
+  v1::LaunchRequest again = Launch(20, 1, {"true"});
+  again.mutable_job()->set_attempt(4);
+  EXPECT_EQ(runner_->Launch(again).code(), StatusCode::kFailedPrecondition);  // 3 still runs here
+  std::ofstream(go) << "";
+  JobExit e = WaitExit(20);
+  EXPECT_EQ(e.attempt, 3);
+  EXPECT_EQ(e.exit_code, 4);
+  // Delivered (the report is the agent's now): the supervisor's files go.
+  for (int i = 0; i < 1000 && std::filesystem::exists(dir_ + "/jobs/20/attempt-3"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/jobs/20/attempt-3"));
+  waitpid(running, &status, 0);
+}
+
+TEST_F(JobRunnerTest, AKilledSupervisorEndsItsRanksAndTheAttempt) {
+  ASSERT_TRUE(runner_->Launch(Launch(22, 1, {"/bin/sh", "-c", "echo $$ > pid; sleep 60 & wait"})).ok());
+  const std::string pidfile = dir_ + "/jobs/22/pid";
+  const std::string who = dir_ + "/jobs/22/attempt-1/supervisor";
+  for (int i = 0; i < 1000 && (Read(pidfile).empty() || Read(who).empty()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const pid_t rank = std::stoi(Read(pidfile));
+  const pid_t supervisor = std::stoi(Read(who));
+  kill(supervisor, SIGKILL);
+  JobExit e = WaitExit(22);
+  EXPECT_EQ(e.reason, "SupervisorLost");
+  EXPECT_EQ(e.exit_code, 137);
+  for (int i = 0; i < 1000 && kill(rank, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_NE(kill(rank, 0), 0);  // PR_SET_PDEATHSIG took the rank with its supervisor
+}
+
+// The node lease as the supervisor keeps it: no worker needed, only the lease file going stale.
+TEST_F(JobRunnerTest, AStaleLeaseFileKillsTheAttemptWithoutAWorker) {
+  runner_.reset();
+  runner_ = MakeRunner(dir_ + "/lease");
+  { std::ofstream(dir_ + "/lease") << "1000\n"; }  // a 1 s lease, renewed now and never again
+  ASSERT_TRUE(runner_->Launch(Launch(23, 2, {"sleep", "60"})).ok());
+  JobExit e = WaitExit(23);
+  EXPECT_EQ(e.reason, "NodeLeaseExpired");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "worker/rank_env.h"
 
+#include <algorithm>
+
 namespace loom::worker {
 namespace {
 
@@ -11,14 +13,19 @@ std::string Join(const auto& items, auto&& fn) {
 
 }  // namespace
 
+int LaunchAttempt(const v1::Job& job) {
+  if (job.attempt() > 0) return job.attempt();
+  return std::max(job.runs_size(), 1);
+}
+
 EnvMap NodeEnv(const v1::LaunchRequest& launch) {
   const v1::Job& job = launch.job();
   const auto& here = job.allocation(launch.node_index());
   EnvMap env;
   env["LOOM_JOB_ID"] = std::to_string(job.id());
   env["LOOM_JOB_NAME"] = job.spec().name();
-  // Which start of the job this is, for its step reports (0 before loomd recorded runs).
-  env["LOOM_JOB_RUN"] = std::to_string(job.runs_size() > 0 ? job.runs_size() - 1 : 0);
+  // Which start of the job this is, 1-based: > 1 means resume from the last checkpoint.
+  env["LOOM_JOB_RUN"] = std::to_string(LaunchAttempt(job));
   env["LOOM_NODELIST"] = Join(job.allocation(), [](const auto& a) { return a.node(); });
   env["LOOM_NNODES"] = std::to_string(job.allocation_size());
   env["LOOM_NODEID"] = std::to_string(launch.node_index());

@@ -12,6 +12,10 @@ namespace loom::worker {
 
 using EnvMap = std::map<std::string, std::string>;
 
+// The attempt a Launch starts (LOOM_JOB_RUN, 1-based): job.attempt(), or for a loomd that does
+// not set it, the runs it recorded (the current one included); at least 1.
+int LaunchAttempt(const v1::Job& job);
+
 // Variables every process of the job on node `node_index` gets (MPI orteds too).
 EnvMap NodeEnv(const v1::LaunchRequest& launch);
 // NodeEnv plus the per-rank variables for the `local_rank`-th rank on that node.

@@ -40,13 +40,15 @@ TEST(RankEnvTest, TorchDistributedVariablesFollowNodeOrder) {
   EXPECT_EQ(env["LOOM_JOB_ID"], "42");
   EXPECT_EQ(env["LOOM_NODELIST"], "node-0,node-1");
   EXPECT_EQ(env["LOOM_EMULATED_GPUS"], "1");
-  EXPECT_EQ(env["LOOM_JOB_RUN"], "0");
+  EXPECT_EQ(env["LOOM_JOB_RUN"], "1");  // the first attempt
 }
 
-TEST(RankEnvTest, JobRunCountsTheStartsLoomdRecorded) {
+TEST(RankEnvTest, JobRunIsTheAttempt) {
   v1::LaunchRequest l = TwoNodeLaunch(0);
-  for (int i = 0; i < 3; ++i) l.mutable_job()->add_runs();  // preempted twice, started again
-  EXPECT_EQ(RankEnv(l, 0)["LOOM_JOB_RUN"], "2");
+  for (int i = 0; i < 3; ++i) l.mutable_job()->add_runs();  // an older loomd: its runs count
+  EXPECT_EQ(RankEnv(l, 0)["LOOM_JOB_RUN"], "3");
+  l.mutable_job()->set_attempt(4);  // loomd names the attempt: that wins
+  EXPECT_EQ(RankEnv(l, 0)["LOOM_JOB_RUN"], "4");
 }
 
 TEST(RankEnvTest, UserEnvironmentOverridesOurs) {

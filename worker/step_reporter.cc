@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -28,11 +29,12 @@ StatusOr<std::unique_ptr<StepReporter>> StepReporter::FromEnvironment(std::chron
   if (!server || !*server || !std::getenv("LOOM_JOB_ID")) return std::unique_ptr<StepReporter>();
   LOOM_ASSIGN_OR_RETURN(const int64_t job, EnvInt("LOOM_JOB_ID"));
   const char* run_text = std::getenv("LOOM_JOB_RUN");
-  int64_t run = 0;
+  int64_t attempt = 1;
   if (run_text && *run_text) {
-    LOOM_ASSIGN_OR_RETURN(run, EnvInt("LOOM_JOB_RUN"));
+    LOOM_ASSIGN_OR_RETURN(attempt, EnvInt("LOOM_JOB_RUN"));
   }
-  return std::make_unique<StepReporter>(server, job, static_cast<int>(run), interval);
+  // LOOM_JOB_RUN is the 1-based attempt; ReportStepsRequest.run indexes Job.runs from 0.
+  return std::make_unique<StepReporter>(server, job, static_cast<int>(std::max<int64_t>(attempt - 1, 0)), interval);
 }
 
 StepReporter::StepReporter(const std::string& server, int64_t job_id, int run,

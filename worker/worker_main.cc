@@ -1,6 +1,8 @@
 // loom-worker: one per node. Registers the node's GPUs with loomd and runs the jobs it is given.
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -14,9 +16,12 @@
 #include "common/http/http_server.h"
 #include "common/metrics/registry.h"
 #include "common/metrics/rpc_metrics.h"
+#include "common/duration.h"
 #include "common/paths.h"
+#include "common/process.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
+#include "worker/health.h"
 #include "worker/peak.h"
 #include "worker/job_runner.h"
 #include "worker/node_agent.h"
@@ -37,6 +42,17 @@ std::string RandomSession() {
   return buf;
 }
 
+// The worker's session, kept in its state directory: a restarted worker (same --home and --name)
+// is the same worker to loomd, which lets it re-register at once with the attempts its
+// supervisors still run; a second worker under another home is a clash loomd refuses.
+loom::StatusOr<std::string> PersistentSession(const std::string& state_dir) {
+  const std::string path = state_dir + "/session";
+  if (auto kept = loom::ReadWholeFile(path); kept.ok() && kept->size() > 1) return kept->substr(0, kept->find('\n'));
+  std::string session = RandomSession();
+  LOOM_RETURN_IF_ERROR(loom::WriteFileAtomically(path, session + "\n"));
+  return session;
+}
+
 std::string Hostname() {
   char buf[256] = {};
   gethostname(buf, sizeof(buf) - 1);
@@ -53,6 +69,7 @@ int main(int argc, char** argv) {
   double peak_tflops = 0;
   int machine_gpus = 0;
   int64_t kill_grace_ms = 5000;
+  std::string lease_text, health_check, health_interval = "60s";
   std::vector<std::string> labels;
   std::string mpirun_args;
   app.add_option("--name", name, "node name (default: the hostname)")->capture_default_str();
@@ -79,9 +96,25 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000))->capture_default_str();
   std::string http_listen;
   app.add_option("--http-listen", http_listen, "serve /metrics (per-GPU figures) here, e.g. 127.0.0.1:0; off when not given");
+  app.add_option("--node-lease", lease_text,
+                 "kill this node's jobs when loomd is unreachable this long (e.g. 30s), where loomd names no lease");
+  app.add_option("--health-check", health_check,
+                 "program run at start and every --health-interval; a non-zero exit reports the node failing, "
+                 "its first output line the reason (Slurm's HealthCheckProgram)");
+  app.add_option("--health-interval", health_interval, "how often --health-check runs (e.g. 60s, 5m)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!http_listen.empty()) {
     if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
+  }
+  auto health_seconds = loom::ParseDuration(health_interval);
+  if (!health_seconds.ok() || *health_seconds <= 0) {
+    return Fail("--health-interval '" + health_interval + "' is not a positive duration");
+  }
+  int64_t lease_ms = 0;
+  if (!lease_text.empty()) {
+    auto seconds = loom::ParseDuration(lease_text);
+    if (!seconds.ok() || *seconds <= 0) return Fail("--node-lease '" + lease_text + "' is not a positive duration");
+    lease_ms = *seconds * 1000;
   }
 
   // CUDA then numbers devices as NVML does (by PCI bus), and so do the ranks, which inherit it.
@@ -138,6 +171,13 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return Fail("cannot create " + state_dir + ": " + ec.message());
+  // One worker per state directory: held until this process dies, however it dies.
+  const int lock_fd = open((state_dir + "/worker.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Fail("another loom-worker runs as node " + name + " with this --home (" + state_dir + ")");
+  }
+  auto session = PersistentSession(state_dir);
+  if (!session.ok()) return Fail(session.status().message());
 
   loom::v1::Node node;
   node.set_name(name);
@@ -147,18 +187,31 @@ int main(int argc, char** argv) {
 
   loom::worker::RunnerOptions options;
   options.state_dir = state_dir;
-  options.launch_agent = std::filesystem::canonical("/proc/self/exe").parent_path() / "loom-launch-agent";
+  const std::filesystem::path bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path();
+  options.launch_agent = bin_dir / "loom-launch-agent";
+  options.supervisor = bin_dir / "loom-supervisor";
   std::istringstream words(mpirun_args);
   for (std::string w; words >> w;) options.mpirun_args.push_back(w);
   options.kill_grace_ms = kill_grace_ms;
+  options.lease_file = state_dir + "/lease";
 
-  // The agent is created once the service's port is known; exits reported before that wait here.
+  // The agent is created once the service's port is known; exits reported before that (attempts
+  // an earlier worker left finished) wait here.
   std::unique_ptr<loom::worker::NodeAgent> agent;
   std::mutex early_mu;
+  std::vector<loom::worker::JobExit> early_exits;
   auto runner = std::make_unique<loom::worker::JobRunner>(options, [&](const loom::worker::JobExit& e) {
     std::lock_guard<std::mutex> lock(early_mu);
-    if (agent_ptr) agent_ptr->OnJobExit(e);
+    if (agent_ptr) {
+      agent_ptr->OnJobExit(e);
+    } else {
+      early_exits.push_back(e);
+    }
   });
+  // A restarted worker (same --home and --name) takes over the attempts its supervisors still run.
+  if (int adopted = runner->Adopt(); adopted > 0) {
+    std::fprintf(stderr, "loom-worker: re-adopted %d job attempt(s) an earlier worker left\n", adopted);
+  }
   loom::worker::WorkerService service(runner.get());
   int port = 0;
   grpc::ServerBuilder builder;
@@ -174,15 +227,41 @@ int main(int argc, char** argv) {
   node.set_address(listen_host + ":" + std::to_string(port));
   node.set_host(host.empty() ? listen_host : host);
 
-  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, RandomSession());
+  loom::worker::AgentOptions agent_options;
+  agent_options.report_dir = state_dir + "/reports";
+  agent_options.default_lease_ms = lease_ms;
+  agent_options.lease_file = options.lease_file;
+  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, *session, agent_options);
   agent->set_runner(runner.get());
-  if (emulate == 0) agent->set_nvml(loom::worker::NvmlSampler::Load());
+  std::unique_ptr<loom::worker::NvmlSampler> nvml = emulate == 0 ? loom::worker::NvmlSampler::Load() : nullptr;
+  loom::worker::NvmlSampler* nvml_health = nvml.get();  // NVML may be called from two threads
+  if (nvml) agent->set_nvml(std::move(nvml));
+  std::function<loom::v1::NodeHealth()> nvml_check;
+  if (nvml_health) {
+    const int gpu_count = static_cast<int>(gpus->size());
+    nvml_check = [nvml_health, gpu_count] { return nvml_health->Health(gpu_count); };
+  }
+  auto health = std::make_unique<loom::worker::HealthMonitor>(
+      health_check, std::chrono::seconds(*health_seconds),
+      [&runner](const std::string& command, std::chrono::milliseconds bound) { return runner->RunCommand(command, bound); },
+      nvml_check);
+  health->Start();  // the first verdict goes with Register
+  if (health->Current().failing()) {
+    std::fprintf(stderr, "loom-worker: health check failing: %s\n", health->Current().reason().c_str());
+  }
+  agent->set_health([&health] { return health->Current(); });
   {
     std::lock_guard<std::mutex> lock(early_mu);
     agent_ptr = agent.get();
+    for (const auto& e : early_exits) agent->OnJobExit(e);
   }
   loom::Status s = agent->Register();
-  if (!s.ok()) return Fail(s.message());
+  if (!s.ok()) {
+    Fail(s.message());
+    // Not through the runner's destructor, which would end the attempts re-adopted above: they
+    // run on for the next worker (or until the node lease ends them).
+    _exit(1);
+  }
   std::fprintf(stderr, "loom-worker: node %s with %d %s%s GPU(s) (peak %.4g TFLOP/s each) serving on %s, loomd at %s\n",
                name.c_str(), gpus->size() > 0 ? static_cast<int>(gpus->size()) : 0,
                emulate > 0 ? "emulated " : "", (*gpus)[0].model().c_str(), (*gpus)[0].peak_tflops(),
@@ -213,6 +292,7 @@ int main(int argc, char** argv) {
   stop = true;
   agent->Wake();
   loop.join();
+  health.reset();          // before the runner its checks run through
   runner.reset();          // waits for the jobs' processes; each exit is queued as a report
   agent->FlushReports();   // best effort: loomd also learns from the node going silent
   return 0;

@@ -13,7 +13,7 @@ grpc::Status WorkerService::Launch(grpc::ServerContext*, const v1::LaunchRequest
 }
 
 grpc::Status WorkerService::Kill(grpc::ServerContext*, const v1::KillRequest* req, v1::KillReply*) {
-  runner_->Kill(req->job_id(), req->reason());
+  runner_->Kill(req->job_id(), req->attempt(), req->reason(), req->grace_ms());
   return grpc::Status::OK;
 }
 

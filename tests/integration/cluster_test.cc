@@ -16,16 +16,6 @@
 namespace loom::testing {
 namespace {
 
-// Waits for `path` to exist with content (a job's signal that it got somewhere).
-bool WaitForFile(const std::string& path, std::chrono::seconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!ReadFile(path).empty()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.Start().ok()) << "cluster did not start"; }
@@ -175,7 +165,8 @@ TEST_F(ClusterTest, WorkerKilledMidJobMarksNodeDownAndJobFailed) {
   EXPECT_TRUE(cluster_.WaitForNodes(1, v1::DOWN).ok());
   CommandResult nodes = cluster_.Loom({"nodes"});
   EXPECT_NE(nodes.out.find(victim + "  DOWN"), std::string::npos) << nodes.out;
-  // Every rank is gone: the dead worker's with it, the other node's killed by loomd.
+  // Every rank is gone: the dead worker's by the node lease its supervisors keep, the other
+  // node's killed by loomd.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto any_alive = [&] {
     for (int r = 0; r < 8; ++r) {

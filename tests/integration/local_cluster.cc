@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +46,15 @@ bool PollUntil(F done, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+bool WaitForFile(const std::string& path, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!ReadFile(path).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 bool ProcessAlive(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
@@ -54,6 +64,9 @@ bool ProcessAlive(pid_t pid) {
 }
 
 LocalCluster::LocalCluster(Options options) : options_(options) {
+  // Supervisors of killed workers are re-parented here rather than to init, so that they can be
+  // found and ended with the cluster.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   char tmpl[] = "/tmp/loom-it-XXXXXX";
   home_ = mkdtemp(tmpl) ? tmpl : "/tmp/loom-it-fallback";
   workers_.assign(static_cast<size_t>(options_.workers), 0);
@@ -65,6 +78,13 @@ LocalCluster::~LocalCluster() {
     w = 0;
   }
   Reap(loomd_, SIGKILL);
+  // What is left of this cluster are orphaned supervisors (their ranks die with them): the ones
+  // whose command line names an attempt folder under this cluster's home.
+  for (pid_t orphan : ChildrenOf(getpid())) {
+    if (ReadFile("/proc/" + std::to_string(orphan) + "/cmdline").find(home_) != std::string::npos) {
+      Reap(orphan, SIGKILL);
+    }
+  }
   std::error_code ec;
   std::filesystem::remove_all(home_, ec);
 }
@@ -101,11 +121,13 @@ Status LocalCluster::StartLoomd() {
 
 Status LocalCluster::StartWorker(int i) {
   std::string name = "node-" + std::to_string(i + 1);
-  LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)],
-                        Start({std::string(LOOM_BIN_DIR) + "/loom-worker", "--name", name, "--server", address_,
-                               "--emulate-gpus", std::to_string(options_.gpus_per_worker),
-                               "--kill-grace-ms", "1000", "--mpirun-args", kLoopbackMpirunArgs},
-                              name + ".log"));
+  std::vector<std::string> argv = {std::string(LOOM_BIN_DIR) + "/loom-worker", "--name", name, "--server", address_,
+                                   "--emulate-gpus", std::to_string(options_.gpus_per_worker),
+                                   "--kill-grace-ms", "1000", "--mpirun-args", kLoopbackMpirunArgs};
+  const int64_t lease_ms = options_.node_lease_ms < 0 ? options_.node_timeout_ms : options_.node_lease_ms;
+  if (lease_ms > 0) argv.insert(argv.end(), {"--node-lease", std::to_string((lease_ms + 999) / 1000) + "s"});
+  argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
+  LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)], Start(std::move(argv), name + ".log"));
   return Status::Ok();
 }
 
@@ -119,6 +141,8 @@ void LocalCluster::KillLoomd(int sig) {
   Reap(loomd_, sig);
   loomd_ = 0;
 }
+
+void LocalCluster::SignalWorker(int i, int sig) { kill(workers_[static_cast<size_t>(i)], sig); }
 
 void LocalCluster::KillWorker(int i, int sig) {
   Reap(workers_[static_cast<size_t>(i)], sig);

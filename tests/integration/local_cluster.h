@@ -1,6 +1,7 @@
 // LocalCluster: loomd and N emulated workers as real processes on loopback, for integration
 // tests. Every process it starts dies with the test (PR_SET_PDEATHSIG) and is killed in the
-// destructor, so a failing test leaves nothing behind.
+// destructor, so a failing test leaves nothing behind. Job supervisors outlive a killed worker
+// by design; the test process is their subreaper, and the destructor ends them too.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +30,9 @@ class LocalCluster {
     int64_t node_timeout_ms = 1500;
     std::string policy;         // loomd --policy; empty: its default
     std::string policy_config;  // loomd --policy-config; empty: none
+    // loom-worker --node-lease, in ms: -1 is node_timeout_ms rounded up to whole seconds; 0 none.
+    int64_t node_lease_ms = -1;
+    std::vector<std::string> worker_args;  // extra loom-worker arguments
   };
   explicit LocalCluster(Options options);
   LocalCluster() : LocalCluster(Options{}) {}
@@ -39,7 +43,8 @@ class LocalCluster {
   Status StartLoomd();       // on the same port as before when restarting
   Status StartWorker(int i);  // worker i is named node-<i+1>
   void KillLoomd(int sig);
-  void KillWorker(int i, int sig);
+  void KillWorker(int i, int sig);  // and waits for it to exit
+  void SignalWorker(int i, int sig);  // only sends the signal (SIGSTOP, SIGCONT)
   pid_t worker_pid(int i) const { return workers_[i]; }
 
   // Runs the loom CLI against this cluster.
@@ -74,6 +79,9 @@ class LocalCluster {
 
 // A file's whole content; empty if it cannot be read.
 std::string ReadFile(const std::string& path);
+
+// Waits for `path` to exist with content (a job's signal that it got somewhere).
+bool WaitForFile(const std::string& path, std::chrono::seconds timeout = std::chrono::seconds(20));
 
 // True while `pid` exists (and is not a zombie).
 bool ProcessAlive(pid_t pid);

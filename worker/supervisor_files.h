@@ -1,0 +1,55 @@
+// The files through which loom-worker and a job attempt's supervisor (loom-supervisor) talk, all
+// in the attempt's folder <home>/nodes/<node>/jobs/<job>/attempt-<n>/. Every file is written
+// whole (WriteFileAtomically), so a reader never sees half of one; none is fsync'ed, as the
+// supervisors do not outlive a power loss either.
+//
+//   launch.pb     worker      the LaunchRequest (a restarted worker rebuilds the job from it)
+//   spec.json     worker      what to run: SupervisorSpec
+//   supervisor    supervisor  "PID STARTTIME": who supervises, robust to pid reuse
+//   ranks         supervisor  one rank pid per line, in spec order, once all are started
+//   kill          worker      "GRACE_MS REASON": a kill request; SIGUSR1 tells the supervisor
+//   rank-<i>.exit supervisor  "EXIT_CODE SIGNAL" of rank i
+//   exit          supervisor  "EXIT_CODE SIGNAL REASON": the attempt is over on this node
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/supervisor_core.h"
+
+namespace loom::worker {
+
+struct RankSpec {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // complete
+  std::string workdir, stdout_path, stderr_path;
+};
+
+struct SupervisorSpec {
+  std::vector<RankSpec> ranks;
+  SupervisorPlan plan;  // plan.ranks == ranks.size()
+  // The node lease (NodeAgent keeps it): the file holds the lease in ms and is rewritten at every
+  // answer from loomd. Older than its lease, the supervisor kills the attempt (NodeLeaseExpired),
+  // whether the worker is dead, stopped or cut off. Empty, missing or 0: no lease.
+  std::string lease_file;
+};
+
+// Whether a lease file holding `text`, last written at `mtime_ms` (wall clock), has expired.
+bool LeaseExpired(const std::string& text, int64_t mtime_ms, int64_t now_ms);
+
+std::string EncodeSpec(const SupervisorSpec& spec);
+StatusOr<SupervisorSpec> DecodeSpec(const std::string& text);
+
+std::string EncodeResult(const AttemptResult& result);
+StatusOr<AttemptResult> DecodeResult(const std::string& text);
+
+struct KillRequestFile {
+  int64_t grace_ms = 0;
+  std::string reason;
+};
+std::string EncodeKill(const KillRequestFile& kill);
+KillRequestFile DecodeKill(const std::string& text);  // malformed: a bare kill
+
+}  // namespace loom::worker

@@ -1,0 +1,177 @@
+// loom-supervisor ATTEMPT_DIR: the parent of one job attempt's ranks on one node (slurmstepd's
+// role). loom-worker starts it in its own session, so it outlives a worker that is killed or
+// restarted; it records every rank's exit status and the attempt's result in ATTEMPT_DIR,
+// enforces the time limit and --signal whether or not a worker runs, and on a kill request (the
+// `kill` file, then SIGUSR1; or a plain SIGTERM) sends SIGTERM, then SIGKILL after the grace.
+// The files are described in worker/supervisor_files.h; the decisions are SupervisorCore's.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "common/process.h"
+#include "worker/supervisor_core.h"
+#include "worker/supervisor_files.h"
+
+namespace {
+
+using loom::worker::RankSpec;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Log(const std::string& line) { std::fprintf(stderr, "loom-supervisor: %s\n", line.c_str()); }
+
+// The one place a rank is exec'd (the security work maps it to the tenant's uid here).
+loom::StatusOr<pid_t> StartRank(const RankSpec& rank, pid_t group) {
+  loom::SpawnSpec spawn;
+  spawn.argv = rank.argv;
+  spawn.env = rank.env;
+  spawn.workdir = rank.workdir;
+  spawn.stdout_path = rank.stdout_path;
+  spawn.stderr_path = rank.stderr_path;
+  spawn.process_group = group;  // every rank in one group, so their own children are signalled too
+  return loom::Spawn(spawn);
+}
+
+class Supervisor {
+ public:
+  Supervisor(std::string dir, loom::worker::SupervisorSpec spec)
+      : dir_(std::move(dir)), spec_(std::move(spec)), core_(spec_.plan, NowMs()) {}
+
+  int Run() {
+    if (auto early = loom::ReadWholeFile(dir_ + "/kill"); early.ok()) {
+      // Killed before it could be signalled: no rank starts.
+      const loom::worker::KillRequestFile kill = loom::worker::DecodeKill(*early);
+      core_.OnKill(kill.reason, kill.grace_ms, NowMs());
+      for (size_t i = 0; i < spec_.ranks.size(); ++i) core_.OnRankExit(static_cast<int>(i), 0, 0, NowMs());
+    }
+    std::string pids;
+    for (size_t i = 0; i < spec_.ranks.size() && !core_.done(); ++i) {
+      auto pid = StartRank(spec_.ranks[i], group_);
+      if (!pid.ok()) {
+        Log(pid.status().message());
+        Apply(core_.OnRankExit(static_cast<int>(i), 127, 0, NowMs()));
+        continue;
+      }
+      if (group_ == 0) group_ = *pid;
+      rank_of_[*pid] = static_cast<int>(i);
+      pids += std::to_string(*pid) + "\n";
+    }
+    (void)loom::WriteFileAtomically(dir_ + "/ranks", pids, /*sync=*/false);
+    while (!core_.done()) {
+      sigset_t wait_for = Signals();
+      const int64_t next = core_.next_deadline_ms();
+      const int64_t wait_ms = next > 0 ? std::clamp<int64_t>(next - NowMs(), 1, 1000) : 1000;
+      timespec ts{static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000L};
+      const int sig = sigtimedwait(&wait_for, nullptr, &ts);
+      if (sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+        auto text = loom::ReadWholeFile(dir_ + "/kill");
+        loom::worker::KillRequestFile kill =
+            text.ok() ? loom::worker::DecodeKill(*text) : loom::worker::KillRequestFile{0, "Killed"};
+        Apply(core_.OnKill(kill.reason, kill.grace_ms, NowMs()));
+      }
+      Reap();  // SIGCHLDs coalesce: reap whatever has exited, every time
+      CheckLease();
+      Apply(core_.OnTick(NowMs()));
+    }
+    loom::Status s = loom::WriteFileAtomically(dir_ + "/exit", loom::worker::EncodeResult(core_.result()), /*sync=*/false);
+    if (!s.ok()) {
+      Log(s.message());
+      return 1;
+    }
+    return 0;
+  }
+
+  static sigset_t Signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGCHLD, SIGUSR1, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    return set;
+  }
+
+ private:
+  void Reap() {
+    for (;;) {
+      int status = 0;
+      const pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) return;
+      auto it = rank_of_.find(pid);
+      if (it == rank_of_.end()) continue;
+      const int index = it->second;
+      rank_of_.erase(it);
+      const int code = loom::ExitCode(status);
+      const int term = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+      (void)loom::WriteFileAtomically(dir_ + "/rank-" + std::to_string(index) + ".exit",
+                                      std::to_string(code) + " " + std::to_string(term) + "\n", /*sync=*/false);
+      Apply(core_.OnRankExit(index, code, term, NowMs()));
+    }
+  }
+
+  void CheckLease() {
+    if (spec_.lease_file.empty()) return;
+    struct stat st {};
+    if (stat(spec_.lease_file.c_str(), &st) != 0) return;
+    auto text = loom::ReadWholeFile(spec_.lease_file);
+    const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+    if (text.ok() && loom::worker::LeaseExpired(*text, mtime_ms, now_ms)) {
+      Apply(core_.OnKill("NodeLeaseExpired", 0, NowMs()));
+    }
+  }
+
+  void Apply(const std::vector<int>& signals) {
+    for (int sig : signals) {
+      for (const auto& [pid, index] : rank_of_) kill(pid, sig);
+      if (group_ > 0) kill(-group_, sig);  // the ranks' own children too
+    }
+  }
+
+  const std::string dir_;
+  const loom::worker::SupervisorSpec spec_;
+  loom::worker::SupervisorCore core_;
+  std::map<pid_t, int> rank_of_;  // live ranks
+  pid_t group_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: loom-supervisor ATTEMPT_DIR (started by loom-worker)\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  sigset_t signals = Supervisor::Signals();
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_DFL);  // the worker ignores it; ranks should not inherit that
+  const pid_t self = getpid();
+  loom::Status s = loom::WriteFileAtomically(
+      dir + "/supervisor", std::to_string(self) + " " + std::to_string(loom::ProcessStartTime(self)) + "\n", /*sync=*/false);
+  if (!s.ok()) {
+    Log(s.message());
+    return 1;
+  }
+  auto text = loom::ReadWholeFile(dir + "/spec.json");
+  if (!text.ok()) {
+    Log(text.status().message());
+    return 1;
+  }
+  auto spec = loom::worker::DecodeSpec(*text);
+  if (!spec.ok()) {
+    Log(spec.status().message());
+    return 1;
+  }
+  return Supervisor(dir, std::move(*spec)).Run();
+}
