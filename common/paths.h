@@ -20,18 +20,6 @@ inline std::string LoomHome() {
 // The file loomd writes its listening address to, so clients on this machine find it.
 inline std::string AddressFile(const std::string& home) { return home + "/loomd.addr"; }
 
-// Writes `content` and a newline to `path` atomically (rename), so a reader never sees half an
-// address.
-inline bool WriteFileAtomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content << "\n";
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 // The file loomd writes its HTTP URL to (--http-listen: /metrics and the dashboard).
 inline std::string HttpUrlFile(const std::string& home) { return home + "/loomd.http"; }
 

@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
     }}});
     if (!started.ok()) return Fail(started.status().message());
     http = std::move(*started);
-    if (!loom::WriteFileAtomically(state_dir + "/worker.http", http->url())) return Fail("cannot write " + state_dir + "/worker.http");
+    if (!loom::WriteFileAtomically(state_dir + "/worker.http", http->url() + "\n").ok()) return Fail("cannot write " + state_dir + "/worker.http");
     std::fprintf(stderr, "loom-worker: metrics on %s/metrics\n", http->url().c_str());
   }
   std::atomic<bool> stop{false};

@@ -13,6 +13,7 @@
 #include "common/metrics/registry.h"
 #include "common/metrics/rpc_metrics.h"
 #include "common/paths.h"
+#include "common/process.h"
 #include "scheduler/http/loomd_http.h"
 #include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
     auto started = loom::http::LoomdHttp::Start(http_listen, cp->get());
     if (!started.ok()) return Fail(started.status().message());
     http = std::move(*started);
-    if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url())) return Fail("cannot write " + loom::HttpUrlFile(home));
+    if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url() + "\n").ok()) return Fail("cannot write " + loom::HttpUrlFile(home));
   }
 
   loom::SchedulerService service(cp->get());
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
   std::string address = host + ":" + std::to_string(port);
-  if (!loom::WriteFileAtomically(loom::AddressFile(home), address)) {
+  if (!loom::WriteFileAtomically(loom::AddressFile(home), address + "\n").ok()) {
     return Fail("cannot write " + loom::AddressFile(home));
   }
   std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
