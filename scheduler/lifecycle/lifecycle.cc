@@ -365,6 +365,16 @@ int64_t Lifecycle::GraceMs(const v1::Job& job) const {
   return std::min(want, options_.max_grace_ms);
 }
 
+const v1::Job* EditView::job(int64_t id) const {
+  auto it = edit_.jobs.find(id);
+  return it != edit_.jobs.end() ? &it->second : base_.job(id);
+}
+
+const v1::Node* EditView::node(const std::string& name) const {
+  auto it = edit_.nodes.find(name);
+  return it != edit_.nodes.end() ? &it->second : base_.node(name);
+}
+
 void Edit::Merge(Edit other) {
   for (auto& [id, j] : other.jobs) jobs[id] = std::move(j);
   for (auto& [name, n] : other.nodes) nodes[name] = std::move(n);

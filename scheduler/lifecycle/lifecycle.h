@@ -78,6 +78,22 @@ class View {
   virtual std::vector<int64_t> JobsOn(const std::string& node) const = 0;
 };
 
+struct Edit;
+
+// A View with an Edit laid over it: a handler run on it sees the edit's rows, so handlers can
+// be chained into one edit (several nodes expiring at once).
+class EditView final : public View {
+ public:
+  EditView(const View& base, const Edit& edit) : base_(base), edit_(edit) {}
+  const v1::Job* job(int64_t id) const override;
+  const v1::Node* node(const std::string& name) const override;
+  std::vector<int64_t> JobsOn(const std::string& node) const override { return base_.JobsOn(node); }
+
+ private:
+  const View& base_;
+  const Edit& edit_;
+};
+
 // A change to the scheduler core, made after the commit.
 struct CoreChange {
   enum Kind {

@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10, 600000))->capture_default_str();
   app.add_option("--node-timeout-ms", options.node_timeout_ms, "mark a silent node DOWN after this long")
       ->check(CLI::Range(50, 3600000))->capture_default_str();
+  app.add_option("--node-lease-ms", options.node_lease_ms,
+                 "a DOWN node's GPUs return this long after its last heartbeat (its worker kills "
+                 "its jobs by then); 0: 3 x --node-timeout-ms")
+      ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000))->capture_default_str();
   std::string policy_config;
   app.add_option("--policy", options.policy,
                  "scheduling policy (overrides the policy config's `policy`)")->capture_default_str();
@@ -61,6 +65,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
+  }
+  if (options.node_lease_ms != 0 && options.node_lease_ms < options.node_timeout_ms) {
+    return Fail("--node-lease-ms must be at least --node-timeout-ms");
   }
   // Settings are checked before anything is created or opened: a bad file changes nothing.
   if (!policy_config.empty()) {

@@ -13,6 +13,14 @@ grpc::Status Reply(StatusOr<T> result, T* out) {
   return grpc::Status::OK;
 }
 
+// Copies the nodes a Drain or Resume changed into its reply, or returns its error.
+template <typename ReplyT>
+grpc::Status NodesReply(StatusOr<std::vector<v1::Node>> nodes, ReplyT* reply) {
+  if (!nodes.ok()) return ToGrpc(nodes.status());
+  for (v1::Node& n : *nodes) *reply->add_nodes() = std::move(n);
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status SchedulerService::Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
@@ -43,6 +51,16 @@ grpc::Status SchedulerService::ListNodes(grpc::ServerContext*, const v1::ListNod
                                          v1::ListNodesReply* reply) {
   for (v1::Node& n : cp_->ListNodes()) *reply->add_nodes() = std::move(n);
   return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::Drain(grpc::ServerContext*, const v1::DrainRequest* req,
+                                     v1::DrainReply* reply) {
+  return NodesReply(cp_->Drain(*req), reply);
+}
+
+grpc::Status SchedulerService::Resume(grpc::ServerContext*, const v1::ResumeRequest* req,
+                                      v1::ResumeReply* reply) {
+  return NodesReply(cp_->Resume(*req), reply);
 }
 
 grpc::Status SchedulerService::ReadLog(grpc::ServerContext*, const v1::ReadLogRequest* req,
