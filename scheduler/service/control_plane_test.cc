@@ -1,5 +1,6 @@
 // ControlPlane against a fake clock and fake workers: the mechanism's rules without processes.
 #include "scheduler/service/control_plane.h"
+#include "scheduler/service/testing_fakes.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -9,34 +10,6 @@
 
 namespace loom {
 namespace {
-
-class FakeClock final : public Clock {
- public:
-  int64_t NowMs() override { return now; }
-  int64_t now = 1'000'000;
-};
-
-class FakeWorkers final : public WorkerClient {
- public:
-  Status Launch(const std::string& address, const v1::LaunchRequest& r) override {
-    launches.push_back({address, r});
-    return fail_launch ? Unavailable("worker gone") : Status::Ok();
-  }
-  Status Kill(const std::string& address, const v1::KillRequest& r) override {
-    kills.push_back({address, r.job_id()});
-    kill_requests.push_back(r);
-    return Status::Ok();
-  }
-  StatusOr<v1::ReadLogReply> ReadLog(const std::string&, const v1::ReadLogRequest&) override {
-    v1::ReadLogReply r;
-    r.set_data("hello");
-    return r;
-  }
-  std::vector<std::pair<std::string, v1::LaunchRequest>> launches;
-  std::vector<std::pair<std::string, int64_t>> kills;
-  std::vector<v1::KillRequest> kill_requests;
-  bool fail_launch = false;
-};
 
 class ControlPlaneTest : public ::testing::Test {
  protected:
