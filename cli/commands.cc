@@ -44,6 +44,19 @@ StatusOr<int64_t> ParseJobId(const std::string& text) {
 
 std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
 
+bool Finished(v1::JobState s) {
+  return s == v1::COMPLETED || s == v1::FAILED || s == v1::CANCELLED || s == v1::NODE_FAIL ||
+         s == v1::TIMEOUT;
+}
+
+constexpr const char* kStateNames[] = {"PENDING", "RUNNING", "COMPLETED", "FAILED",
+                                       "CANCELLED", "NODE_FAIL", "TIMEOUT"};
+
+std::string CauseName(v1::EndCause c) {
+  std::string name = v1::EndCause_Name(c);
+  return name.rfind("CAUSE_", 0) == 0 ? name.substr(6) : name;
+}
+
 std::string NodeList(const v1::Job& job) {
   std::string out;
   for (const auto& a : job.allocation()) out += (out.empty() ? "" : ",") + a.node();
@@ -145,7 +158,7 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   for (;;) {
     s = client.Call(&v1::Scheduler::Stub::GetJob, get, &job);
     if (!s.ok()) return Error(s.message());
-    if (job.state() == v1::COMPLETED || job.state() == v1::FAILED || job.state() == v1::CANCELLED) break;
+    if (Finished(job.state())) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (g.json) return PrintJson(job);
@@ -159,7 +172,9 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
   for (const std::string& name : states) {
     v1::JobState s;
     if (!v1::JobState_Parse(name, &s) || s == v1::JOB_STATE_UNSPECIFIED) {
-      return Error("unknown state '" + name + "' (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)");
+      std::string known;
+      for (const char* n : kStateNames) known += (known.empty() ? "" : ", ") + std::string(n);
+      return Error("unknown state '" + name + "' (" + known + ")");
     }
     req.add_states(s);
   }
@@ -260,6 +275,18 @@ int Show(const Global& g, const std::string& job_text) {
   if (j.expected_start_ms() > 0) line("ExpectedStart", StartColumn(j));
   if (j.preempted_for() > 0) line("Preempting", "for job " + std::to_string(j.preempted_for()));
   if (j.preemptions() > 0) line("Preemptions", std::to_string(j.preemptions()));
+  if (j.attempt() > 0) {
+    line("Attempt", std::to_string(j.attempt()) + " (" + std::to_string(j.requeues()) + " requeues)");
+  }
+  for (const v1::JobRun& r : j.runs()) {
+    std::string nodes;
+    for (const std::string& n : r.nodes()) nodes += (nodes.empty() ? "" : ",") + n;
+    std::string end = r.end_ms() > 0 ? FormatTime(r.end_ms()) : "running";
+    std::string cause = r.cause() == v1::END_CAUSE_UNSPECIFIED ? "" : "  " + CauseName(r.cause());
+    if (!r.detail().empty()) cause += " (" + r.detail() + ")";
+    line(("Attempt " + std::to_string(r.attempt())).c_str(),
+         FormatTime(r.start_ms()) + " .. " + end + "  " + (nodes.empty() ? "-" : nodes) + cause);
+  }
   PrintTraining(j, line);
   std::string factors;
   for (const auto& f : j.priority_factors()) {
@@ -304,7 +331,7 @@ int Nodes(const Global& g) {
   Status s = client.Call(&v1::Scheduler::Stub::ListNodes, v1::ListNodesRequest(), &reply);
   if (!s.ok()) return Error(s.message());
   if (g.json) return PrintJson(reply);
-  Table t({"NODE", "STATE", "GPUS", "ALLOC", "MODEL", "UTIL", "LABELS", "ADDRESS"});
+  Table t({"NODE", "STATE", "GPUS", "ALLOC", "MODEL", "UTIL", "LABELS", "ADDRESS", "REASON"});
   for (const v1::Node& n : reply.nodes()) {
     std::string labels;
     const std::map<std::string, std::string> sorted(n.labels().begin(), n.labels().end());
@@ -316,9 +343,40 @@ int Nodes(const Global& g) {
     std::string model = n.gpus_size() ? n.gpus(0).model() + (n.gpus(0).emulated() ? " (emulated)" : "") : "-";
     t.Add({n.name(), v1::NodeState_Name(n.state()), std::to_string(n.gpus_size()),
            std::to_string(n.allocated_gpus_size()), model, util_text, labels.empty() ? "-" : labels,
-           n.address()});
+           n.address(), n.reason().empty() ? "-" : n.reason()});
   }
   t.Print();
+  return 0;
+}
+
+int Drain(const Global& g, const std::vector<std::string>& nodes, const std::string& reason,
+          bool requeue) {
+  LOOM_CLI_CONNECT(client, g);
+  v1::DrainRequest req;
+  for (const std::string& n : nodes) req.add_nodes(n);
+  req.set_reason(reason);
+  req.set_requeue(requeue);
+  v1::DrainReply reply;
+  Status s = client.Call(&v1::Scheduler::Stub::Drain, req, &reply);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(reply);
+  for (const v1::Node& n : reply.nodes()) {
+    std::printf("%s %s (%s)\n", n.name().c_str(), v1::NodeState_Name(n.state()).c_str(), n.reason().c_str());
+  }
+  return 0;
+}
+
+int Resume(const Global& g, const std::vector<std::string>& nodes) {
+  LOOM_CLI_CONNECT(client, g);
+  v1::ResumeRequest req;
+  for (const std::string& n : nodes) req.add_nodes(n);
+  v1::ResumeReply reply;
+  Status s = client.Call(&v1::Scheduler::Stub::Resume, req, &reply);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(reply);
+  for (const v1::Node& n : reply.nodes()) {
+    std::printf("%s %s\n", n.name().c_str(), v1::NodeState_Name(n.state()).c_str());
+  }
   return 0;
 }
 
@@ -366,7 +424,7 @@ int Stats(const Global& g, const std::string& since) {
   std::printf("gpus         %d allocated of %d up (%d known), %d fragmented\n", stats.gpus_allocated(),
               stats.gpus_up(), stats.gpus_total(), stats.gpus_fragmented());
   std::string by_state;
-  for (const char* name : {"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"}) {
+  for (const char* name : kStateNames) {
     auto it = stats.jobs_by_state().find(name);
     by_state += std::string(by_state.empty() ? "" : ", ") + std::to_string(it == stats.jobs_by_state().end() ? 0 : it->second) + " " + name;
   }

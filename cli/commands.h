@@ -20,6 +20,10 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states);
 int Show(const Global& g, const std::string& job);
 int Cancel(const Global& g, const std::vector<std::string>& jobs);
 int Nodes(const Global& g);
+// Drains (no new jobs; with `requeue`, running jobs are signalled and requeued) or resumes nodes.
+int Drain(const Global& g, const std::vector<std::string>& nodes, const std::string& reason,
+          bool requeue);
+int Resume(const Global& g, const std::vector<std::string>& nodes);
 int Logs(const Global& g, const std::string& job, int rank, bool stderr_stream, bool follow);
 int Stats(const Global& g, const std::string& since);
 

@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   bool all = false;
   std::vector<std::string> states;
   queue->add_flag("--all,-a", all, "include finished jobs");
-  queue->add_option("--state", states, "only jobs in these states (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)");
+  queue->add_option("--state", states,
+                    "only jobs in these states (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, NODE_FAIL, TIMEOUT)");
 
   auto* show = app.add_subcommand("show", "one job in detail");
   std::string job;
@@ -71,6 +72,17 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "cluster counters and efficiency figures");
   std::string since = "24h";
   stats->add_option("--since", since, "the window, back from now (90s, 45m, 2h, 1d, ...)")->capture_default_str();
+
+  auto* drain = app.add_subcommand("drain", "stop placing jobs on nodes (like scontrol update state=drain)");
+  std::vector<std::string> drain_nodes;
+  std::string drain_reason;
+  bool drain_requeue = false;
+  drain->add_option("nodes", drain_nodes, "node names")->required();
+  drain->add_option("--reason", drain_reason, "why (shown by loom nodes)");
+  drain->add_flag("--requeue", drain_requeue, "signal the nodes' running jobs and requeue them");
+  auto* resume = app.add_subcommand("resume", "place jobs on drained nodes again");
+  std::vector<std::string> resume_nodes;
+  resume->add_option("nodes", resume_nodes, "node names")->required();
 
   auto* up = app.add_subcommand("up", "run loomd and emulated workers here until Ctrl-C");
   UpOptions up_options;
@@ -141,6 +153,8 @@ int main(int argc, char** argv) {
   if (*nodes) return Nodes(g);
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);
+  if (*drain) return Drain(g, drain_nodes, drain_reason, drain_requeue);
+  if (*resume) return Resume(g, resume_nodes);
   if (*up) return Up(g, up_options);
   return Error("unknown command (see loom --help)");
 }

@@ -105,7 +105,10 @@ Status ControlPlane::Recover() {
     // Not placeable until its worker registers again; it has one timeout to do so (and its
     // lease, counted from now, before its GPUs return).
     core_->cluster().SetUp(index, false);
-    nodes_[n.name()] = NodeEntry{std::move(n), "", now, {}};
+    // The name is copied first: in `map[key] = value` the value is evaluated (and `n` moved)
+    // before the key — the cause of the empty-named "node  is DOWN" after a restart.
+    const std::string name = n.name();
+    nodes_[name] = NodeEntry{std::move(n), "", now, {}};
   }
   LOOM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
   std::vector<int64_t> unrecoverable;

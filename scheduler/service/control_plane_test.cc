@@ -598,5 +598,31 @@ TEST_F(ControlPlaneTest, APreemptionVictimWhoseNodeDiesIsRequeuedNotFailed) {
   EXPECT_EQ(State(urgent), v1::RUNNING);
 }
 
+TEST_F(ControlPlaneTest, DrainSurvivesARestartAndTheWorkersReturn) {
+  v1::DrainRequest drain;
+  drain.add_nodes("n1");
+  drain.set_reason("swap fan");
+  ASSERT_TRUE(cp_->Drain(drain).ok());
+  Open();  // before the workers return, the nodes are known by name with their drain
+  ASSERT_EQ(cp_->ListNodes().size(), 3u);
+  EXPECT_EQ(cp_->ListNodes()[1].name(), "n1");
+  EXPECT_EQ(cp_->ListNodes()[1].state(), v1::DRAINED);
+  v1::DrainRequest unknown;
+  unknown.add_nodes("n9");
+  EXPECT_EQ(cp_->Drain(unknown).status().code(), StatusCode::kNotFound);
+  ReopenWithWorkers("priority-fifo", "r");
+  const v1::Node n1 = cp_->ListNodes()[1];
+  EXPECT_EQ(n1.state(), v1::DRAINED);
+  EXPECT_TRUE(n1.drain());
+  EXPECT_EQ(n1.reason(), "swap fan");
+  const int64_t id = *Submit(12);
+  EXPECT_EQ(cp_->SchedulePass(), 0);  // n1's GPUs are not placeable
+  v1::ResumeRequest resume;
+  resume.add_nodes("n1");
+  ASSERT_TRUE(cp_->Resume(resume).ok());
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+  EXPECT_EQ(State(id), v1::RUNNING);
+}
+
 }  // namespace
 }  // namespace loom
