@@ -124,6 +124,24 @@ TEST_F(ControlPlaneTest, BadSubmissionsAreRefusedAndChangeNothing) {
   v1::JobSpec no_command;
   no_command.set_gpus(1);
   EXPECT_EQ(cp_->Submit(no_command).status().code(), StatusCode::kInvalidArgument);
+  // Durations whose milliseconds would overflow, and negative ones, are refused by name.
+  struct Bad {
+    void (*set)(v1::JobSpec&);
+    const char* fragment;
+  };
+  for (const Bad& b : {Bad{[](v1::JobSpec& s) { s.set_time_limit_s(INT64_MAX / 10); }, "time limit must be at most"},
+                       Bad{[](v1::JobSpec& s) { s.set_leaf_wait_s(INT64_MAX / 100); }, "leaf wait must be at most"},
+                       Bad{[](v1::JobSpec& s) { s.set_grace_s(-1); }, "grace must not be negative"},
+                       Bad{[](v1::JobSpec& s) { s.set_max_requeues(-2); }, "max requeues must not be negative"},
+                       Bad{[](v1::JobSpec& s) { s.set_signal(99); }, "signal must be 1..64"}}) {
+    v1::JobSpec spec;
+    spec.set_gpus(1);
+    spec.add_command("/bin/true");
+    b.set(spec);
+    Status s = cp_->Submit(spec).status();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find(b.fragment), std::string::npos) << s.message();
+  }
   EXPECT_TRUE(cp_->ListJobs({}).empty());
   EXPECT_EQ(*Submit(1), 1);  // ids were not consumed by the failures
 }

@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
     auto config = loom::sched::LoadPolicyConfig(policy_config);
     if (!config.ok()) return Fail(config.status().message());
     options.policy_settings = config->settings;
+    options.lifecycle.default_grace_ms = config->jobs.grace_ms;
+    options.lifecycle.max_grace_ms = config->jobs.max_grace_ms;
+    options.lifecycle.default_max_requeues = config->jobs.max_requeues;
     if (!config->policy.empty() && app.count("--policy") == 0) options.policy = config->policy;
   }
   if (auto policy = loom::sched::MakePolicy(options.policy, options.policy_settings); !policy.ok()) {
