@@ -278,6 +278,13 @@ int Show(const Global& g, const std::string& job_text) {
   if (j.attempt() > 0) {
     line("Attempt", std::to_string(j.attempt()) + " (" + std::to_string(j.requeues()) + " requeues)");
   }
+  if (j.runs_size() > 0 && j.runs(0).start_ms() > 0) {
+    double useful = 0;
+    for (const v1::JobRun& r : j.runs()) useful += r.lost() ? 0 : r.step_time_s();
+    const int64_t end = j.end_time_ms() > 0 ? j.end_time_ms() : NowMs();
+    const double wall = (end - j.runs(0).start_ms()) / 1000.0;
+    if (useful > 0 && wall > 0) line("ETTR", Percent(useful / wall) + " (useful step time / first start to end)");
+  }
   for (const v1::JobRun& r : j.runs()) {
     std::string nodes;
     for (const std::string& n : r.nodes()) nodes += (nodes.empty() ? "" : ",") + n;
@@ -439,6 +446,14 @@ int Stats(const Global& g, const std::string& since) {
               Percent(c.gpu_busy_ratio()).c_str());
   std::printf("cluster MFU  %s (%.4g model FLOPs)\n", Percent(c.mfu()).c_str(), c.model_flops());
   std::printf("goodput      %s of training jobs' GPU time in useful steps\n", Percent(c.goodput()).c_str());
+  std::printf("ETTR         %s of training jobs' time from first start to end in useful steps\n",
+              Percent(c.ettr()).c_str());
+  if (c.lost_gpu_hours_size() > 0) {
+    const std::map<std::string, double> lost(c.lost_gpu_hours().begin(), c.lost_gpu_hours().end());
+    std::string text;
+    for (const auto& [cause, hours] : lost) text += (text.empty() ? "" : ", ") + Number("%.3g ", hours) + cause;
+    std::printf("lost         %s (GPU-hours of lost attempts)\n", text.c_str());
+  }
   std::printf("queueing     mean %.3f s, p95 %.3f s over %d starts\n", c.queue_delay_mean_s(),
               c.queue_delay_p95_s(), c.runs_started());
   std::printf("fragmented   %s of available GPU time (mean %.2f GPUs idle, too scattered for the smallest pending job)\n",

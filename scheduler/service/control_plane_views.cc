@@ -65,6 +65,22 @@ void ToProto(const acct::Efficiency& e, v1::Efficiency* out) {
   out->set_runs_started(e.runs_started);
   out->set_fragmentation(e.fragmentation);
   out->set_fragmented_gpus_mean(e.fragmented_gpus_mean);
+  out->set_ettr(e.ettr);
+  for (const auto& [cause, hours] : e.lost_gpu_hours) (*out->mutable_lost_gpu_hours())[cause] = hours;
+}
+
+// The accounting's name for why an attempt was lost.
+std::string LostCause(v1::EndCause cause) {
+  switch (cause) {
+    case v1::CAUSE_PREEMPTED: return "preemption";
+    case v1::CAUSE_NODE_FAIL:
+    case v1::CAUSE_LAUNCH_FAILED:
+    case v1::CAUSE_WORKER_LOST: return "node_failure";
+    case v1::CAUSE_HEALTH_DRAIN: return "health_drain";
+    case v1::CAUSE_TIME_LIMIT: return "time_limit";
+    case v1::CAUSE_RANK_FAILED: return "rank_failure";
+    default: return "";
+  }
 }
 
 acct::JobFacts FactsOf(const v1::Job& job) {
@@ -73,7 +89,8 @@ acct::JobFacts FactsOf(const v1::Job& job) {
     facts.runs.push_back({r.eligible_ms(), r.start_ms(), r.end_ms(), r.gpus(), r.peak_flops(),
                           r.lost(),
                           {r.steps(), r.step_time_s(), r.compute_s(), r.exposed_comm_s(),
-                           r.model_flops()}});
+                           r.model_flops()},
+                          LostCause(r.cause())});
   }
   return facts;
 }
