@@ -167,7 +167,7 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   return job.state() == v1::COMPLETED ? 0 : (job.exit_code() > 0 ? job.exit_code() : 1);
 }
 
-int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
+int Queue(const Global& g, bool all, const std::vector<std::string>& states, int limit) {
   v1::ListJobsRequest req;
   for (const std::string& name : states) {
     v1::JobState s;
@@ -182,10 +182,20 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
     req.add_states(v1::PENDING);
     req.add_states(v1::RUNNING);
   }
+  if (limit < 0) return Error("--limit must not be negative");
+  req.set_include_finished(all);  // --all: the whole history, from loomd's database
   LOOM_CLI_CONNECT(client, g);
   v1::ListJobsReply reply;
-  Status s = client.Call(&v1::Scheduler::Stub::ListJobs, req, &reply);
-  if (!s.ok()) return Error(s.message());
+  // Pages until the history ends or `limit` jobs are shown.
+  for (;;) {
+    if (limit > 0) req.set_limit(limit - reply.jobs_size());
+    v1::ListJobsReply page;
+    Status s = client.Call(&v1::Scheduler::Stub::ListJobs, req, &page);
+    if (!s.ok()) return Error(s.message());
+    for (v1::Job& j : *page.mutable_jobs()) *reply.add_jobs() = std::move(j);
+    if (page.next_page_token().empty() || (limit > 0 && reply.jobs_size() >= limit)) break;
+    req.set_page_token(page.next_page_token());
+  }
   if (g.json) return PrintJson(reply);
   Table t({"JOBID", "NAME", "TENANT", "STATE", "GPUS", "NODES", "TIME", "START", "NODELIST(REASON)"});
   for (const v1::Job& j : reply.jobs()) {

@@ -16,7 +16,8 @@ struct Global {
 };
 
 int Submit(const Global& g, v1::JobSpec spec, const std::string& file, bool wait);
-int Queue(const Global& g, bool all, const std::vector<std::string>& states);
+// `limit` > 0: at most that many jobs (the oldest first).
+int Queue(const Global& g, bool all, const std::vector<std::string>& states, int limit);
 int Show(const Global& g, const std::string& job);
 int Cancel(const Global& g, const std::vector<std::string>& jobs);
 int Nodes(const Global& g);

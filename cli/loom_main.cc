@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
   auto* queue = app.add_subcommand("queue", "pending and running jobs (like squeue)");
   bool all = false;
   std::vector<std::string> states;
-  queue->add_flag("--all,-a", all, "include finished jobs");
+  queue->add_flag("--all,-a", all, "include finished jobs (the whole history)");
+  int limit = 0;
+  queue->add_option("--limit", limit, "at most this many jobs");
   queue->add_option("--state", states,
                     "only jobs in these states (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, NODE_FAIL, TIMEOUT)");
 
@@ -147,7 +149,7 @@ int main(int argc, char** argv) {
     for (const std::string& c : command) flags.add_command(c);
     return Submit(g, flags, file, wait);
   }
-  if (*queue) return Queue(g, all, states);
+  if (*queue) return Queue(g, all, states, limit);
   if (*show) return Show(g, job);
   if (*cancel) return Cancel(g, jobs);
   if (*nodes) return Nodes(g);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "scheduler/lifecycle/translate.h"
@@ -229,8 +230,14 @@ StatusOr<v1::Job> ControlPlane::GetJob(int64_t id) const {
   std::lock_guard<std::mutex> commit(commit_mu_);  // the MFU series reads the store
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) return NotFound("no job " + std::to_string(id));
-  v1::Job job = it->second;
+  v1::Job job;
+  if (it != jobs_.end()) {
+    job = it->second;
+  } else {  // finished long ago: only the store has it
+    LOOM_ASSIGN_OR_RETURN(auto found, store_->LoadJobsPage(id - 1, 1, {}));
+    if (found.empty() || found[0].id() != id) return NotFound("no job " + std::to_string(id));
+    job = std::move(found[0]);
+  }
   DescribePending(job, /*with_factors=*/true);
   for (double mfu : MfuSeries(job)) job.add_mfu_series(mfu);
   return job;
@@ -245,6 +252,59 @@ std::vector<v1::Job> ControlPlane::ListJobs(const std::vector<v1::JobState>& sta
     DescribePending(out.back(), /*with_factors=*/false);
   }
   return out;
+}
+
+StatusOr<v1::ListJobsReply> ControlPlane::ListJobsPage(const v1::ListJobsRequest& request) const {
+  constexpr int kDefaultPage = 1000, kMaxPage = 10000;
+  const int limit = request.limit() <= 0 ? kDefaultPage : std::min(request.limit(), kMaxPage);
+  int64_t after = 0;
+  if (!request.page_token().empty()) {
+    char* end = nullptr;
+    after = std::strtoll(request.page_token().c_str(), &end, 10);
+    if (*end != '\0' || after < 0) return InvalidArgument("invalid page token '" + request.page_token() + "'");
+  }
+  std::vector<v1::JobState> states;
+  for (int st : request.states()) states.push_back(static_cast<v1::JobState>(st));
+  v1::ListJobsReply reply;
+  if (request.include_finished()) {
+    std::lock_guard<std::mutex> commit(commit_mu_);
+    LOOM_ASSIGN_OR_RETURN(auto page, store_->LoadJobsPage(after, limit, states));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (v1::Job& job : page) {
+      auto it = jobs_.find(job.id());
+      v1::Job* out = reply.add_jobs();
+      *out = it != jobs_.end() ? it->second : std::move(job);  // memory has the step totals
+      DescribePending(*out, /*with_factors=*/false);
+    }
+  } else {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = jobs_.upper_bound(after); it != jobs_.end() && reply.jobs_size() < limit; ++it) {
+      const v1::Job& job = it->second;
+      if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
+      *reply.add_jobs() = job;
+      DescribePending(*reply.mutable_jobs(reply.jobs_size() - 1), /*with_factors=*/false);
+    }
+  }
+  if (reply.jobs_size() == limit) reply.set_next_page_token(std::to_string(reply.jobs(limit - 1).id()));
+  return reply;
+}
+
+int ControlPlane::ForgetFinished() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->NowMs();
+  int forgotten = 0;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    const v1::Job& job = it->second;
+    const bool old = lifecycle::PhaseOf(job) == lifecycle::Phase::kDone && job.end_time_ms() > 0 &&
+                     now - job.end_time_ms() > options_.min_job_age_ms;
+    if (old && !metrics_jobs_.count(job.id())) {  // step totals not yet stored keep it a while
+      it = jobs_.erase(it);
+      ++forgotten;
+    } else {
+      ++it;
+    }
+  }
+  return forgotten;
 }
 
 StatusOr<v1::Job> ControlPlane::Cancel(int64_t id) {

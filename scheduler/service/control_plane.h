@@ -49,6 +49,9 @@ struct ControlPlaneOptions {
   store::RollUpPolicy metrics_rollup;        // how the series stay bounded
   sched::PolicySettings policy_settings;  // weights, fair share, quotas, backfill (--policy-config)
   lifecycle::Options lifecycle;           // requeue budget, grace and its cap
+  // A finished job leaves memory this long after it ended (Slurm's MinJobAge); it stays in the
+  // store, where GetJob and ListJobs(include_finished) still find it.
+  int64_t min_job_age_ms = 300 * 1000;
 
   int64_t lease_ms() const { return node_lease_ms > 0 ? node_lease_ms : 3 * node_timeout_ms; }
 };
@@ -64,7 +67,11 @@ class ControlPlane {
   // --- CLI
   StatusOr<int64_t> Submit(v1::JobSpec spec);
   StatusOr<v1::Job> GetJob(int64_t id) const;
+  // Jobs in memory (pending, running, recently finished) in `states` (empty: all), by id.
   std::vector<v1::Job> ListJobs(const std::vector<v1::JobState>& states) const;
+  // A page of jobs by id: from memory, or with include_finished from the store's whole history.
+  // INVALID_ARGUMENT for a page token this loomd did not hand out.
+  StatusOr<v1::ListJobsReply> ListJobsPage(const v1::ListJobsRequest& request) const;
   StatusOr<v1::Job> Cancel(int64_t id);
   std::vector<v1::Node> ListNodes() const;
   // NOT_FOUND for an unknown node, changing nothing.
@@ -94,6 +101,9 @@ class ControlPlane {
   // Marks nodes that stopped heartbeating DOWN (their attempts stop) and gives back the GPUs of
   // nodes DOWN past their lease.
   void CheckLiveness();
+  // Drops jobs that finished more than min_job_age_ms ago from memory (they stay in the store).
+  // Returns how many.
+  int ForgetFinished();
   // Writes the metrics buckets that closed (all of them, when `everything`: loomd is stopping)
   // and the step totals reported since, and rolls old buckets up now and then.
   void FlushMetrics(bool everything = false);

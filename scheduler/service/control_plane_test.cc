@@ -642,5 +642,46 @@ TEST_F(ControlPlaneTest, DrainSurvivesARestartAndTheWorkersReturn) {
   EXPECT_EQ(State(id), v1::RUNNING);
 }
 
+TEST_F(ControlPlaneTest, FinishedJobsLeaveMemoryAndPageFromTheStore) {
+  std::vector<int64_t> done;
+  for (int i = 0; i < 3; ++i) {
+    done.push_back(*Submit(4));
+    cp_->SchedulePass();
+    Exit(done.back(), cp_->GetJob(done.back())->allocation(0).node(), 0);
+  }
+  const int64_t pending = *Submit(12);
+  EXPECT_EQ(cp_->ForgetFinished(), 0);  // too recent
+  clock_.now += cp_->options().min_job_age_ms + 1;
+  EXPECT_EQ(cp_->ForgetFinished(), 3);
+  ASSERT_EQ(cp_->ListJobs({}).size(), 1u);  // memory keeps the pending one only
+  EXPECT_EQ(cp_->GetJob(done[1])->state(), v1::COMPLETED);  // read back from the store
+  v1::ListJobsRequest req;
+  req.set_include_finished(true);
+  req.set_limit(2);
+  auto first = cp_->ListJobsPage(req);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->jobs_size(), 2);
+  EXPECT_EQ(first->jobs(0).id(), done[0]);
+  ASSERT_FALSE(first->next_page_token().empty());
+  req.set_page_token(first->next_page_token());
+  auto second = cp_->ListJobsPage(req);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->jobs_size(), 2);
+  EXPECT_EQ(second->jobs(1).id(), pending);
+  EXPECT_FALSE(second->jobs(1).reason().empty());  // described from memory, as the scheduler sees it
+  req.set_page_token(second->next_page_token());
+  auto last = cp_->ListJobsPage(req);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->jobs_size(), 0);
+  EXPECT_TRUE(last->next_page_token().empty());
+  v1::ListJobsRequest completed;
+  completed.set_include_finished(true);
+  completed.add_states(v1::COMPLETED);
+  EXPECT_EQ(cp_->ListJobsPage(completed)->jobs_size(), 3);
+  v1::ListJobsRequest bad;
+  bad.set_page_token("x1");
+  EXPECT_EQ(cp_->ListJobsPage(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace loom

@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
                  "a DOWN node's GPUs return this long after its last heartbeat (its worker kills "
                  "its jobs by then); 0: 3 x --node-timeout-ms")
       ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000))->capture_default_str();
+  int64_t min_job_age_s = options.min_job_age_ms / 1000;
+  app.add_option("--min-job-age-s", min_job_age_s,
+                 "finished jobs leave memory after this long (they stay in the database)")
+      ->check(CLI::Range(int64_t{0}, int64_t{366} * 24 * 3600))->capture_default_str();
   std::string policy_config;
   app.add_option("--policy", options.policy,
                  "scheduling policy (overrides the policy config's `policy`)")->capture_default_str();
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
   app.add_option("--sync", sync, "SQLite durability: full (survives power loss) or normal (process crashes)")
       ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  options.min_job_age_ms = min_job_age_s * 1000;
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
   }
@@ -131,6 +136,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(period);
       plane->CheckLiveness();
       plane->FlushMetrics();
+      plane->ForgetFinished();
     }
   });
 

@@ -37,10 +37,7 @@ grpc::Status SchedulerService::GetJob(grpc::ServerContext*, const v1::GetJobRequ
 
 grpc::Status SchedulerService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
                                         v1::ListJobsReply* reply) {
-  std::vector<v1::JobState> states;
-  for (int s : req->states()) states.push_back(static_cast<v1::JobState>(s));
-  for (v1::Job& job : cp_->ListJobs(states)) *reply->add_jobs() = std::move(job);
-  return grpc::Status::OK;
+  return Reply(cp_->ListJobsPage(*req), reply);
 }
 
 grpc::Status SchedulerService::Cancel(grpc::ServerContext*, const v1::CancelRequest* req, v1::Job* reply) {

@@ -35,6 +35,17 @@ StatusOr<std::vector<v1::Job>> MemoryStore::LoadJobs() {
   return out;
 }
 
+StatusOr<std::vector<v1::Job>> MemoryStore::LoadJobsPage(int64_t after_id, int limit,
+                                                         const std::vector<v1::JobState>& states) {
+  std::vector<v1::Job> out;
+  for (auto it = jobs_.upper_bound(after_id); it != jobs_.end() && static_cast<int>(out.size()) < limit; ++it) {
+    if (states.empty() || std::find(states.begin(), states.end(), it->second.state()) != states.end()) {
+      out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
 StatusOr<std::vector<v1::Node>> MemoryStore::LoadNodes() {
   std::vector<v1::Node> out;
   for (const auto& [name, n] : nodes_) out.push_back(n);

@@ -188,6 +188,8 @@ class SqliteStore final : public Store {
   Status Commit(const Batch& batch) override;
   StatusOr<std::vector<v1::Job>> LoadJobs() override;
   StatusOr<std::vector<v1::Node>> LoadNodes() override;
+  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit,
+                                              const std::vector<v1::JobState>& states) override;
   StatusOr<std::vector<Event>> LoadEvents(int64_t job_id) override;
   StatusOr<int64_t> MaxJobId() override;
   StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage() override;
@@ -302,6 +304,17 @@ Status SqliteStore::Commit(const Batch& batch) {
 
 StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobs() {
   return LoadRecords<v1::Job>(db_, "SELECT record, id FROM jobs ORDER BY id", "load jobs");
+}
+
+StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobsPage(int64_t after_id, int limit,
+                                                         const std::vector<v1::JobState>& states) {
+  std::string in;
+  for (v1::JobState st : states) in += (in.empty() ? "" : ",") + std::to_string(static_cast<int>(st));
+  // The states are enum numbers, not user text: safe to put in the statement.
+  const std::string sql = "SELECT record, id FROM jobs WHERE id > " + std::to_string(after_id) +
+                          (in.empty() ? "" : " AND state IN (" + in + ")") + " ORDER BY id LIMIT " +
+                          std::to_string(std::max(limit, 0));
+  return LoadRecords<v1::Job>(db_, sql.c_str(), "load jobs page");
 }
 
 StatusOr<std::vector<v1::Node>> SqliteStore::LoadNodes() {
