@@ -25,6 +25,7 @@ TEST(PolicyConfigTest, ShippedExampleSetsEverySection) {
   EXPECT_EQ(s.fair_share.tenants.at("pretraining").gpu_quota, 0);
   EXPECT_EQ(s.fair_share.tenants.at("research").gpu_quota, 2048);
   EXPECT_TRUE(s.backfill.preemption);
+  EXPECT_EQ(config->jobs.max_grace_ms, 5 * 60 * 1000);
   // The example builds a policy.
   EXPECT_TRUE(MakePolicy(config->policy, s).ok());
 }
