@@ -1,4 +1,4 @@
-// EditBuilder: the steps the lifecycle's handlers share (stop an attempt, end a job, settle it
+// Builder: the steps the lifecycle's handlers share (stop an attempt, end a job, settle it
 // once its nodes are quiet, drain a node), building one Edit while reading the rows through it.
 // Internal to scheduler/lifecycle.
 #pragma once

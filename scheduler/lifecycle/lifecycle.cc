@@ -314,7 +314,15 @@ Edit Lifecycle::OnRegister(const View& view, const v1::Node& in,
   row.set_state(row.drain() ? v1::DRAINING : v1::UP);
   row.set_state_since_ms(old && old->state() == row.state() ? old->state_since_ms() : now);
   edit.nodes[in.name()] = row;
-  b.core({CoreChange::kSetPlaceable, 0, 0, 0, in.name(), !row.drain()});
+  // Ranks of attempts loomd does not hold here still run: the GPUs wait until they are gone.
+  bool stale = false;
+  for (const v1::JobAttempt& a : running) {
+    const v1::Job* j = b.job(a.job_id());
+    const bool current = j && (a.attempt() == 0 || a.attempt() == j->attempt());
+    stale = stale || !current || !HasNode(*j, in.name()) || HasExited(*j, in.name());
+  }
+  if (stale) b.log("lifecycle: node " + in.name() + " still runs old attempts: not placeable until they are gone");
+  b.core({CoreChange::kSetPlaceable, 0, 0, 0, in.name(), !row.drain() && !stale});
   b.event(0, in.name(), "registered " + in.address());
   for (int64_t id : b.holding(in.name())) {
     const v1::Job* j = b.job(id);
@@ -364,6 +372,10 @@ Lifecycle::HeartbeatResult Lifecycle::OnHeartbeat(const View& view, const std::s
   }
   misses = std::move(next);
   const v1::Node* n = b.node(name);
+  // A node fenced at register (old attempts still ran there) is placeable once none is listed.
+  if (n && n->state() == v1::UP && !n->drain() && out.kill.empty() && !view.Placeable(name)) {
+    b.core({CoreChange::kSetPlaceable, 0, 0, 0, name, true});
+  }
   if (n && health.failing() && !n->drain()) {
     b.drain(name, health.reason().empty() ? "health check failed" : health.reason(),
             /*requeue=*/true, v1::CAUSE_HEALTH_DRAIN);

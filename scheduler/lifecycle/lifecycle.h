@@ -76,6 +76,8 @@ class View {
   virtual const v1::Node* node(const std::string& name) const = 0;
   // Jobs holding GPUs on `node` (running, preempting or ending), by id.
   virtual std::vector<int64_t> JobsOn(const std::string& node) const = 0;
+  // Whether the core may place jobs on `node` now.
+  virtual bool Placeable(const std::string& node) const = 0;
 };
 
 struct Edit;
@@ -88,6 +90,7 @@ class EditView final : public View {
   const v1::Job* job(int64_t id) const override;
   const v1::Node* node(const std::string& name) const override;
   std::vector<int64_t> JobsOn(const std::string& node) const override { return base_.JobsOn(node); }
+  bool Placeable(const std::string& node) const override { return base_.Placeable(node); }
 
  private:
   const View& base_;
@@ -172,7 +175,8 @@ class Lifecycle {
   Edit OnLeaseExpired(const View& view, const std::string& node, int64_t now) const;
   // A worker (re-)registered as `in` listing the attempts it still runs. Attempts loomd holds
   // there that it does not list are gone (WORKER_LOST); attempts it lists that loomd does not
-  // hold there are killed by the next heartbeat.
+  // hold there are killed by the next heartbeat, and until a heartbeat lists none of them the
+  // node is not placeable (a healed partition's old ranks must be gone before its GPUs return).
   Edit OnRegister(const View& view, const v1::Node& in, const std::vector<v1::JobAttempt>& running,
                   int64_t now) const;
   // A heartbeat from a registered node: reconciliation both ways and its health. `misses` is

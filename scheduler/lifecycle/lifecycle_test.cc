@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "scheduler/policies/registry.h"
 
 namespace loom::lifecycle {
@@ -30,11 +32,21 @@ class MapView final : public View {
     }
     return out;
   }
-  // Installs an edit's rows, as LogAndApply does after its commit.
+  bool Placeable(const std::string& name) const override { return !unplaceable.count(name); }
+  // Installs an edit's rows and placeability, as LogAndApply does after its commit.
   void Apply(const Edit& edit) {
     for (const auto& [id, j] : edit.jobs) jobs[id] = j;
     for (const auto& [name, n] : edit.nodes) nodes[name] = n;
+    for (const CoreChange& c : edit.core) {
+      if (c.kind != CoreChange::kSetPlaceable) continue;
+      if (c.placeable) {
+        unplaceable.erase(c.node);
+      } else {
+        unplaceable.insert(c.node);
+      }
+    }
   }
+  std::set<std::string> unplaceable;
   std::map<int64_t, v1::Job> jobs;
   std::map<std::string, v1::Node> nodes;
 };
@@ -333,6 +345,27 @@ TEST_F(LifecycleTest, HealedPartitionKillsTheOldAttemptBeforeTheGpusReturn) {
   Edit exited = lc.OnRanksExited(view, Exit(1, "n0", 137), kNow + 2);
   EXPECT_EQ(exited.jobs.at(1).state(), v1::PENDING);
   EXPECT_EQ(exited.jobs.at(1).runs(0).cause(), v1::CAUSE_NODE_FAIL);
+}
+
+TEST_F(LifecycleTest, ANodeBackWithRanksLoomdGaveUpOnIsFencedUntilTheyAreGone) {
+  Running(1, {"n1"}, /*attempt=*/2);  // attempt 1 ran on n0, which went DOWN past its lease
+  view.Apply(lc.OnNodeExpired(view, "n0", kNow));
+  std::vector<v1::JobAttempt> old(1);
+  old[0].set_job_id(1);
+  old[0].set_attempt(1);
+  Edit back = lc.OnRegister(view, view.nodes.at("n0"), old, kNow + 1);
+  ASSERT_EQ(back.core.size(), 1u);
+  EXPECT_FALSE(back.core[0].placeable);
+  view.Apply(back);
+  MissCounts misses;
+  auto still = lc.OnHeartbeat(view, "n0", old, {}, misses, kNow + 2);
+  ASSERT_EQ(still.kill.size(), 1u);  // told again to kill attempt 1
+  EXPECT_TRUE(still.edit.core.empty());
+  auto gone = lc.OnHeartbeat(view, "n0", {}, {}, misses, kNow + 3);
+  ASSERT_EQ(gone.edit.core.size(), 1u);
+  EXPECT_TRUE(gone.edit.core[0].placeable);
+  view.Apply(gone.edit);
+  EXPECT_TRUE(lc.OnHeartbeat(view, "n0", {}, {}, misses, kNow + 4).edit.core.empty());
 }
 
 TEST_F(LifecycleTest, RegisterWithoutTheAttemptIsWorkerLostAndRequeues) {

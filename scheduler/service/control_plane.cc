@@ -68,6 +68,10 @@ class ControlPlane::StateView final : public lifecycle::View {
     auto index = cp_.core_->cluster().Find(name);
     return index ? cp_.core_->cluster().JobsOn(*index) : std::vector<int64_t>{};
   }
+  bool Placeable(const std::string& name) const override {
+    auto index = cp_.core_->cluster().Find(name);
+    return index && cp_.core_->cluster().node(*index).up;
+  }
 
  private:
   const ControlPlane& cp_;
