@@ -45,6 +45,14 @@ StatusOr<int64_t> ParseJobId(const std::string& text) {
 
 std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
 
+constexpr const char* kStateNames[] = {"PENDING", "RUNNING", "COMPLETED", "FAILED",
+                                       "CANCELLED", "NODE_FAIL", "TIMEOUT"};
+
+std::string CauseName(v1::EndCause c) {
+  std::string name = v1::EndCause_Name(c);
+  return name.rfind("CAUSE_", 0) == 0 ? name.substr(6) : name;
+}
+
 std::string NodeList(const v1::Job& job) {
   std::string out;
   for (const auto& a : job.allocation()) out += (out.empty() ? "" : ",") + a.node();
@@ -169,12 +177,14 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   return job.state() == v1::COMPLETED ? 0 : (job.exit_code() > 0 ? job.exit_code() : 1);
 }
 
-int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
+int Queue(const Global& g, bool all, const std::vector<std::string>& states, int limit) {
   v1::ListJobsRequest req;
   for (const std::string& name : states) {
     v1::JobState s;
     if (!v1::JobState_Parse(name, &s) || s == v1::JOB_STATE_UNSPECIFIED) {
-      return Error("unknown state '" + name + "' (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)");
+      std::string known;
+      for (const char* n : kStateNames) known += (known.empty() ? "" : ", ") + std::string(n);
+      return Error("unknown state '" + name + "' (" + known + ")");
     }
     req.add_states(s);
   }
@@ -182,10 +192,20 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states) {
     req.add_states(v1::PENDING);
     req.add_states(v1::RUNNING);
   }
+  if (limit < 0) return Error("--limit must not be negative");
+  req.set_include_finished(all);  // --all: the whole history, from loomd's database
   LOOM_CLI_CONNECT(client, g);
   v1::ListJobsReply reply;
-  Status s = client.Call(&v1::Scheduler::Stub::ListJobs, req, &reply);
-  if (!s.ok()) return Error(s.message());
+  // Pages until the history ends or `limit` jobs are shown.
+  for (;;) {
+    if (limit > 0) req.set_limit(limit - reply.jobs_size());
+    v1::ListJobsReply page;
+    Status s = client.Call(&v1::Scheduler::Stub::ListJobs, req, &page);
+    if (!s.ok()) return Error(s.message());
+    for (v1::Job& j : *page.mutable_jobs()) *reply.add_jobs() = std::move(j);
+    if (page.next_page_token().empty() || (limit > 0 && reply.jobs_size() >= limit)) break;
+    req.set_page_token(page.next_page_token());
+  }
   if (g.json) return PrintJson(reply);
   Table t({"JOBID", "NAME", "TENANT", "STATE", "GPUS", "NODES", "TIME", "START", "NODELIST(REASON)"});
   for (const v1::Job& j : reply.jobs()) {
@@ -275,6 +295,25 @@ int Show(const Global& g, const std::string& job_text) {
   if (j.expected_start_ms() > 0) line("ExpectedStart", StartColumn(j));
   if (j.preempted_for() > 0) line("Preempting", "for job " + std::to_string(j.preempted_for()));
   if (j.preemptions() > 0) line("Preemptions", std::to_string(j.preemptions()));
+  if (j.attempt() > 0) {
+    line("Attempt", std::to_string(j.attempt()) + " (" + std::to_string(j.requeues()) + " requeues)");
+  }
+  if (j.runs_size() > 0 && j.runs(0).start_ms() > 0) {
+    double useful = 0;
+    for (const v1::JobRun& r : j.runs()) useful += r.lost() ? 0 : r.step_time_s();
+    const int64_t end = j.end_time_ms() > 0 ? j.end_time_ms() : NowMs();
+    const double wall = (end - j.runs(0).start_ms()) / 1000.0;
+    if (useful > 0 && wall > 0) line("ETTR", Percent(useful / wall) + " (useful step time / first start to end)");
+  }
+  for (const v1::JobRun& r : j.runs()) {
+    std::string nodes;
+    for (const std::string& n : r.nodes()) nodes += (nodes.empty() ? "" : ",") + n;
+    std::string end = r.end_ms() > 0 ? FormatTime(r.end_ms()) : "running";
+    std::string cause = r.cause() == v1::END_CAUSE_UNSPECIFIED ? "" : "  " + CauseName(r.cause());
+    if (!r.detail().empty()) cause += " (" + r.detail() + ")";
+    line(("Attempt " + std::to_string(r.attempt())).c_str(),
+         FormatTime(r.start_ms()) + " .. " + end + "  " + (nodes.empty() ? "-" : nodes) + cause);
+  }
   PrintTraining(j, line);
   std::string factors;
   for (const auto& f : j.priority_factors()) {
@@ -319,7 +358,7 @@ int Nodes(const Global& g) {
   Status s = client.Call(&v1::Scheduler::Stub::ListNodes, v1::ListNodesRequest(), &reply);
   if (!s.ok()) return Error(s.message());
   if (g.json) return PrintJson(reply);
-  Table t({"NODE", "STATE", "GPUS", "ALLOC", "MODEL", "UTIL", "LABELS", "ADDRESS"});
+  Table t({"NODE", "STATE", "GPUS", "ALLOC", "MODEL", "UTIL", "LABELS", "ADDRESS", "REASON"});
   for (const v1::Node& n : reply.nodes()) {
     std::string labels;
     const std::map<std::string, std::string> sorted(n.labels().begin(), n.labels().end());
@@ -331,9 +370,40 @@ int Nodes(const Global& g) {
     std::string model = n.gpus_size() ? n.gpus(0).model() + (n.gpus(0).emulated() ? " (emulated)" : "") : "-";
     t.Add({n.name(), v1::NodeState_Name(n.state()), std::to_string(n.gpus_size()),
            std::to_string(n.allocated_gpus_size()), model, util_text, labels.empty() ? "-" : labels,
-           n.address()});
+           n.address(), n.reason().empty() ? "-" : n.reason()});
   }
   t.Print();
+  return 0;
+}
+
+int Drain(const Global& g, const std::vector<std::string>& nodes, const std::string& reason,
+          bool requeue) {
+  LOOM_CLI_CONNECT(client, g);
+  v1::DrainRequest req;
+  for (const std::string& n : nodes) req.add_nodes(n);
+  req.set_reason(reason);
+  req.set_requeue(requeue);
+  v1::DrainReply reply;
+  Status s = client.Call(&v1::Scheduler::Stub::Drain, req, &reply);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(reply);
+  for (const v1::Node& n : reply.nodes()) {
+    std::printf("%s %s (%s)\n", n.name().c_str(), v1::NodeState_Name(n.state()).c_str(), n.reason().c_str());
+  }
+  return 0;
+}
+
+int Resume(const Global& g, const std::vector<std::string>& nodes) {
+  LOOM_CLI_CONNECT(client, g);
+  v1::ResumeRequest req;
+  for (const std::string& n : nodes) req.add_nodes(n);
+  v1::ResumeReply reply;
+  Status s = client.Call(&v1::Scheduler::Stub::Resume, req, &reply);
+  if (!s.ok()) return Error(s.message());
+  if (g.json) return PrintJson(reply);
+  for (const v1::Node& n : reply.nodes()) {
+    std::printf("%s %s\n", n.name().c_str(), v1::NodeState_Name(n.state()).c_str());
+  }
   return 0;
 }
 
@@ -381,7 +451,7 @@ int Stats(const Global& g, const std::string& since) {
   std::printf("gpus         %d allocated of %d up (%d known), %d fragmented\n", stats.gpus_allocated(),
               stats.gpus_up(), stats.gpus_total(), stats.gpus_fragmented());
   std::string by_state;
-  for (const char* name : {"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"}) {
+  for (const char* name : kStateNames) {
     auto it = stats.jobs_by_state().find(name);
     by_state += std::string(by_state.empty() ? "" : ", ") + std::to_string(it == stats.jobs_by_state().end() ? 0 : it->second) + " " + name;
   }
@@ -396,6 +466,14 @@ int Stats(const Global& g, const std::string& since) {
               Percent(c.gpu_busy_ratio()).c_str());
   std::printf("cluster MFU  %s (%.4g model FLOPs)\n", Percent(c.mfu()).c_str(), c.model_flops());
   std::printf("goodput      %s of training jobs' GPU time in useful steps\n", Percent(c.goodput()).c_str());
+  std::printf("ETTR         %s of training jobs' time from first start to end in useful steps\n",
+              Percent(c.ettr()).c_str());
+  if (c.lost_gpu_hours_size() > 0) {
+    const std::map<std::string, double> lost(c.lost_gpu_hours().begin(), c.lost_gpu_hours().end());
+    std::string text;
+    for (const auto& [cause, hours] : lost) text += (text.empty() ? "" : ", ") + Number("%.3g ", hours) + cause;
+    std::printf("lost         %s (GPU-hours of lost attempts)\n", text.c_str());
+  }
   std::printf("queueing     mean %.3f s, p95 %.3f s over %d starts\n", c.queue_delay_mean_s(),
               c.queue_delay_p95_s(), c.runs_started());
   std::printf("fragmented   %s of available GPU time (mean %.2f GPUs idle, too scattered for the smallest pending job)\n",

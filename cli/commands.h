@@ -16,10 +16,15 @@ struct Global {
 };
 
 int Submit(const Global& g, v1::JobSpec spec, const std::string& file, bool wait);
-int Queue(const Global& g, bool all, const std::vector<std::string>& states);
+// `limit` > 0: at most that many jobs (the oldest first).
+int Queue(const Global& g, bool all, const std::vector<std::string>& states, int limit);
 int Show(const Global& g, const std::string& job);
 int Cancel(const Global& g, const std::vector<std::string>& jobs);
 int Nodes(const Global& g);
+// Drains (no new jobs; with `requeue`, running jobs are signalled and requeued) or resumes nodes.
+int Drain(const Global& g, const std::vector<std::string>& nodes, const std::string& reason,
+          bool requeue);
+int Resume(const Global& g, const std::vector<std::string>& nodes);
 int Logs(const Global& g, const std::string& job, int rank, bool stderr_stream, bool follow);
 int Stats(const Global& g, const std::string& since);
 

@@ -55,8 +55,11 @@ int main(int argc, char** argv) {
   auto* queue = app.add_subcommand("queue", "pending and running jobs (like squeue)");
   bool all = false;
   std::vector<std::string> states;
-  queue->add_flag("--all,-a", all, "include finished jobs");
-  queue->add_option("--state", states, "only jobs in these states (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)");
+  queue->add_flag("--all,-a", all, "include finished jobs (the whole history)");
+  int limit = 0;
+  queue->add_option("--limit", limit, "at most this many jobs");
+  queue->add_option("--state", states,
+                    "only jobs in these states (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, NODE_FAIL, TIMEOUT)");
 
   auto* show = app.add_subcommand("show", "one job in detail");
   std::string job;
@@ -79,6 +82,17 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "cluster counters and efficiency figures");
   std::string since = "24h";
   stats->add_option("--since", since, "the window, back from now (90s, 45m, 2h, 1d, ...)")->capture_default_str();
+
+  auto* drain = app.add_subcommand("drain", "stop placing jobs on nodes (like scontrol update state=drain)");
+  std::vector<std::string> drain_nodes;
+  std::string drain_reason;
+  bool drain_requeue = false;
+  drain->add_option("nodes", drain_nodes, "node names")->required();
+  drain->add_option("--reason", drain_reason, "why (shown by loom nodes)");
+  drain->add_flag("--requeue", drain_requeue, "signal the nodes' running jobs and requeue them");
+  auto* resume = app.add_subcommand("resume", "place jobs on drained nodes again");
+  std::vector<std::string> resume_nodes;
+  resume->add_option("nodes", resume_nodes, "node names")->required();
 
   auto* up = app.add_subcommand("up", "run loomd and emulated workers here until Ctrl-C");
   UpOptions up_options;
@@ -159,12 +173,14 @@ int main(int argc, char** argv) {
     for (const std::string& c : command) flags.add_command(c);
     return Submit(g, flags, file, wait);
   }
-  if (*queue) return Queue(g, all, states);
+  if (*queue) return Queue(g, all, states, limit);
   if (*show) return Show(g, job);
   if (*cancel) return Cancel(g, jobs);
   if (*nodes) return Nodes(g);
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);
+  if (*drain) return Drain(g, drain_nodes, drain_reason, drain_requeue);
+  if (*resume) return Resume(g, resume_nodes);
   if (*up) return Up(g, up_options);
   if (*completion) {
     std::fputs(BashCompletion(app, "loom").c_str(), stdout);

@@ -18,6 +18,8 @@ double OverlapS(TimeMs a0, TimeMs a1, TimeMs b0, TimeMs b1) {
 struct Sums {
   double allocated_gpu_s = 0, allocated_peak_flop = 0;
   double training_gpu_s = 0, useful_gpu_s = 0;
+  double training_wall_gpu_s = 0;  // first start to end, per training job, × its GPUs
+  std::map<std::string, double> lost_gpu_s;
   double model_flops = 0;
   std::vector<double> delays_s;
   int pending = 0;
@@ -27,6 +29,8 @@ void Finish(const Sums& s, Efficiency& e) {
   e.gpu_hours_allocated = s.allocated_gpu_s / 3600.0;
   e.model_flops = s.model_flops;
   e.goodput = Ratio(s.useful_gpu_s, s.training_gpu_s);
+  e.ettr = Ratio(s.useful_gpu_s, s.training_wall_gpu_s);
+  for (const auto& [cause, gpu_s] : s.lost_gpu_s) e.lost_gpu_hours[cause] = gpu_s / 3600.0;
   e.runs_started = static_cast<int>(s.delays_s.size());
   double sum = 0;
   for (double d : s.delays_s) sum += d;
@@ -116,15 +120,24 @@ Figures ComputeFigures(TimeMs from, TimeMs to, TimeMs now, const std::vector<Usa
     if (job.pending) ++t.pending;
     bool training = false;
     for (const RunFacts& run : job.runs) training = training || run.steps.steps > 0;
+    TimeMs first = 0, last = 0;
     for (const RunFacts& run : job.runs) {
       if (run.start == 0) continue;
+      if (first == 0) first = run.start;
+      last = run.end ? run.end : now;
       const double s = OverlapS(run.start, run.end ? run.end : now, from, to);
       for (Sums* sums : {&all, &t}) {
+        if (run.lost && !run.lost_cause.empty()) sums->lost_gpu_s[run.lost_cause] += s * run.gpus;
         sums->allocated_gpu_s += s * run.gpus;
         sums->allocated_peak_flop += s * run.peak_flops;
         if (training) sums->training_gpu_s += s * run.gpus;
         if (in_window(run.start)) sums->delays_s.push_back((run.start - run.eligible) / 1000.0);
       }
+    }
+    if (training && first > 0) {
+      // Requeued jobs wait between attempts: that wall time counts against ETTR.
+      const double wall = OverlapS(first, last, from, to) * job.runs.front().gpus;
+      for (Sums* sums : {&all, &t}) sums->training_wall_gpu_s += wall;
     }
     if (auto d = done.find(id); d != done.end()) {
       for (Sums* sums : {&all, &t}) {

@@ -89,6 +89,9 @@ struct RunFacts {
   double peak_flops = 0;  // FLOP/s of the GPUs it held
   bool lost = false;      // failed or preempted: its steps were not useful
   StepTotals steps;
+  // Why a lost run ended, for lost GPU-hours by cause: "preemption", "node_failure",
+  // "health_drain", "time_limit", "rank_failure"; empty when not known.
+  std::string lost_cause;
 };
 
 struct JobFacts {
@@ -107,6 +110,10 @@ struct Efficiency {
   double queue_delay_mean_s = 0, queue_delay_p95_s = 0;
   int runs_started = 0;
   double fragmentation = kUndefined, fragmented_gpus_mean = 0;
+  // Effective training time ratio: useful step GPU-time / GPU-time from each training job's
+  // first start to its end (or now), queueing between attempts included.
+  double ettr = kUndefined;
+  std::map<std::string, double> lost_gpu_hours;  // GPU-hours of lost runs, by RunFacts::lost_cause
 };
 
 struct TenantEfficiency {

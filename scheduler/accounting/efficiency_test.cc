@@ -71,7 +71,7 @@ class ScriptedTimelineTest : public ::testing::Test {
     for (TimeMs t : {70, 80, 90}) steps.push_back({2, 1, t * kS, {5, 10, 9, 0.5, 5e12}});
     jobs[1] = {"a", false, {{0, 10 * kS, 60 * kS, 4, 4e12, false, {50, 40, 30, 5, 5e13}}}};
     jobs[2] = {"b", false,
-               {{5 * kS, 20 * kS, 40 * kS, 2, 2e12, true, {10, 20, 18, 1, 1e13}},
+               {{5 * kS, 20 * kS, 40 * kS, 2, 2e12, true, {10, 20, 18, 1, 1e13}, "preemption"},
                 {40 * kS, 70 * kS, 0, 2, 2e12, false, {15, 30, 27, 1.5, 1.5e13}}}};
     jobs[3] = {"b", true, {}};
     jobs[4] = {"a", false, {{0, 30 * kS, 50 * kS, 1, 1e12, false, {}}}};
@@ -98,6 +98,11 @@ TEST_F(ScriptedTimelineTest, ClusterFiguresMatchHandComputedValues) {
   EXPECT_EQ(c.runs_started, 4);
   EXPECT_DOUBLE_EQ(c.queue_delay_mean_s, (10 + 15 + 30 + 30) / 4.0);
   EXPECT_DOUBLE_EQ(c.queue_delay_p95_s, 30);
+  // ETTR: useful 220 GPU-s over each training job's first start to end (or now): job 1 4·50,
+  // job 2 2·80 (20 s to now at 100 s, the wait between its attempts included) = 360.
+  EXPECT_DOUBLE_EQ(c.ettr, 220.0 / 360);
+  ASSERT_EQ(c.lost_gpu_hours.size(), 1u);
+  EXPECT_DOUBLE_EQ(c.lost_gpu_hours.at("preemption"), 40.0 / 3600);  // job 2's first run, 2·20
 }
 
 TEST_F(ScriptedTimelineTest, TenantFiguresMatchHandComputedValues) {

@@ -57,6 +57,15 @@ StatusOr<PolicyConfig> ParsePolicyConfig(const std::string& yaml, const std::str
     LOOM_RETURN_IF_ERROR(f.Read("preemption", &s.backfill.preemption, /*required=*/false));
     return f.NonNegative("max_preemption_plans", &s.backfill.max_preemption_plans);
   }));
+  LOOM_RETURN_IF_ERROR(ReadSection(top, "jobs", [&](Fields& f) {
+    LOOM_RETURN_IF_ERROR(ReadDuration(f, "grace", &out.jobs.grace_ms));
+    LOOM_RETURN_IF_ERROR(ReadDuration(f, "max_grace", &out.jobs.max_grace_ms));
+    LOOM_RETURN_IF_ERROR(f.NonNegative("max_requeues", &out.jobs.max_requeues));
+    if (out.jobs.grace_ms > out.jobs.max_grace_ms) {
+      return InvalidArgument(f.Where("grace") + ": must not exceed max_grace");
+    }
+    return Status::Ok();
+  }));
   if (!root.IsNull()) LOOM_RETURN_IF_ERROR(top.Finish());
   return out;
 }

@@ -10,6 +10,7 @@
 //   tenants:
 //     research: {weight: 3, gpu_quota: 64}  # gpu_quota 0: no cap
 //   backfill: {max_reservations: 1, preemption: true, max_preemption_plans: 8}
+//   jobs: {grace: 30s, max_grace: 2m, max_requeues: 5}  # SIGTERM→SIGKILL default and cap; requeues
 #pragma once
 
 #include <string>
@@ -19,9 +20,19 @@
 
 namespace loom::sched {
 
+// What loomd's lifecycle allows jobs (scheduler/lifecycle): the grace between SIGTERM and
+// SIGKILL when a job sets none, the cap on any job's --grace, and the requeue budget of jobs
+// that set no --max-requeues.
+struct JobLimits {
+  int64_t grace_ms = 30000;
+  int64_t max_grace_ms = 30000;
+  int max_requeues = 5;
+};
+
 struct PolicyConfig {
   std::string policy;  // empty: the file names none
   PolicySettings settings;
+  JobLimits jobs;
 };
 
 // `source` names the text in errors (the file name).

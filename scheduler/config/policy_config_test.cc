@@ -25,6 +25,7 @@ TEST(PolicyConfigTest, ShippedExampleSetsEverySection) {
   EXPECT_EQ(s.fair_share.tenants.at("pretraining").gpu_quota, 0);
   EXPECT_EQ(s.fair_share.tenants.at("research").gpu_quota, 2048);
   EXPECT_TRUE(s.backfill.preemption);
+  EXPECT_EQ(config->jobs.max_grace_ms, 5 * 60 * 1000);
   // The example builds a policy.
   EXPECT_TRUE(MakePolicy(config->policy, s).ok());
 }
@@ -34,7 +35,8 @@ TEST(PolicyConfigTest, GivenKeysChangeAndOthersKeepTheirDefaults) {
       "weights: {age: 0, qos: 5.5}\n"
       "fair_share: {half_life: 12h}\n"
       "tenants:\n  a: {gpu_quota: 8}\n  b: {weight: 2.5}\n"
-      "backfill: {preemption: false, max_reservations: 4}\n",
+      "backfill: {preemption: false, max_reservations: 4}\n"
+      "jobs: {max_grace: 2m, max_requeues: 1}\n",
       "good.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   const PolicySettings defaults;
@@ -52,6 +54,9 @@ TEST(PolicyConfigTest, GivenKeysChangeAndOthersKeepTheirDefaults) {
   EXPECT_FALSE(s.backfill.preemption);
   EXPECT_EQ(s.backfill.max_reservations, 4);
   EXPECT_EQ(s.backfill.max_preemption_plans, defaults.backfill.max_preemption_plans);
+  EXPECT_EQ(config->jobs.max_grace_ms, 120'000);
+  EXPECT_EQ(config->jobs.grace_ms, JobLimits{}.grace_ms);
+  EXPECT_EQ(config->jobs.max_requeues, 1);
   EXPECT_TRUE(ParsePolicyConfig("", "empty.yaml").ok());
 }
 
@@ -63,6 +68,8 @@ TEST(PolicyConfigTest, EachKindOfErrorIsOneLineNamingTheKey) {
   for (const Case& c : {
            Case{"weights: {age: 1, fairshare: 2}\n", "bad.yaml: weights: unknown field 'fairshare'"},
            Case{"policys: fifo\n", "bad.yaml: unknown field 'policys'"},
+           Case{"jobs: {grace: 5m, max_grace: 1m}\n", "bad.yaml: jobs.grace: must not exceed max_grace"},
+           Case{"jobs: {max_requeues: -1}\n", "bad.yaml: jobs.max_requeues: must not be negative"},
            Case{"tenants:\n  a: {weight: 1, quota: 4}\n", "bad.yaml: tenants.a: unknown field 'quota'"},
            Case{"weights: {job_size: -1}\n", "bad.yaml: weights.job_size: must not be negative"},
            Case{"weights: {age: .inf}\n", "bad.yaml: weights.age: must be a finite number"},

@@ -1,10 +1,17 @@
-// ControlPlane: loomd's mechanism. It owns the scheduler core, the job and node records and the
-// store, and turns RPCs, worker reports and the passage of time into state changes. Every change
-// is committed to the store before the call that caused it returns. Policy lives in the core;
-// transport lives in the gRPC service and the WorkerClient.
+// ControlPlane: loomd's mechanism, kept thin. RPC entry points and the passage of time become
+// events for the pure lifecycle (scheduler/lifecycle), whose Edit goes through one LogAndApply:
+// commit to the store, then apply to memory and the scheduler core, then send the worker calls.
+// A failed commit applies nothing and sends nothing. Policy lives in the core; transport in the
+// gRPC service and the WorkerClient; the read-only views (stats, MFU series, pending reasons) in
+// control_plane_views.cc.
 //
-// Thread safety: all public methods may be called from any thread. State is guarded by mu_; calls
-// to workers are made without holding it.
+// Thread safety: all public methods may be called from any thread. Two locks:
+//  - commit_mu_ serialises writers: an entry point that may change state holds it from reading
+//    the rows it decides on until its Edit is applied, so no other change slips in between;
+//  - mu_ guards the in-memory state and is held only to read it or to apply an Edit, never across
+//    the store's fsync. Heartbeats, reads and step reports take only mu_, so they do not wait for
+//    a commit (a heartbeat that changes rows — a health drain, a lost job — takes the writer path).
+// Lock order: commit_mu_ before mu_. Calls to workers are made without either.
 #pragma once
 
 #include <condition_variable>
@@ -16,12 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "loom/v1/loom.pb.h"
 #include "scheduler/core/scheduler_core.h"
+#include "scheduler/lifecycle/lifecycle.h"
 #include "scheduler/policies/registry.h"
-#include "common/clock.h"
-#include "scheduler/core/scheduler_core.h"
 #include "scheduler/service/metrics_ledger.h"
 #include "scheduler/service/worker_client.h"
 #include "scheduler/store/store.h"
@@ -31,11 +39,21 @@ namespace loom {
 struct ControlPlaneOptions {
   int64_t heartbeat_interval_ms = 1000;
   int64_t node_timeout_ms = 5000;            // no heartbeat for this long: the node is DOWN
+  // A DOWN node's ranks are presumed gone (its worker kills them) this long after its last
+  // heartbeat; only then are its GPUs given back. Sent to workers in RegisterReply. 0: 3 × the
+  // node timeout.
+  int64_t node_lease_ms = 0;
   int64_t default_time_limit_ms = 24 * 3600 * 1000LL;
   std::string policy = "priority-fifo";
   int64_t metrics_bucket_ms = 10 * 1000;    // resolution of the usage and step time series
   store::RollUpPolicy metrics_rollup;        // how the series stay bounded
   sched::PolicySettings policy_settings;  // weights, fair share, quotas, backfill (--policy-config)
+  lifecycle::Options lifecycle;           // requeue budget, grace and its cap
+  // A finished job leaves memory this long after it ended (Slurm's MinJobAge); it stays in the
+  // store, where GetJob and ListJobs(include_finished) still find it.
+  int64_t min_job_age_ms = 300 * 1000;
+
+  int64_t lease_ms() const { return node_lease_ms > 0 ? node_lease_ms : 3 * node_timeout_ms; }
 };
 
 class ControlPlane {
@@ -49,9 +67,16 @@ class ControlPlane {
   // --- CLI
   StatusOr<int64_t> Submit(v1::JobSpec spec);
   StatusOr<v1::Job> GetJob(int64_t id) const;
+  // Jobs in memory (pending, running, recently finished) in `states` (empty: all), by id.
   std::vector<v1::Job> ListJobs(const std::vector<v1::JobState>& states) const;
+  // A page of jobs by id: from memory, or with include_finished from the store's whole history.
+  // INVALID_ARGUMENT for a page token this loomd did not hand out.
+  StatusOr<v1::ListJobsReply> ListJobsPage(const v1::ListJobsRequest& request) const;
   StatusOr<v1::Job> Cancel(int64_t id);
   std::vector<v1::Node> ListNodes() const;
+  // NOT_FOUND for an unknown node, changing nothing.
+  StatusOr<std::vector<v1::Node>> Drain(const v1::DrainRequest& request);
+  StatusOr<std::vector<v1::Node>> Resume(const v1::ResumeRequest& request);
   StatusOr<v1::ReadLogReply> ReadLog(const v1::ReadLogRequest& request);
   // Counters now and efficiency figures over the request's window. INVALID_ARGUMENT for a
   // negative window or end.
@@ -60,6 +85,8 @@ class ControlPlane {
   // --- workers
   StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request);
   v1::HeartbeatReply Heartbeat(const v1::HeartbeatRequest& request);
+  // OK once the report is committed, or found stale (an older attempt, an unknown job): either
+  // way the worker may forget it. Any other error: the worker keeps it and retries.
   Status ReportJobExit(const v1::ReportJobExitRequest& request);
   // --- a job's rank 0: training steps. NOT_FOUND for an unknown job, INVALID_ARGUMENT for a run
   // the job never had or a sample with negative or non-finite figures.
@@ -71,8 +98,12 @@ class ControlPlane {
   int SchedulePass(bool force = false);
   // Blocks until a pass is due or `timeout_ms` passed. Returns true if a pass is due.
   bool WaitForWork(int64_t timeout_ms);
-  // Marks nodes that stopped heartbeating DOWN and fails their jobs.
+  // Marks nodes that stopped heartbeating DOWN (their attempts stop) and gives back the GPUs of
+  // nodes DOWN past their lease.
   void CheckLiveness();
+  // Drops jobs that finished more than min_job_age_ms ago from memory (they stay in the store).
+  // Returns how many.
+  int ForgetFinished();
   // Writes the metrics buckets that closed (all of them, when `everything`: loomd is stopping)
   // and the step totals reported since, and rolls old buckets up now and then.
   void FlushMetrics(bool everything = false);
@@ -86,60 +117,36 @@ class ControlPlane {
     v1::Node node;
     std::string session;        // the registered worker process; empty until one registers
     int64_t last_seen_ms = 0;
+    lifecycle::MissCounts misses;  // heartbeats that left out a job held here
   };
-  // A call to a worker, decided under the lock and made after it is released.
-  struct WorkerCall {
-    enum Kind { kLaunch, kKill } kind;
-    std::string address;
-    int64_t job_id = 0;
-    std::string node;
-    v1::LaunchRequest launch;
-    std::string reason;
-  };
+  class StateView;
 
   ControlPlane(std::unique_ptr<store::Store> store, WorkerClient* workers, Clock* clock,
                ControlPlaneOptions options, std::unique_ptr<sched::SchedulerCore> core);
   Status Recover();
 
-  // Starts preempting `victim` for `for_job`: records it, and queues SIGTERM (then SIGKILL after
-  // the workers' grace period) for its nodes. The caller commits `batch`.
-  void BeginPreemption(v1::Job& victim, int64_t for_job, int64_t now, store::Batch& batch,
-                       std::vector<WorkerCall>& calls);
-  // A preempted job whose ranks are all gone goes back to the queue (RUNNING -> PENDING), keeping
-  // its submit time. The caller commits, then calls core_->Requeue.
-  void RequeuePreempted(v1::Job& job, int64_t now, store::Batch& batch);
-  // Queues a kill of `job` on each of its nodes that still runs ranks.
-  void KillRemainingNodes(const v1::Job& job, const std::string& reason, std::vector<WorkerCall>& calls);
-  // Ends a running job: records the final state and queues kills for the nodes that still run
-  // its ranks. The caller commits `batch`, then calls ReleaseIfQuiet.
-  void EndRunningJob(v1::Job& job, v1::JobState state, int exit_code, const std::string& reason,
-                     int64_t now, store::Batch& batch, std::vector<WorkerCall>& calls);
-  // An ended job keeps its GPUs until no node runs its ranks any more (each reported its exit,
-  // lost the job, or is DOWN), so no job starts beside a dying one. Marks `job` released when
-  // that holds; returns true if it changed.
-  bool MarkReleasedIfQuiet(v1::Job& job) const;
-  // No node of `job` runs its ranks any more: each reported its exit, lost the job, or is DOWN.
-  bool AllNodesQuiet(const v1::Job& job) const;
-  // After the commit: frees a released job's GPUs in the core.
-  void ApplyRelease(const v1::Job& job);
+  // The one way state changes: commits `edit` (with `extra` rows: fair-share usage, metrics),
+  // then applies it to memory and the core; returns the worker calls to send once the caller
+  // released its locks. A failed commit changes nothing and returns its error. The caller holds
+  // commit_mu_ (not mu_).
+  StatusOr<std::vector<lifecycle::WorkerCall>> LogAndApply(lifecycle::Edit edit,
+                                                           const store::Batch& extra = {})
+      LOOM_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Computes an edit from the state under mu_ and passes it through LogAndApply, then sends its
+  // calls. `decide` returns the edit or an error (which changes nothing).
+  template <typename Decide>
+  Status Change(Decide decide) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
   void MarkDirty();
-  void RunCalls(std::vector<WorkerCall> calls);
-  // Called after a failed launch: the job fails and its other nodes are told to stop.
-  void LaunchFailed(int64_t job_id, const std::string& node, const Status& why);
-  StatusOr<sched::JobRequest> RequestOf(const v1::JobSpec& spec) const;
+  // Sends calls; a failed launch is the lifecycle's LAUNCH_FAILED for that node.
+  void RunCalls(std::vector<lifecycle::WorkerCall> calls) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
+
+  // control_plane_views.cc: read-only views of the state (mu_ held).
   // Adds what the scheduler knows of a pending job (reason, expected start) to a copy for a reply.
   void DescribePending(v1::Job& job, bool with_factors) const;
-  StatusOr<sched::Allocation> AllocationOf(const v1::Job& job) const;
   // The cluster's levels now, for the usage series.
   acct::UsageLevels UsageLevelsNow() const;
-  // Peak FLOP/s of a job's allocated GPUs, as their workers declared them.
-  double PeakFlopsOf(const v1::Job& job) const;
   // The job's MFU per metrics bucket over its latest run with steps, oldest first.
   std::vector<double> MfuSeries(const v1::Job& job) const;
-  void FillAllocation(const sched::Allocation& allocation, v1::Job& job) const;
-  // True while `job` is being preempted and its ranks on `node` have not reported their exit: the
-  // node must (still) be told to kill them, e.g. after a loomd restart lost the first kill.
-  static bool KillOwedForPreemption(const v1::Job& job, const std::string& node);
   // The policy's fair-share usage if it changed since it was last written and either it rides
   // along a commit made anyway (`with_other_writes`) or the last write is kUsageWriteIntervalMs
   // old; otherwise empty. After a successful commit of it the caller calls UsageWritten.
@@ -147,24 +154,27 @@ class ControlPlane {
   void UsageWritten(int64_t now, std::vector<sched::TenantUsage> usage);
 
   const ControlPlaneOptions options_;
-  std::unique_ptr<store::Store> store_;
+  const lifecycle::Lifecycle lifecycle_;
   WorkerClient* const workers_;
   Clock* const clock_;
 
-  mutable std::mutex mu_;
+  mutable std::mutex commit_mu_;
+  std::unique_ptr<store::Store> store_ LOOM_GUARDED_BY(commit_mu_);
+
+  mutable std::mutex mu_ LOOM_ACQUIRED_AFTER(commit_mu_);
   std::condition_variable cv_;
-  std::unique_ptr<sched::SchedulerCore> core_;  // GUARDED_BY(mu_)
-  std::map<int64_t, v1::Job> jobs_;             // GUARDED_BY(mu_)
-  std::map<std::string, NodeEntry> nodes_;      // GUARDED_BY(mu_)
-  int64_t next_job_id_ = 1;                     // GUARDED_BY(mu_)
-  bool dirty_ = true;                           // GUARDED_BY(mu_): a pass is due
-  bool shutdown_ = false;                       // GUARDED_BY(mu_)
-  MetricsLedger metrics_;                       // GUARDED_BY(mu_)
-  std::set<int64_t> metrics_jobs_;              // GUARDED_BY(mu_): step totals not yet stored
-  std::optional<sched::JobRequest> smallest_pending_;  // GUARDED_BY(mu_): as of the last pass
-  int64_t last_rollup_ms_ = 0;                  // GUARDED_BY(mu_)
-  std::vector<sched::TenantUsage> written_usage_;  // GUARDED_BY(mu_): as last committed
-  int64_t usage_written_ms_ = 0;                   // GUARDED_BY(mu_)
+  std::unique_ptr<sched::SchedulerCore> core_ LOOM_GUARDED_BY(mu_);
+  std::map<int64_t, v1::Job> jobs_ LOOM_GUARDED_BY(mu_);
+  std::map<std::string, NodeEntry> nodes_ LOOM_GUARDED_BY(mu_);
+  int64_t next_job_id_ LOOM_GUARDED_BY(mu_) = 1;
+  bool dirty_ LOOM_GUARDED_BY(mu_) = true;  // a pass is due
+  bool shutdown_ LOOM_GUARDED_BY(mu_) = false;
+  MetricsLedger metrics_ LOOM_GUARDED_BY(mu_);
+  std::set<int64_t> metrics_jobs_ LOOM_GUARDED_BY(mu_);  // step totals not yet stored
+  std::optional<sched::JobRequest> smallest_pending_ LOOM_GUARDED_BY(mu_);  // as of the last pass
+  int64_t last_rollup_ms_ LOOM_GUARDED_BY(mu_) = 0;
+  std::vector<sched::TenantUsage> written_usage_ LOOM_GUARDED_BY(mu_);  // as last committed
+  int64_t usage_written_ms_ LOOM_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace loom

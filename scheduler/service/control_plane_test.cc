@@ -1,5 +1,6 @@
 // ControlPlane against a fake clock and fake workers: the mechanism's rules without processes.
 #include "scheduler/service/control_plane.h"
+#include "scheduler/service/testing_fakes.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -9,32 +10,6 @@
 
 namespace loom {
 namespace {
-
-class FakeClock final : public Clock {
- public:
-  int64_t NowMs() override { return now; }
-  int64_t now = 1'000'000;
-};
-
-class FakeWorkers final : public WorkerClient {
- public:
-  Status Launch(const std::string& address, const v1::LaunchRequest& r) override {
-    launches.push_back({address, r});
-    return fail_launch ? Unavailable("worker gone") : Status::Ok();
-  }
-  Status Kill(const std::string& address, int64_t job_id, const std::string&) override {
-    kills.push_back({address, job_id});
-    return Status::Ok();
-  }
-  StatusOr<v1::ReadLogReply> ReadLog(const std::string&, const v1::ReadLogRequest&) override {
-    v1::ReadLogReply r;
-    r.set_data("hello");
-    return r;
-  }
-  std::vector<std::pair<std::string, v1::LaunchRequest>> launches;
-  std::vector<std::pair<std::string, int64_t>> kills;
-  bool fail_launch = false;
-};
 
 class ControlPlaneTest : public ::testing::Test {
  protected:
@@ -94,6 +69,18 @@ class ControlPlaneTest : public ::testing::Test {
 
   v1::JobState State(int64_t id) { return cp_->GetJob(id)->state(); }
 
+  // Heartbeats from every node but `silent` (sessions `prefix`N), listing nothing.
+  void HeartbeatAllBut(const std::string& silent, const std::string& prefix = "s") {
+    for (int i = 0; i < 3; ++i) {
+      std::string name = "n" + std::to_string(i);
+      if (name == silent) continue;
+      v1::HeartbeatRequest hb;
+      hb.set_node(name);
+      hb.set_session(prefix + std::to_string(i));
+      EXPECT_FALSE(cp_->Heartbeat(hb).reregister());
+    }
+  }
+
   // Under multifactor-backfill, a QoS-0 job holding all 12 GPUs and a QoS-1 job of 4 submitted
   // after it, with the pass that decides the preemption run (kills sent since are recorded).
   // Returns {victim, urgent}.
@@ -137,6 +124,24 @@ TEST_F(ControlPlaneTest, BadSubmissionsAreRefusedAndChangeNothing) {
   v1::JobSpec no_command;
   no_command.set_gpus(1);
   EXPECT_EQ(cp_->Submit(no_command).status().code(), StatusCode::kInvalidArgument);
+  // Durations whose milliseconds would overflow, and negative ones, are refused by name.
+  struct Bad {
+    void (*set)(v1::JobSpec&);
+    const char* fragment;
+  };
+  for (const Bad& b : {Bad{[](v1::JobSpec& s) { s.set_time_limit_s(INT64_MAX / 10); }, "time limit must be at most"},
+                       Bad{[](v1::JobSpec& s) { s.set_leaf_wait_s(INT64_MAX / 100); }, "leaf wait must be at most"},
+                       Bad{[](v1::JobSpec& s) { s.set_grace_s(-1); }, "grace must not be negative"},
+                       Bad{[](v1::JobSpec& s) { s.set_max_requeues(-2); }, "max requeues must not be negative"},
+                       Bad{[](v1::JobSpec& s) { s.set_signal(99); }, "signal must be 1..64"}}) {
+    v1::JobSpec spec;
+    spec.set_gpus(1);
+    spec.add_command("/bin/true");
+    b.set(spec);
+    Status s = cp_->Submit(spec).status();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find(b.fragment), std::string::npos) << s.message();
+  }
   EXPECT_TRUE(cp_->ListJobs({}).empty());
   EXPECT_EQ(*Submit(1), 1);  // ids were not consumed by the failures
 }
@@ -211,27 +216,36 @@ TEST_F(ControlPlaneTest, CancelledJobHoldsGpusUntilItsRanksAreGone) {
   EXPECT_EQ(State(next), v1::RUNNING);
 }
 
-TEST_F(ControlPlaneTest, SilentNodeGoesDownAndItsJobFails) {
+TEST_F(ControlPlaneTest, SilentNodeGoesDownAndItsJobIsRequeuedOnceItsLeaseEnds) {
   int64_t id = *Submit(4);
   cp_->SchedulePass();
   std::string node = cp_->GetJob(id)->allocation(0).node();
-  // Every other node keeps heartbeating.
   clock_.now += 6000;
-  for (int i = 0; i < 3; ++i) {
-    std::string name = "n" + std::to_string(i);
-    if (name == node) continue;
-    v1::HeartbeatRequest hb;
-    hb.set_node(name);
-    hb.set_session("s" + std::to_string(i));
-    EXPECT_FALSE(cp_->Heartbeat(hb).reregister());
-  }
+  HeartbeatAllBut(node);
   cp_->CheckLiveness();
-  v1::Job job = *cp_->GetJob(id);
-  EXPECT_EQ(job.state(), v1::FAILED);
-  EXPECT_NE(job.reason().find("NodeFail"), std::string::npos);
   int down = 0;
   for (const auto& n : cp_->ListNodes()) down += n.state() == v1::DOWN;
   EXPECT_EQ(down, 1);
+  // Its ranks may still run behind a partition: the job keeps its GPUs, nothing restarts it yet.
+  v1::Job stopping = *cp_->GetJob(id);
+  EXPECT_EQ(stopping.state(), v1::RUNNING);
+  EXPECT_EQ(stopping.runs(0).cause(), v1::CAUSE_NODE_FAIL);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 4);
+  EXPECT_EQ(cp_->SchedulePass(true), 0);
+  clock_.now += 10'000;  // past the lease (3 x the node timeout since its last heartbeat)
+  HeartbeatAllBut(node);
+  cp_->CheckLiveness();
+  v1::Job requeued = *cp_->GetJob(id);
+  EXPECT_EQ(requeued.state(), v1::PENDING);
+  EXPECT_EQ(requeued.requeues(), 1);
+  EXPECT_TRUE(requeued.runs(0).lost());
+  workers_.launches.clear();
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+  v1::Job again = *cp_->GetJob(id);
+  EXPECT_EQ(again.attempt(), 2);
+  EXPECT_NE(again.allocation(0).node(), node);
+  ASSERT_EQ(workers_.launches.size(), 1u);
+  EXPECT_EQ(workers_.launches[0].second.job().attempt(), 2);
 }
 
 TEST_F(ControlPlaneTest, LiveNodeNameCannotBeClaimedTwice) {
@@ -243,14 +257,33 @@ TEST_F(ControlPlaneTest, LiveNodeNameCannotBeClaimedTwice) {
   EXPECT_TRUE(RegisterNode("n1", "replacement", {}).ok());
 }
 
-TEST_F(ControlPlaneTest, LaunchFailureFailsTheJob) {
+TEST_F(ControlPlaneTest, LaunchFailureRequeuesUntilTheBudgetIsSpent) {
   workers_.fail_launch = true;
   int64_t id = *Submit(2);
   cp_->SchedulePass();
   v1::Job job = *cp_->GetJob(id);
-  EXPECT_EQ(job.state(), v1::FAILED);
-  EXPECT_NE(job.reason().find("LaunchFailed"), std::string::npos);
+  EXPECT_EQ(job.state(), v1::PENDING);
+  EXPECT_EQ(job.requeues(), 1);
+  EXPECT_EQ(job.runs(0).cause(), v1::CAUSE_LAUNCH_FAILED);
   EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 0);
+  for (int pass = 0; pass < 10 && State(id) == v1::PENDING; ++pass) cp_->SchedulePass();
+  job = *cp_->GetJob(id);
+  EXPECT_EQ(job.state(), v1::NODE_FAIL);
+  EXPECT_EQ(job.requeues(), 5);  // the default budget
+  EXPECT_EQ(job.runs_size(), 6);
+  EXPECT_NE(job.reason().find("NodeFail"), std::string::npos);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 0);
+}
+
+TEST_F(ControlPlaneTest, NoRequeueEndsNodeFailOnTheFirstInfrastructureFailure) {
+  workers_.fail_launch = true;
+  v1::JobSpec spec;
+  spec.set_gpus(1);
+  spec.set_no_requeue(true);
+  spec.add_command("/bin/true");
+  int64_t id = *cp_->Submit(spec);
+  cp_->SchedulePass();
+  EXPECT_EQ(State(id), v1::NODE_FAIL);
 }
 
 TEST_F(ControlPlaneTest, RestartKeepsQueueOrderAndReadoptsRunningJobs) {
@@ -278,23 +311,29 @@ TEST_F(ControlPlaneTest, RestartKeepsQueueOrderAndReadoptsRunningJobs) {
   EXPECT_EQ(started, (std::vector<int64_t>{queued[1], queued[3], queued[0]}));
 }
 
-TEST_F(ControlPlaneTest, WorkerThatLostItsJobFailsItOnRegister) {
+TEST_F(ControlPlaneTest, WorkerThatLostItsJobRequeuesItOnRegister) {
   int64_t id = *Submit(4);
   cp_->SchedulePass();
-  std::string node = cp_->GetJob(id)->allocation(0).node();
   clock_.now += 6000;
-  cp_->CheckLiveness();
-  EXPECT_EQ(State(id), v1::FAILED);
-  // A different job: running, and the worker restarts without it.
+  cp_->CheckLiveness();  // every node DOWN
+  EXPECT_EQ(State(id), v1::RUNNING);
+  // The workers come back without it: its ranks are known gone, so it is requeued at once.
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(RegisterNode("n" + std::to_string(i), "u" + std::to_string(i), {}).ok());
-  int64_t id2 = *Submit(4);
+  EXPECT_EQ(State(id), v1::PENDING);
+  EXPECT_EQ(cp_->GetJob(id)->runs(0).cause(), v1::CAUSE_NODE_FAIL);
   cp_->SchedulePass();
-  std::string node2 = cp_->GetJob(id2)->allocation(0).node();
-  ASSERT_TRUE(RegisterNode(node2, "u" + node2.substr(1), {id2}).ok());  // still has it
-  EXPECT_EQ(State(id2), v1::RUNNING);
+  ASSERT_EQ(State(id), v1::RUNNING);
+  // A running job whose worker restarts without it (e.g. loomd committed the start and restarted
+  // before the Launch went out): WorkerLost, requeued, never FAILED.
+  std::string node = cp_->GetJob(id)->allocation(0).node();
+  ASSERT_TRUE(RegisterNode(node, "u" + node.substr(1), {id}).ok());  // still has it
+  EXPECT_EQ(State(id), v1::RUNNING);
   clock_.now += 6000;
-  ASSERT_TRUE(RegisterNode(node2, "restarted", {}).ok());
-  EXPECT_EQ(State(id2), v1::FAILED);
+  ASSERT_TRUE(RegisterNode(node, "restarted", {}).ok());
+  v1::Job job = *cp_->GetJob(id);
+  EXPECT_EQ(job.state(), v1::PENDING);
+  EXPECT_EQ(job.runs(1).cause(), v1::CAUSE_WORKER_LOST);
+  EXPECT_EQ(job.requeues(), 2);
 }
 
 TEST_F(ControlPlaneTest, PendingJobsCarryReasonExpectedStartAndPriorityFactors) {
@@ -541,6 +580,7 @@ TEST_F(ControlPlaneTest, PreemptionInFlightIsFinishedAfterARestart) {
 
   Exit(victim, "n0", 143, "Preempted");
   Exit(victim, "n1", 143, "Preempted");
+  hb.clear_running();
   EXPECT_EQ(cp_->Heartbeat(hb).kill_size(), 0);  // n1's ranks are done
   // n2's worker restarts, its ranks gone with it: that ends the preemption, not the job.
   clock_.now += 6000;
@@ -562,13 +602,11 @@ TEST_F(ControlPlaneTest, APreemptionVictimWhoseNodeDiesIsRequeuedNotFailed) {
   const std::string lost = running.allocation(2).node();
   for (int i = 0; i < 2; ++i) Exit(victim, running.allocation(i).node(), 143, "Preempted");
   clock_.now += 6000;  // past the node timeout; the two others keep heartbeating
-  for (const auto& a : running.allocation()) {
-    if (a.node() == lost) continue;
-    v1::HeartbeatRequest hb;
-    hb.set_node(a.node());
-    hb.set_session("p" + a.node().substr(1));
-    ASSERT_FALSE(cp_->Heartbeat(hb).reregister());
-  }
+  HeartbeatAllBut(lost, "p");
+  cp_->CheckLiveness();
+  EXPECT_EQ(State(victim), v1::RUNNING);  // until the lost node's lease ends
+  clock_.now += 10'000;
+  HeartbeatAllBut(lost, "p");
   cp_->CheckLiveness();
   const v1::Job job = *cp_->GetJob(victim);
   EXPECT_EQ(job.state(), v1::PENDING);
@@ -576,6 +614,73 @@ TEST_F(ControlPlaneTest, APreemptionVictimWhoseNodeDiesIsRequeuedNotFailed) {
   EXPECT_TRUE(job.runs(0).lost());
   cp_->SchedulePass();
   EXPECT_EQ(State(urgent), v1::RUNNING);
+}
+
+TEST_F(ControlPlaneTest, DrainSurvivesARestartAndTheWorkersReturn) {
+  v1::DrainRequest drain;
+  drain.add_nodes("n1");
+  drain.set_reason("swap fan");
+  ASSERT_TRUE(cp_->Drain(drain).ok());
+  Open();  // before the workers return, the nodes are known by name with their drain
+  ASSERT_EQ(cp_->ListNodes().size(), 3u);
+  EXPECT_EQ(cp_->ListNodes()[1].name(), "n1");
+  EXPECT_EQ(cp_->ListNodes()[1].state(), v1::DRAINED);
+  v1::DrainRequest unknown;
+  unknown.add_nodes("n9");
+  EXPECT_EQ(cp_->Drain(unknown).status().code(), StatusCode::kNotFound);
+  ReopenWithWorkers("priority-fifo", "r");
+  const v1::Node n1 = cp_->ListNodes()[1];
+  EXPECT_EQ(n1.state(), v1::DRAINED);
+  EXPECT_TRUE(n1.drain());
+  EXPECT_EQ(n1.reason(), "swap fan");
+  const int64_t id = *Submit(12);
+  EXPECT_EQ(cp_->SchedulePass(), 0);  // n1's GPUs are not placeable
+  v1::ResumeRequest resume;
+  resume.add_nodes("n1");
+  ASSERT_TRUE(cp_->Resume(resume).ok());
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+  EXPECT_EQ(State(id), v1::RUNNING);
+}
+
+TEST_F(ControlPlaneTest, FinishedJobsLeaveMemoryAndPageFromTheStore) {
+  std::vector<int64_t> done;
+  for (int i = 0; i < 3; ++i) {
+    done.push_back(*Submit(4));
+    cp_->SchedulePass();
+    Exit(done.back(), cp_->GetJob(done.back())->allocation(0).node(), 0);
+  }
+  const int64_t pending = *Submit(12);
+  EXPECT_EQ(cp_->ForgetFinished(), 0);  // too recent
+  clock_.now += cp_->options().min_job_age_ms + 1;
+  EXPECT_EQ(cp_->ForgetFinished(), 3);
+  ASSERT_EQ(cp_->ListJobs({}).size(), 1u);  // memory keeps the pending one only
+  EXPECT_EQ(cp_->GetJob(done[1])->state(), v1::COMPLETED);  // read back from the store
+  v1::ListJobsRequest req;
+  req.set_include_finished(true);
+  req.set_limit(2);
+  auto first = cp_->ListJobsPage(req);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->jobs_size(), 2);
+  EXPECT_EQ(first->jobs(0).id(), done[0]);
+  ASSERT_FALSE(first->next_page_token().empty());
+  req.set_page_token(first->next_page_token());
+  auto second = cp_->ListJobsPage(req);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->jobs_size(), 2);
+  EXPECT_EQ(second->jobs(1).id(), pending);
+  EXPECT_FALSE(second->jobs(1).reason().empty());  // described from memory, as the scheduler sees it
+  req.set_page_token(second->next_page_token());
+  auto last = cp_->ListJobsPage(req);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->jobs_size(), 0);
+  EXPECT_TRUE(last->next_page_token().empty());
+  v1::ListJobsRequest completed;
+  completed.set_include_finished(true);
+  completed.add_states(v1::COMPLETED);
+  EXPECT_EQ(cp_->ListJobsPage(completed)->jobs_size(), 3);
+  v1::ListJobsRequest bad;
+  bad.set_page_token("x1");
+  EXPECT_EQ(cp_->ListJobsPage(bad).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -41,6 +41,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10, 600000))->capture_default_str();
   app.add_option("--node-timeout-ms", options.node_timeout_ms, "mark a silent node DOWN after this long")
       ->check(CLI::Range(50, 3600000))->capture_default_str();
+  app.add_option("--node-lease-ms", options.node_lease_ms,
+                 "a DOWN node's GPUs return this long after its last heartbeat (its worker kills "
+                 "its jobs by then); 0: 3 x --node-timeout-ms")
+      ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000))->capture_default_str();
+  int64_t min_job_age_s = options.min_job_age_ms / 1000;
+  app.add_option("--min-job-age-s", min_job_age_s,
+                 "finished jobs leave memory after this long (they stay in the database)")
+      ->check(CLI::Range(int64_t{0}, int64_t{366} * 24 * 3600))->capture_default_str();
   std::string policy_config;
   app.add_option("--policy", options.policy,
                  "scheduling policy (overrides the policy config's `policy`)")->capture_default_str();
@@ -58,14 +66,21 @@ int main(int argc, char** argv) {
   if (!http_listen.empty()) {
     if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
   }
+  options.min_job_age_ms = min_job_age_s * 1000;
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
+  }
+  if (options.node_lease_ms != 0 && options.node_lease_ms < options.node_timeout_ms) {
+    return Fail("--node-lease-ms must be at least --node-timeout-ms");
   }
   // Settings are checked before anything is created or opened: a bad file changes nothing.
   if (!policy_config.empty()) {
     auto config = loom::sched::LoadPolicyConfig(policy_config);
     if (!config.ok()) return Fail(config.status().message());
     options.policy_settings = config->settings;
+    options.lifecycle.default_grace_ms = config->jobs.grace_ms;
+    options.lifecycle.max_grace_ms = config->jobs.max_grace_ms;
+    options.lifecycle.default_max_requeues = config->jobs.max_requeues;
     if (!config->policy.empty() && app.count("--policy") == 0) options.policy = config->policy;
   }
   if (auto policy = loom::sched::MakePolicy(options.policy, options.policy_settings); !policy.ok()) {
@@ -139,6 +154,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(period);
       plane->CheckLiveness();
       plane->FlushMetrics();
+      plane->ForgetFinished();
     }
   });
 

@@ -13,6 +13,14 @@ grpc::Status Reply(StatusOr<T> result, T* out) {
   return grpc::Status::OK;
 }
 
+// Copies the nodes a Drain or Resume changed into its reply, or returns its error.
+template <typename ReplyT>
+grpc::Status NodesReply(StatusOr<std::vector<v1::Node>> nodes, ReplyT* reply) {
+  if (!nodes.ok()) return ToGrpc(nodes.status());
+  for (v1::Node& n : *nodes) *reply->add_nodes() = std::move(n);
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status SchedulerService::Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
@@ -29,10 +37,7 @@ grpc::Status SchedulerService::GetJob(grpc::ServerContext*, const v1::GetJobRequ
 
 grpc::Status SchedulerService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
                                         v1::ListJobsReply* reply) {
-  std::vector<v1::JobState> states;
-  for (int s : req->states()) states.push_back(static_cast<v1::JobState>(s));
-  for (v1::Job& job : cp_->ListJobs(states)) *reply->add_jobs() = std::move(job);
-  return grpc::Status::OK;
+  return Reply(cp_->ListJobsPage(*req), reply);
 }
 
 grpc::Status SchedulerService::Cancel(grpc::ServerContext*, const v1::CancelRequest* req, v1::Job* reply) {
@@ -43,6 +48,16 @@ grpc::Status SchedulerService::ListNodes(grpc::ServerContext*, const v1::ListNod
                                          v1::ListNodesReply* reply) {
   for (v1::Node& n : cp_->ListNodes()) *reply->add_nodes() = std::move(n);
   return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::Drain(grpc::ServerContext*, const v1::DrainRequest* req,
+                                     v1::DrainReply* reply) {
+  return NodesReply(cp_->Drain(*req), reply);
+}
+
+grpc::Status SchedulerService::Resume(grpc::ServerContext*, const v1::ResumeRequest* req,
+                                      v1::ResumeReply* reply) {
+  return NodesReply(cp_->Resume(*req), reply);
 }
 
 grpc::Status SchedulerService::ReadLog(grpc::ServerContext*, const v1::ReadLogRequest* req,

@@ -25,12 +25,9 @@ Status GrpcWorkerClient::Launch(const std::string& address, const v1::LaunchRequ
   return FromGrpc(StubFor(address)->Launch(&ctx, request, &reply), "worker " + address);
 }
 
-Status GrpcWorkerClient::Kill(const std::string& address, int64_t job_id, const std::string& reason) {
+Status GrpcWorkerClient::Kill(const std::string& address, const v1::KillRequest& request) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);
-  v1::KillRequest request;
-  request.set_job_id(job_id);
-  request.set_reason(reason);
   v1::KillReply reply;
   return FromGrpc(StubFor(address)->Kill(&ctx, request, &reply), "worker " + address);
 }

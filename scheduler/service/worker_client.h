@@ -16,7 +16,8 @@ class WorkerClient {
  public:
   virtual ~WorkerClient() = default;
   virtual Status Launch(const std::string& address, const v1::LaunchRequest& request) = 0;
-  virtual Status Kill(const std::string& address, int64_t job_id, const std::string& reason) = 0;
+  // Kills one attempt's ranks (request.attempt), SIGTERM then SIGKILL after request.grace_ms.
+  virtual Status Kill(const std::string& address, const v1::KillRequest& request) = 0;
   virtual StatusOr<v1::ReadLogReply> ReadLog(const std::string& address,
                                              const v1::ReadLogRequest& request) = 0;
 };
@@ -25,7 +26,7 @@ class WorkerClient {
 class GrpcWorkerClient final : public WorkerClient {
  public:
   Status Launch(const std::string& address, const v1::LaunchRequest& request) override;
-  Status Kill(const std::string& address, int64_t job_id, const std::string& reason) override;
+  Status Kill(const std::string& address, const v1::KillRequest& request) override;
   StatusOr<v1::ReadLogReply> ReadLog(const std::string& address,
                                      const v1::ReadLogRequest& request) override;
 

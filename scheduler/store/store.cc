@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <initializer_list>
 #include <utility>
 
@@ -126,6 +127,10 @@ class Stmt {
     sqlite3_clear_bindings(stmt_);
     return rc == SQLITE_DONE ? Status::Ok() : SqlError(db_, what);
   }
+  std::string ColumnText(int i) {
+    const unsigned char* p = sqlite3_column_text(stmt_, i);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
   std::string ColumnBlob(int i) {
     const void* p = sqlite3_column_blob(stmt_, i);
     return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, i)) : "";
@@ -146,7 +151,10 @@ StatusOr<std::vector<Message>> LoadRecords(sqlite3* db, const char* sql, const c
   while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
     Message m;
     if (!m.ParseFromString(stmt.ColumnBlob(0))) {
-      return Internal(std::string("sqlite: corrupt record in ") + what);
+      // One unreadable row must not keep loomd from starting: skip it and say which.
+      std::fprintf(stderr, "loomd: %s: skipping unreadable row %s\n", what,
+                   stmt.ColumnText(1).c_str());
+      continue;
     }
     out.push_back(std::move(m));
   }
@@ -169,6 +177,31 @@ StatusOr<std::vector<T>> Query(sqlite3* db, const char* sql, const char* what,
   return out;
 }
 
+// The SQLite implementation.
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close(db_); }
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Status Commit(const Batch& batch) override;
+  StatusOr<std::vector<v1::Job>> LoadJobs() override;
+  StatusOr<std::vector<v1::Node>> LoadNodes() override;
+  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit,
+                                              const std::vector<v1::JobState>& states) override;
+  StatusOr<std::vector<Event>> LoadEvents(int64_t job_id) override;
+  StatusOr<int64_t> MaxJobId() override;
+  StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage() override;
+  StatusOr<std::vector<acct::UsageBucket>> LoadUsage(int64_t from, int64_t to) override;
+  StatusOr<std::vector<acct::StepBucket>> LoadSteps(int64_t from, int64_t to, int64_t job_id) override;
+  Status RollUp(int64_t now, const RollUpPolicy& policy) override;
+  Status Exec(const char* sql);
+
+ private:
+  sqlite3* db_;
+};
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
@@ -180,18 +213,17 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
     sqlite3_close(db);
     return Unavailable("cannot open state database " + path + ": " + msg);
   }
-  std::unique_ptr<Store> store(new Store(db));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   sqlite3_busy_timeout(db, 5000);
   LOOM_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   LOOM_RETURN_IF_ERROR(store->Exec(options.sync_full ? "PRAGMA synchronous=FULL"
                                                      : "PRAGMA synchronous=NORMAL"));
   LOOM_RETURN_IF_ERROR(store->Exec(kSchema));
-  return store;
+  return std::unique_ptr<Store>(std::move(store));
 }
 
-Store::~Store() { sqlite3_close(db_); }
 
-Status Store::Exec(const char* sql) {
+Status SqliteStore::Exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
@@ -201,7 +233,7 @@ Status Store::Exec(const char* sql) {
   return Status::Ok();
 }
 
-Status Store::Commit(const Batch& batch) {
+Status SqliteStore::Commit(const Batch& batch) {
   if (batch.empty()) return Status::Ok();
   LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto write = [&]() -> Status {
@@ -270,15 +302,26 @@ Status Store::Commit(const Batch& batch) {
   return Exec("COMMIT");
 }
 
-StatusOr<std::vector<v1::Job>> Store::LoadJobs() {
-  return LoadRecords<v1::Job>(db_, "SELECT record FROM jobs ORDER BY id", "load jobs");
+StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobs() {
+  return LoadRecords<v1::Job>(db_, "SELECT record, id FROM jobs ORDER BY id", "load jobs");
 }
 
-StatusOr<std::vector<v1::Node>> Store::LoadNodes() {
-  return LoadRecords<v1::Node>(db_, "SELECT record FROM nodes ORDER BY name", "load nodes");
+StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobsPage(int64_t after_id, int limit,
+                                                         const std::vector<v1::JobState>& states) {
+  std::string in;
+  for (v1::JobState st : states) in += (in.empty() ? "" : ",") + std::to_string(static_cast<int>(st));
+  // The states are enum numbers, not user text: safe to put in the statement.
+  const std::string sql = "SELECT record, id FROM jobs WHERE id > " + std::to_string(after_id) +
+                          (in.empty() ? "" : " AND state IN (" + in + ")") + " ORDER BY id LIMIT " +
+                          std::to_string(std::max(limit, 0));
+  return LoadRecords<v1::Job>(db_, sql.c_str(), "load jobs page");
 }
 
-StatusOr<std::vector<Event>> Store::LoadEvents(int64_t job_id) {
+StatusOr<std::vector<v1::Node>> SqliteStore::LoadNodes() {
+  return LoadRecords<v1::Node>(db_, "SELECT record, name FROM nodes ORDER BY name", "load nodes");
+}
+
+StatusOr<std::vector<Event>> SqliteStore::LoadEvents(int64_t job_id) {
   return Query<Event>(db_, "SELECT time_ms, node, what FROM events WHERE job_id = ? ORDER BY seq",
                       "load events", {job_id}, [job_id](sqlite3_stmt* r) {
                         return Event{sqlite3_column_int64(r, 0), job_id,
@@ -287,14 +330,14 @@ StatusOr<std::vector<Event>> Store::LoadEvents(int64_t job_id) {
                       });
 }
 
-StatusOr<int64_t> Store::MaxJobId() {
+StatusOr<int64_t> SqliteStore::MaxJobId() {
   Stmt stmt(db_, "SELECT COALESCE(MAX(id), 0) FROM jobs");
   LOOM_RETURN_IF_ERROR(stmt.status("max job id"));
   if (sqlite3_step(stmt.get()) != SQLITE_ROW) return SqlError(db_, "max job id");
   return static_cast<int64_t>(sqlite3_column_int64(stmt.get(), 0));
 }
 
-StatusOr<std::vector<acct::UsageBucket>> Store::LoadUsage(int64_t from, int64_t to) {
+StatusOr<std::vector<acct::UsageBucket>> SqliteStore::LoadUsage(int64_t from, int64_t to) {
   return Query<acct::UsageBucket>(
       db_,
       "SELECT bucket_ms, length_ms, gpu_up_s, gpu_allocated_s, gpu_busy_s, gpu_fragmented_s, "
@@ -307,7 +350,7 @@ StatusOr<std::vector<acct::UsageBucket>> Store::LoadUsage(int64_t from, int64_t 
       });
 }
 
-StatusOr<std::vector<acct::StepBucket>> Store::LoadSteps(int64_t from, int64_t to, int64_t job_id) {
+StatusOr<std::vector<acct::StepBucket>> SqliteStore::LoadSteps(int64_t from, int64_t to, int64_t job_id) {
   return Query<acct::StepBucket>(
       db_,
       "SELECT job_id, run, bucket_ms, steps, step_s, compute_s, exposed_comm_s, model_flops "
@@ -322,7 +365,7 @@ StatusOr<std::vector<acct::StepBucket>> Store::LoadSteps(int64_t from, int64_t t
       });
 }
 
-Status Store::RollUp(int64_t now, const RollUpPolicy& policy) {
+Status SqliteStore::RollUp(int64_t now, const RollUpPolicy& policy) {
   const int64_t coarse = std::max<int64_t>(policy.coarse_ms, 1);
   // Aligned, so a coarse bucket is never split between rolled and fine rows.
   const int64_t cutoff = (now - policy.fine_for_ms) / coarse * coarse;
@@ -343,7 +386,7 @@ Status Store::RollUp(int64_t now, const RollUpPolicy& policy) {
   return Exec("COMMIT");
 }
 
-StatusOr<std::vector<FairShareUsage>> Store::LoadFairShareUsage() {
+StatusOr<std::vector<FairShareUsage>> SqliteStore::LoadFairShareUsage() {
   return Query<FairShareUsage>(
       db_, "SELECT tenant, usage, as_of_ms FROM fair_share_usage ORDER BY tenant",
       "load fair-share usage", {}, [](sqlite3_stmt* r) {

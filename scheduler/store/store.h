@@ -2,7 +2,7 @@
 // committed here first, so `kill -9 loomd` and a restart lose nothing. Records are the loom.v1
 // protobuf messages, with the columns queries need beside them.
 //
-// Thread safety: a Store is used by one thread at a time (loomd holds its state lock around it).
+// Thread safety: a Store is used by one thread at a time (loomd's commit lock serialises its use).
 #pragma once
 
 #include <memory>
@@ -12,40 +12,9 @@
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
 #include "scheduler/accounting/efficiency.h"
-
-struct sqlite3;
+#include "scheduler/store/rows.h"
 
 namespace loom::store {
-
-struct Event {
-  int64_t time_ms = 0;
-  int64_t job_id = 0;  // 0: a node event
-  std::string node;
-  std::string what;  // "submitted", "started", "completed", "node down", ...
-};
-
-// A tenant's decayed fair-share usage (GPU-milliseconds) as of a time, so a restarted loomd
-// resumes its fair share instead of forgetting who used what.
-struct FairShareUsage {
-  std::string tenant;
-  double gpu_ms = 0;
-  int64_t as_of_ms = 0;
-};
-
-// One transaction's worth of writes.
-struct Batch {
-  std::vector<const v1::Job*> jobs;
-  std::vector<const v1::Node*> nodes;
-  std::vector<Event> events;
-  // Metrics roll-ups, added to what the store holds for the same bucket (and job and run).
-  std::vector<acct::UsageBucket> usage;
-  std::vector<acct::StepBucket> steps;
-  std::vector<FairShareUsage> fair_share_usage;  // rows replace the tenants' earlier rows
-  bool empty() const {
-    return jobs.empty() && nodes.empty() && events.empty() && usage.empty() && steps.empty() &&
-           fair_share_usage.empty();
-  }
-};
 
 // How the metrics tables stay bounded: buckets older than `fine_for_ms` are merged into buckets
 // of `coarse_ms`, and buckets older than `keep_ms` are dropped.
@@ -61,33 +30,35 @@ struct StoreOptions {
   bool sync_full = true;
 };
 
+// What loomd persists. An interface so tests (and loom-sim) can run the control plane over an
+// in-memory store or one that fails on command (scheduler/store/memory_store.h).
 class Store {
  public:
+  // The SQLite store (WAL) at `path`.
   static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {});
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
 
   // Writes the whole batch atomically, or nothing.
-  Status Commit(const Batch& batch);
+  virtual Status Commit(const Batch& batch) = 0;
 
-  StatusOr<std::vector<v1::Job>> LoadJobs();  // by id
-  StatusOr<std::vector<v1::Node>> LoadNodes();  // by name
-  StatusOr<std::vector<Event>> LoadEvents(int64_t job_id);
-  StatusOr<int64_t> MaxJobId();
-  StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage();  // by tenant
+  // Rows that cannot be read (a corrupt record) are skipped and reported on stderr: one bad row
+  // must not keep loomd from starting.
+  virtual StatusOr<std::vector<v1::Job>> LoadJobs() = 0;    // by id
+  virtual StatusOr<std::vector<v1::Node>> LoadNodes() = 0;  // by name
+  // At most `limit` jobs with ids above `after_id`, by id, in `states` (empty: any): a page of
+  // the job history.
+  virtual StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit,
+                                                      const std::vector<v1::JobState>& states) = 0;
+  virtual StatusOr<std::vector<Event>> LoadEvents(int64_t job_id) = 0;
+  virtual StatusOr<int64_t> MaxJobId() = 0;
+  virtual StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage() = 0;  // by tenant
 
   // Metrics buckets whose start lies in [from, to), by start; steps of one job when job_id > 0.
-  StatusOr<std::vector<acct::UsageBucket>> LoadUsage(int64_t from, int64_t to);
-  StatusOr<std::vector<acct::StepBucket>> LoadSteps(int64_t from, int64_t to, int64_t job_id = 0);
+  virtual StatusOr<std::vector<acct::UsageBucket>> LoadUsage(int64_t from, int64_t to) = 0;
+  virtual StatusOr<std::vector<acct::StepBucket>> LoadSteps(int64_t from, int64_t to,
+                                                            int64_t job_id = 0) = 0;
   // Merges and drops old metrics buckets as `policy` says, measured back from `now`.
-  Status RollUp(int64_t now, const RollUpPolicy& policy);
-
- private:
-  explicit Store(sqlite3* db) : db_(db) {}
-  Status Exec(const char* sql);
-
-  sqlite3* db_;
+  virtual Status RollUp(int64_t now, const RollUpPolicy& policy) = 0;
 };
 
 }  // namespace loom::store

@@ -137,6 +137,28 @@ TEST_F(StoreTest, FailedBatchWritesNothing) {
   EXPECT_TRUE((*store)->LoadJobs()->empty());
 }
 
+TEST_F(StoreTest, AnUnreadableRowIsSkippedAndTheRestLoads) {
+  {
+    auto store = Store::Open(path_);
+    ASSERT_TRUE(store.ok());
+    v1::Job a = MakeJob(1, v1::PENDING), b = MakeJob(2, v1::RUNNING);
+    Batch batch;
+    batch.jobs = {&a, &b};
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET record = x'ffffffff' WHERE id = 1", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].id(), 2);
+}
+
 TEST_F(StoreTest, UnwritablePathIsAClearError) {
   auto store = Store::Open("/nonexistent-dir/x/loomd.db");
   ASSERT_FALSE(store.ok());

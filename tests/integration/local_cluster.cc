@@ -202,7 +202,9 @@ StatusOr<v1::Job> LocalCluster::WaitForState(int64_t id, v1::JobState state, std
     auto job = GetJob(id);
     if (!job.ok()) return false;
     last = *job;
-    const bool final = last.state() == v1::COMPLETED || last.state() == v1::FAILED || last.state() == v1::CANCELLED;
+    const bool final = last.state() == v1::COMPLETED || last.state() == v1::FAILED ||
+                       last.state() == v1::CANCELLED || last.state() == v1::NODE_FAIL ||
+                       last.state() == v1::TIMEOUT;
     return last.state() == state || final;
   }, timeout);
   if (!ok || last.state() != state) {
@@ -232,6 +234,15 @@ std::string LocalCluster::MakeDir(const std::string& name) const {
   std::string dir = home_ + "/" + name;
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+bool WaitForFile(const std::string& path, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!ReadFile(path).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 }  // namespace loom::testing
