@@ -3,13 +3,15 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/paths.h"
+#include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
 
 namespace loom::cli {
 
 StatusOr<Client> Client::Connect(const std::string& server, const std::string& home) {
   LOOM_ASSIGN_OR_RETURN(std::string address, ResolveServer(server, home));
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  LOOM_ASSIGN_OR_RETURN(tls::Security security, tls::Security::ForClient(home));
+  auto channel = security.Dial(address, tls::kLoomdServerName);
   return Client(address, v1::Scheduler::NewStub(channel));
 }
 

@@ -12,7 +12,8 @@ namespace loom::cli {
 
 class Client {
  public:
-  // `server` may be empty: $LOOM_SERVER, then $LOOM_HOME/loomd.addr.
+  // `server` may be empty: $LOOM_SERVER, then $LOOM_HOME/loomd.addr. TLS with the CA of
+  // tls::Security::ForClient (plaintext with $LOOM_INSECURE=1, which `loom --insecure` sets).
   static StatusOr<Client> Connect(const std::string& server, const std::string& home);
 
   const std::string& address() const { return address_; }

@@ -13,6 +13,7 @@ struct Global {
   std::string server;  // --server
   std::string home;    // $LOOM_HOME
   bool json = false;
+  bool insecure = false;  // --insecure: plaintext to a loopback loomd (and `loom up` without TLS)
 };
 
 int Submit(const Global& g, v1::JobSpec spec, const std::string& file, bool wait);
@@ -37,5 +38,7 @@ int Up(const Global& g, const UpOptions& options);
 
 // One line to stderr, prefixed "loom: "; returns 1.
 int Error(const std::string& message);
+// loom certs init DIR --node N...: the cluster CA, loomd's certificate and the nodes'.
+int CertsInit(const std::string& dir, const std::vector<std::string>& nodes);
 
 }  // namespace loom::cli

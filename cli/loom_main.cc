@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   g.home = loom::LoomHome();
   app.add_option("--server", g.server, "loomd address HOST:PORT (default $LOOM_SERVER, then $LOOM_HOME/loomd.addr)");
   app.add_flag("--json", g.json, "machine-readable output");
+  app.add_flag("--insecure", g.insecure, "plaintext, no certificates (a loopback loomd started with --insecure)");
   app.set_help_all_flag("--help-all", "help for every command");
 
   // submit
@@ -86,6 +87,14 @@ int main(int argc, char** argv) {
   up->add_option("--policy-config", up_options.policy_config,
                  "loomd's policy settings (e.g. policy-configs/fair-share.yaml)");
 
+  auto* certs = app.add_subcommand("certs", "cluster certificates");
+  certs->require_subcommand(1);
+  auto* certs_init = certs->add_subcommand("init", "make the CA (once), loomd's and the nodes' certificates in DIR");
+  std::string certs_dir;
+  std::vector<std::string> cert_nodes;
+  certs_init->add_option("dir", certs_dir, "certificate directory (copy ca.crt and node-<name>.* to each node)")->required();
+  certs_init->add_option("--node", cert_nodes, "a node name to make a certificate for; repeatable");
+
   // Options given after the subcommand (loom queue --json) count too.
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
 
@@ -104,6 +113,8 @@ int main(int argc, char** argv) {
     return Error(e.what() + std::string(" (see loom --help)"));
   }
 
+  if (g.insecure) setenv("LOOM_INSECURE", "1", 1);  // Client::Connect, and loom up's processes
+  if (*certs_init) return CertsInit(certs_dir, cert_nodes);
   if (*submit) {
     flags.set_gpus(gpus);
     flags.set_gpus_per_node(per_node);

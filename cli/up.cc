@@ -15,6 +15,8 @@
 #include "common/mpi_loopback.h"
 #include "common/paths.h"
 #include "common/process.h"
+#include "common/tls/certs.h"
+#include "common/tls/tls.h"
 #include "scheduler/config/cluster_config.h"
 #include "scheduler/config/policy_config.h"
 
@@ -93,6 +95,15 @@ int Up(const Global& g, const UpOptions& o) {
   std::error_code ec;
   std::filesystem::create_directories(g.home, ec);
   if (ec) return Error("cannot create " + g.home + ": " + ec.message());
+  // TLS by default: the CA (made once, kept across restarts) and a certificate per node.
+  std::vector<std::string> security_args;
+  if (g.insecure) {
+    security_args = {"--insecure"};
+  } else {
+    std::vector<std::string> names;
+    for (const WorkerPlan& w : *plan) names.push_back(w.name);
+    if (Status s = tls::InitCertificates(tls::CertsDir(g.home), names); !s.ok()) return Error(s.message());
+  }
 
   // One cluster per LOOM_HOME: refuse to start a second over a live loomd.
   if (std::filesystem::exists(AddressFile(g.home))) {
@@ -135,6 +146,7 @@ int Up(const Global& g, const UpOptions& o) {
                                     std::to_string(o.heartbeat_ms), "--node-timeout-ms",
                                     std::to_string(o.node_timeout_ms)};
   loomd.insert(loomd.end(), policy_args->begin(), policy_args->end());
+  loomd.insert(loomd.end(), security_args.begin(), security_args.end());
   if (!start(std::move(loomd), "loomd.log")) {
     return 1;
   }
@@ -157,6 +169,7 @@ int Up(const Global& g, const UpOptions& o) {
                                      "--machine-gpus", std::to_string(machine_gpus),
                                      "--mpirun-args", kLoopbackMpirunArgs};
     argv.insert(argv.end(), w.extra_args.begin(), w.extra_args.end());
+    argv.insert(argv.end(), security_args.begin(), security_args.end());
     if (!start(std::move(argv), w.name + ".log")) {
       StopAll(pids);
       return 1;

@@ -19,7 +19,8 @@ namespace loom::worker {
 
 class NodeAgent {
  public:
-  NodeAgent(const std::string& server, v1::Node node, std::string session);
+  // `channel`: to loomd, presenting this node's certificate (tls::Security::Dial).
+  NodeAgent(std::shared_ptr<grpc::Channel> channel, const std::string& server, v1::Node node, std::string session);
 
   void set_runner(JobRunner* runner) { runner_ = runner; }
   // Real GPUs' busy fractions come from NVML; without it (emulated GPUs), from the runner.

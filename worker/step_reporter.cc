@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/paths.h"
+#include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
 
 namespace loom::worker {
@@ -19,6 +21,14 @@ StatusOr<int64_t> EnvInt(const char* name) {
   const long long x = std::strtoll(v, &end, 10);
   if (*end != '\0' || x < 0) return InvalidArgument(std::string(name) + "='" + v + "' is not a number");
   return static_cast<int64_t>(x);
+}
+
+// The worker hands ranks $LOOM_CA_CERT (or $LOOM_INSECURE=1); without either the handshake
+// with a TLS loomd fails and the reports are dropped, which never fails the job.
+std::shared_ptr<grpc::Channel> LoomdChannel(const std::string& server) {
+  auto security = tls::Security::ForClient(LoomHome());
+  if (!security.ok()) return grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  return security->Dial(server, tls::kLoomdServerName);
 }
 
 }  // namespace
@@ -37,7 +47,7 @@ StatusOr<std::unique_ptr<StepReporter>> StepReporter::FromEnvironment(std::chron
 
 StepReporter::StepReporter(const std::string& server, int64_t job_id, int run,
                            std::chrono::milliseconds interval)
-    : stub_(v1::Scheduler::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()))),
+    : stub_(v1::Scheduler::NewStub(LoomdChannel(server))),
       server_(server),
       job_id_(job_id),
       run_(run),

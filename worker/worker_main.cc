@@ -11,7 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include "common/node_name.h"
 #include "common/paths.h"
+#include "common/tls/tls.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
 #include "worker/peak.h"
@@ -73,7 +75,12 @@ int main(int argc, char** argv) {
   app.add_option("--mpirun-args", mpirun_args, "extra mpirun arguments for MPI jobs, space-separated");
   app.add_option("--kill-grace-ms", kill_grace_ms, "SIGTERM to SIGKILL delay when killing a job")
       ->check(CLI::Range(0, 600000))->capture_default_str();
+  bool insecure = false;
+  std::string certs;
+  app.add_flag("--insecure", insecure, "plaintext, no certificates: only on a loopback --listen (development)");
+  app.add_option("--certs", certs, "certificate directory holding ca.crt and node-<name>.crt/.key; default <home>/certs");
   CLI11_PARSE(app, argc, argv);
+  if (auto s = loom::tls::CheckInsecureListen(insecure, listen); !s.ok()) return Fail(s.message());
 
   // CUDA then numbers devices as NVML does (by PCI bus), and so do the ranks, which inherit it.
   if (emulate == 0) setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
@@ -101,8 +108,15 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status().message());
   // Ranks inherit it: loom-train reports its steps to this loomd (and `loom` run in a job finds it).
   setenv("LOOM_SERVER", server->c_str(), 1);
-  if (name.empty() || name.find_first_of(" ,=/:") != std::string::npos) {
-    return Fail("node name '" + name + "' must be non-empty without spaces, ',', '=', '/' or ':'");
+  if (auto s = loom::ValidateNodeName(name); !s.ok()) return Fail(s.message());
+  if (certs.empty()) certs = loom::tls::CertsDir(home);
+  auto security = loom::tls::Security::FromFlags(insecure, certs, loom::tls::NodeCertStem(name));
+  if (!security.ok()) return Fail(security.status().message());
+  // What ranks (a training job's step reporter, mpirun's launch agent) trust: the CA, public.
+  if (insecure) {
+    setenv("LOOM_INSECURE", "1", 1);
+  } else {
+    setenv("LOOM_CA_CERT", std::filesystem::absolute(certs + "/ca.crt").c_str(), 1);
   }
   std::map<std::string, std::string> label_map;
   if (!cluster_config.empty()) {
@@ -150,10 +164,10 @@ int main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(early_mu);
     if (agent_ptr) agent_ptr->OnJobExit(e);
   });
-  loom::worker::WorkerService service(runner.get());
+  loom::worker::WorkerService service(runner.get(), /*check_loomd=*/!insecure);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, security->ServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (!grpc_server || port == 0) return Fail("cannot listen on " + listen);
@@ -162,7 +176,8 @@ int main(int argc, char** argv) {
   node.set_address(listen_host + ":" + std::to_string(port));
   node.set_host(host.empty() ? listen_host : host);
 
-  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, RandomSession());
+  agent = std::make_unique<loom::worker::NodeAgent>(security->Dial(*server, loom::tls::kLoomdServerName), *server,
+                                                    node, RandomSession());
   agent->set_runner(runner.get());
   if (emulate == 0) agent->set_nvml(loom::worker::NvmlSampler::Load());
   {

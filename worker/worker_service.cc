@@ -4,21 +4,33 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
 
 namespace loom::worker {
 
-grpc::Status WorkerService::Launch(grpc::ServerContext*, const v1::LaunchRequest* req, v1::LaunchReply*) {
+Status WorkerService::CheckLoomd(const grpc::ServerContext& ctx) const {
+  if (!check_loomd_) return Status::Ok();
+  const std::string peer = tls::PeerIdentity(ctx);
+  if (peer == tls::kLoomdIdentity) return Status::Ok();
+  if (peer.empty()) return Unauthenticated("only loomd may call this (no client certificate)");
+  return PermissionDenied("only loomd may call this, not '" + peer + "'");
+}
+
+grpc::Status WorkerService::Launch(grpc::ServerContext* ctx, const v1::LaunchRequest* req, v1::LaunchReply*) {
+  if (Status s = CheckLoomd(*ctx); !s.ok()) return ToGrpc(s);
   return ToGrpc(runner_->Launch(*req));
 }
 
-grpc::Status WorkerService::Kill(grpc::ServerContext*, const v1::KillRequest* req, v1::KillReply*) {
+grpc::Status WorkerService::Kill(grpc::ServerContext* ctx, const v1::KillRequest* req, v1::KillReply*) {
+  if (Status s = CheckLoomd(*ctx); !s.ok()) return ToGrpc(s);
   runner_->Kill(req->job_id(), req->reason());
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::ReadLog(grpc::ServerContext*, const v1::ReadLogRequest* req,
+grpc::Status WorkerService::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
                                     v1::ReadLogReply* reply) {
+  if (Status s = CheckLoomd(*ctx); !s.ok()) return ToGrpc(s);
   auto r = runner_->ReadLog(*req);
   if (!r.ok()) return ToGrpc(r.status());
   *reply = std::move(*r);

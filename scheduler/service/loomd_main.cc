@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/paths.h"
+#include "common/tls/tls.h"
 #include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
 #include "scheduler/service/scheduler_service.h"
@@ -58,7 +59,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}))->capture_default_str();
   app.add_option("--sync", sync, "SQLite durability: full (survives power loss) or normal (process crashes)")
       ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
+  bool insecure = false;
+  std::string certs;
+  app.add_flag("--insecure", insecure, "plaintext, no certificates: only on a loopback --listen (development)");
+  app.add_option("--certs", certs, "certificate directory (loom certs init); default <home>/certs");
   CLI11_PARSE(app, argc, argv);
+  if (auto s = loom::tls::CheckInsecureListen(insecure, listen); !s.ok()) return Fail(s.message());
+  if (certs.empty()) certs = loom::tls::CertsDir(home);
+  auto security = loom::tls::Security::FromFlags(insecure, certs, loom::tls::kLoomdIdentity);
+  if (!security.ok()) return Fail(security.status().message());
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
   }
@@ -87,14 +96,14 @@ int main(int argc, char** argv) {
   auto store = loom::store::Store::Open(home + "/loomd.db", {.sync_full = sync == "full"});
   if (!store.ok()) return Fail(store.status().message());
   loom::SystemClock clock;
-  loom::GrpcWorkerClient workers;
+  loom::GrpcWorkerClient workers(*security);
   auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
   if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
 
-  loom::SchedulerService service(cp->get());
+  loom::SchedulerService service(cp->get(), /*check_node_identity=*/!insecure);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, security->ServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen on " + listen + " (address in use?)");
@@ -104,8 +113,8 @@ int main(int argc, char** argv) {
   if (!WriteFileAtomically(loom::AddressFile(home), address)) {
     return Fail("cannot write " + loom::AddressFile(home));
   }
-  std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
-               home.c_str(), options.policy.c_str());
+  std::fprintf(stderr, "loomd: serving on %s (%s), state in %s, policy %s\n", address.c_str(),
+               insecure ? "PLAINTEXT" : "TLS", home.c_str(), options.policy.c_str());
 
   std::atomic<bool> stop{false};
   loom::ControlPlane* plane = cp->get();

@@ -1,5 +1,7 @@
 #include "scheduler/service/scheduler_service.h"
 
+#include "common/node_name.h"
+#include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
 
 namespace loom {
@@ -14,6 +16,15 @@ grpc::Status Reply(StatusOr<T> result, T* out) {
 }
 
 }  // namespace
+
+Status SchedulerService::CheckNodeCaller(const grpc::ServerContext& ctx, const std::string& node) const {
+  LOOM_RETURN_IF_ERROR(ValidateNodeName(node));
+  if (!check_node_identity_) return Status::Ok();
+  const std::string peer = tls::PeerIdentity(ctx);
+  if (peer == tls::NodeIdentity(node)) return Status::Ok();
+  return PermissionDenied((peer.empty() ? std::string("a caller without a node certificate") : "'" + peer + "'") +
+                          " may not speak for node " + node);
+}
 
 grpc::Status SchedulerService::Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
                                       v1::SubmitReply* reply) {
@@ -60,19 +71,22 @@ grpc::Status SchedulerService::ReportSteps(grpc::ServerContext*, const v1::Repor
   return ToGrpc(cp_->ReportSteps(*req));
 }
 
-grpc::Status SchedulerService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+grpc::Status SchedulerService::Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                                         v1::RegisterReply* reply) {
+  if (Status s = CheckNodeCaller(*ctx, req->node().name()); !s.ok()) return ToGrpc(s);
   return Reply(cp_->Register(*req), reply);
 }
 
-grpc::Status SchedulerService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+grpc::Status SchedulerService::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                          v1::HeartbeatReply* reply) {
+  if (Status s = CheckNodeCaller(*ctx, req->node()); !s.ok()) return ToGrpc(s);
   *reply = cp_->Heartbeat(*req);
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::ReportJobExit(grpc::ServerContext*, const v1::ReportJobExitRequest* req,
+grpc::Status SchedulerService::ReportJobExit(grpc::ServerContext* ctx, const v1::ReportJobExitRequest* req,
                                              v1::ReportJobExitReply*) {
+  if (Status s = CheckNodeCaller(*ctx, req->node()); !s.ok()) return ToGrpc(s);
   return ToGrpc(cp_->ReportJobExit(*req));
 }
 

@@ -8,7 +8,10 @@ namespace loom {
 
 class SchedulerService final : public v1::Scheduler::Service {
  public:
-  explicit SchedulerService(ControlPlane* cp) : cp_(cp) {}
+  // `check_node_identity`: worker RPCs must come with the named node's certificate (off only
+  // for a plaintext loomd, which has no identities).
+  SchedulerService(ControlPlane* cp, bool check_node_identity)
+      : cp_(cp), check_node_identity_(check_node_identity) {}
 
   grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*, v1::SubmitReply*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::Job*) override;
@@ -25,7 +28,11 @@ class SchedulerService final : public v1::Scheduler::Service {
                            v1::ReportStepsReply*) override;
 
  private:
+  // A worker RPC naming `node`: a valid name, said by that node's certificate.
+  Status CheckNodeCaller(const grpc::ServerContext& ctx, const std::string& node) const;
+
   ControlPlane* const cp_;
+  const bool check_node_identity_;
 };
 
 }  // namespace loom

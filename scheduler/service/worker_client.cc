@@ -13,7 +13,7 @@ v1::Worker::Stub* GrpcWorkerClient::StubFor(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& stub = stubs_[address];
   if (!stub) {
-    stub = v1::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    stub = v1::Worker::NewStub(security_.Dial(address, tls::kAnyNodeServerName));
   }
   return stub.get();
 }

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common/status.h"
+#include "common/tls/tls.h"
 #include "loom/v1/loom.grpc.pb.h"
 
 namespace loom {
@@ -24,6 +25,8 @@ class WorkerClient {
 // gRPC implementation; one channel per worker address, created on first use. Thread-safe.
 class GrpcWorkerClient final : public WorkerClient {
  public:
+  // `security`: loomd's certificate, presented to workers (only it may Launch, Kill, ReadLog).
+  explicit GrpcWorkerClient(tls::Security security) : security_(std::move(security)) {}
   Status Launch(const std::string& address, const v1::LaunchRequest& request) override;
   Status Kill(const std::string& address, int64_t job_id, const std::string& reason) override;
   StatusOr<v1::ReadLogReply> ReadLog(const std::string& address,
@@ -32,6 +35,7 @@ class GrpcWorkerClient final : public WorkerClient {
  private:
   v1::Worker::Stub* StubFor(const std::string& address);
 
+  const tls::Security security_;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<v1::Worker::Stub>> stubs_;  // GUARDED_BY(mu_)
 };

@@ -1,6 +1,7 @@
 #include "tests/integration/local_cluster.h"
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -14,6 +15,8 @@
 #include "common/mpi_loopback.h"
 #include "common/paths.h"
 #include "common/process.h"
+#include "common/tls/certs.h"
+#include "common/tls/tls.h"
 
 namespace loom::testing {
 std::string ReadFile(const std::string& path) {
@@ -53,11 +56,28 @@ bool ProcessAlive(pid_t pid) {
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
 
+std::unique_ptr<v1::Scheduler::Stub> SchedulerStub(const std::string& address, const std::string& certs_dir,
+                                                   const std::string& stem) {
+  if (certs_dir.empty()) return v1::Scheduler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto security = tls::Security::Load(certs_dir, stem);
+  if (!security.ok()) ADD_FAILURE() << security.status().ToString();
+  return v1::Scheduler::NewStub(security.ok() ? security->Dial(address, tls::kLoomdServerName)
+                                              : grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
 LocalCluster::LocalCluster(Options options) : options_(options) {
   char tmpl[] = "/tmp/loom-it-XXXXXX";
   home_ = mkdtemp(tmpl) ? tmpl : "/tmp/loom-it-fallback";
   workers_.assign(static_cast<size_t>(options_.workers), 0);
+  if (!options_.insecure) {
+    std::vector<std::string> nodes;
+    for (int i = 0; i < options_.workers; ++i) nodes.push_back("node-" + std::to_string(i + 1));
+    Status s = tls::InitCertificates(certs_dir(), nodes);
+    if (!s.ok()) ADD_FAILURE() << "certificates: " << s.ToString();
+  }
 }
+
+std::string LocalCluster::certs_dir() const { return tls::CertsDir(home_); }
 
 LocalCluster::~LocalCluster() {
   for (pid_t& w : workers_) {
@@ -87,6 +107,7 @@ Status LocalCluster::StartLoomd() {
                                    "--node-timeout-ms", std::to_string(options_.node_timeout_ms)};
   if (!options_.policy.empty()) argv.insert(argv.end(), {"--policy", options_.policy});
   if (!options_.policy_config.empty()) argv.insert(argv.end(), {"--policy-config", options_.policy_config});
+  if (options_.insecure) argv.push_back("--insecure");
   LOOM_ASSIGN_OR_RETURN(loomd_, Start(std::move(argv), "loomd.log"));
   std::string address;
   PollUntil([&] {
@@ -95,17 +116,18 @@ Status LocalCluster::StartLoomd() {
   }, std::chrono::seconds(10));
   if (address.empty()) return Unavailable("loomd did not start: " + ReadFile(home_ + "/loomd.log"));
   address_ = address.substr(0, address.find('\n'));
-  stub_ = v1::Scheduler::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  // The test's own view of loomd: loomd's certificate, a stand-in for an admin until tokens.
+  stub_ = SchedulerStub(address_, options_.insecure ? "" : certs_dir(), "");
   return Status::Ok();
 }
 
 Status LocalCluster::StartWorker(int i) {
   std::string name = "node-" + std::to_string(i + 1);
-  LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)],
-                        Start({std::string(LOOM_BIN_DIR) + "/loom-worker", "--name", name, "--server", address_,
-                               "--emulate-gpus", std::to_string(options_.gpus_per_worker),
-                               "--kill-grace-ms", "1000", "--mpirun-args", kLoopbackMpirunArgs},
-                              name + ".log"));
+  std::vector<std::string> argv = {std::string(LOOM_BIN_DIR) + "/loom-worker", "--name", name, "--server", address_,
+                                   "--emulate-gpus", std::to_string(options_.gpus_per_worker),
+                                   "--kill-grace-ms", "1000", "--mpirun-args", kLoopbackMpirunArgs};
+  if (options_.insecure) argv.push_back("--insecure");
+  LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)], Start(std::move(argv), name + ".log"));
   return Status::Ok();
 }
 
@@ -134,6 +156,7 @@ CommandResult LocalCluster::Loom(const std::vector<std::string>& args) {
   spec.env = CurrentEnvironment();
   spec.env["LOOM_HOME"] = home_;
   spec.env.erase("LOOM_SERVER");
+  if (options_.insecure) spec.env["LOOM_INSECURE"] = "1";
   spec.stdout_path = base + ".out";
   spec.stderr_path = base + ".err";
   CommandResult r;

@@ -29,6 +29,7 @@ class LocalCluster {
     int64_t node_timeout_ms = 1500;
     std::string policy;         // loomd --policy; empty: its default
     std::string policy_config;  // loomd --policy-config; empty: none
+    bool insecure = false;      // plaintext everywhere (--insecure); default: TLS with its own CA
   };
   explicit LocalCluster(Options options);
   LocalCluster() : LocalCluster(Options{}) {}
@@ -57,6 +58,7 @@ class LocalCluster {
                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   const std::string& home() const { return home_; }
+  std::string certs_dir() const;
   const std::string& address() const { return address_; }
   // A scratch directory for jobs' working directories and files.
   std::string MakeDir(const std::string& name) const;
@@ -71,6 +73,11 @@ class LocalCluster {
   std::vector<pid_t> workers_;
   std::unique_ptr<v1::Scheduler::Stub> stub_;
 };
+
+// A stub for loomd at `address` over TLS with the CA in `certs_dir`, presenting certificate
+// `stem` (empty: none); plaintext if `certs_dir` is empty.
+std::unique_ptr<v1::Scheduler::Stub> SchedulerStub(const std::string& address, const std::string& certs_dir,
+                                                   const std::string& stem);
 
 // A file's whole content; empty if it cannot be read.
 std::string ReadFile(const std::string& path);
