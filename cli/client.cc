@@ -1,6 +1,10 @@
 #include "cli/client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include "common/paths.h"
 #include "common/tls/tls.h"
@@ -8,10 +12,28 @@
 
 namespace loom::cli {
 
+StatusOr<std::string> FindToken(const std::string& home) {
+  if (const char* env = std::getenv("LOOM_TOKEN"); env && *env) return std::string(env);
+  const std::string path = TokenFile(home);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return std::string();  // loomd will say a token is needed
+  if ((st.st_mode & 077) != 0) {
+    return FailedPrecondition(path + " is readable by others; chmod 600 " + path + " (it holds your token)");
+  }
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
 StatusOr<Client> Client::Connect(const std::string& server, const std::string& home) {
   LOOM_ASSIGN_OR_RETURN(std::string address, ResolveServer(server, home));
   LOOM_ASSIGN_OR_RETURN(tls::Security security, tls::Security::ForClient(home));
-  auto channel = security.Dial(address, tls::kLoomdServerName);
+  std::string token;
+  if (!security.insecure()) {
+    LOOM_ASSIGN_OR_RETURN(token, FindToken(home));
+  }
+  auto channel = security.Dial(address, tls::kLoomdServerName, token);
   return Client(address, v1::Scheduler::NewStub(channel));
 }
 

@@ -10,6 +10,10 @@
 
 namespace loom::cli {
 
+// The user's token: $LOOM_TOKEN, else the first line of $LOOM_HOME/token (which must be mode
+// 0600); empty when neither exists.
+StatusOr<std::string> FindToken(const std::string& home);
+
 class Client {
  public:
   // `server` may be empty: $LOOM_SERVER, then $LOOM_HOME/loomd.addr. TLS with the CA of

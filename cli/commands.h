@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "loom/v1/loom.pb.h"
 
 namespace loom::cli {
@@ -38,6 +39,13 @@ int Up(const Global& g, const UpOptions& options);
 
 // One line to stderr, prefixed "loom: "; returns 1.
 int Error(const std::string& message);
+// loom token create|list|revoke (admin), through loomd.
+int TokenCreate(const Global& g, const std::string& tenant, bool admin, const std::string& expires);
+int TokenList(const Global& g);
+int TokenRevoke(const Global& g, const std::string& id);
+// loom up: an admin token for this machine's user in $LOOM_HOME/token (mode 0600), written
+// straight into loomd's token file; an existing valid one is kept.
+Status EnsureLocalAdminToken(const std::string& home);
 // loom certs init DIR --node N...: the cluster CA, loomd's certificate and the nodes'.
 int CertsInit(const std::string& dir, const std::vector<std::string>& nodes);
 

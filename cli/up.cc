@@ -103,6 +103,7 @@ int Up(const Global& g, const UpOptions& o) {
     std::vector<std::string> names;
     for (const WorkerPlan& w : *plan) names.push_back(w.name);
     if (Status s = tls::InitCertificates(tls::CertsDir(g.home), names); !s.ok()) return Error(s.message());
+    if (Status s = EnsureLocalAdminToken(g.home); !s.ok()) return Error(s.message());
   }
 
   // One cluster per LOOM_HOME: refuse to start a second over a live loomd.

@@ -19,6 +19,9 @@ inline std::string LoomHome() {
 // The file loomd writes its listening address to, so clients on this machine find it.
 inline std::string AddressFile(const std::string& home) { return home + "/loomd.addr"; }
 
+// Where `loom up` leaves its admin token and the CLI looks for one (after $LOOM_TOKEN).
+inline std::string TokenFile(const std::string& home) { return home + "/token"; }
+
 // The address of loomd: the flag if given, else $LOOM_SERVER, else what loomd wrote under `home`.
 inline StatusOr<std::string> ResolveServer(const std::string& flag, const std::string& home) {
   if (!flag.empty()) return flag;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "common/process.h"
+#include "common/tls/tls.h"
 #include "worker/rank_env.h"
 
 namespace loom::worker {
@@ -205,10 +206,16 @@ Status JobRunner::StartMpirun(Job& job) {
   return Status::Ok();
 }
 
-StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& command) {
+StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& job_token,
+                                               const std::string& command) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return FailedPrecondition("job " + std::to_string(job_id) + " is not running on this node");
+  // One answer for "not here" and "wrong credential": a caller learns nothing by guessing ids.
+  if (it == jobs_.end() || it->second.launch.job_token().empty() ||
+      !tls::SecretEquals(job_token, it->second.launch.job_token())) {
+    return PermissionDenied("exec needs the credential of job " + std::to_string(job_id) +
+                            "'s attempt running on this node");
+  }
   Job& job = it->second;
   if (!job.kill_reason.empty()) return FailedPrecondition("job " + std::to_string(job_id) + " is being killed");
   int out[2], err[2];

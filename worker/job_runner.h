@@ -56,7 +56,9 @@ class JobRunner {
     pid_t pid;
     int stdout_fd, stderr_fd;
   };
-  StatusOr<Exec> StartExec(int64_t job_id, const std::string& command);
+  // Only with the credential of the job's attempt running here (LaunchRequest.job_token):
+  // PERMISSION_DENIED for any other, or for a job not running here.
+  StatusOr<Exec> StartExec(int64_t job_id, const std::string& job_token, const std::string& command);
   // Blocks until an exec'd process exits; its exit code.
   int WaitExec(pid_t pid);
 

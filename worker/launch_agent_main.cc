@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   }
   loom::v1::ExecRequest req;
   req.set_job_id(std::strtoll(job, nullptr, 10));
+  if (const char* token = std::getenv("LOOM_JOB_TOKEN")) req.set_job_token(token);
   for (int i = 2; i < argc; ++i) req.add_argv(argv[i]);
 
   auto security = loom::tls::Security::ForClient(loom::LoomHome());

@@ -9,6 +9,25 @@ std::string Join(const auto& items, auto&& fn) {
   return out;
 }
 
+// What a job may not override, set after its --env: the GPU binding and the job's identity
+// (the worker's Exec check trusts LOOM_JOB_TOKEN; a job naming another id gains nothing, but
+// its own tools must not be misled).
+void PinWorkerOwned(const v1::LaunchRequest& launch, EnvMap& env) {
+  const v1::Job& job = launch.job();
+  const std::string gpus = Join(job.allocation(launch.node_index()).gpu_indices(), [](int g) { return std::to_string(g); });
+  for (const char* name : {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+                           "ROCR_VISIBLE_DEVICES"}) {
+    env[name] = gpus;
+  }
+  env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";  // the numbering the worker's indices use
+  env["LOOM_JOB_ID"] = std::to_string(job.id());
+  if (launch.job_token().empty()) {
+    env.erase("LOOM_JOB_TOKEN");
+  } else {
+    env["LOOM_JOB_TOKEN"] = launch.job_token();
+  }
+}
+
 }  // namespace
 
 EnvMap NodeEnv(const v1::LaunchRequest& launch) {
@@ -35,7 +54,8 @@ EnvMap NodeEnv(const v1::LaunchRequest& launch) {
     env["LOOM_GPU_MODEL"] = node.gpus(0).model();
     if (node.gpus(0).emulated()) env["LOOM_EMULATED_GPUS"] = "1";
   }
-  for (const auto& [k, v] : job.spec().env()) env[k] = v;  // the user's word is last
+  for (const auto& [k, v] : job.spec().env()) env[k] = v;  // the user's word, but for the GPU binding
+  PinWorkerOwned(launch, env);
   return env;
 }
 
@@ -45,6 +65,7 @@ EnvMap RankEnv(const v1::LaunchRequest& launch, int local_rank) {
   env["LOCAL_RANK"] = std::to_string(local_rank);
   env["RANK"] = std::to_string(launch.node_index() * per_node + local_rank);
   for (const auto& [k, v] : launch.job().spec().env()) env[k] = v;
+  PinWorkerOwned(launch, env);
   return env;
 }
 

@@ -1,6 +1,7 @@
 // The environment a job's ranks start with: what torch.distributed (RANK, WORLD_SIZE,
-// MASTER_ADDR, ...) and Slurm-aware programs (LOOM_JOB_ID, LOOM_NODELIST) expect. Pure: the
-// caller merges it over its own environment.
+// MASTER_ADDR, ...) and Slurm-aware programs (LOOM_JOB_ID, LOOM_NODELIST) expect, then the
+// job's --env, then what a job may not override: CUDA_VISIBLE_DEVICES and its kin, LOOM_JOB_ID
+// and LOOM_JOB_TOKEN (the attempt's credential). Pure: the caller merges it over a base.
 #pragma once
 
 #include <map>

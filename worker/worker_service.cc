@@ -44,7 +44,7 @@ grpc::Status WorkerService::Exec(grpc::ServerContext* ctx, const v1::ExecRequest
   if (req->argv().empty()) return ToGrpc(InvalidArgument("exec needs a command"));
   std::string command;
   for (const std::string& a : req->argv()) command += (command.empty() ? "" : " ") + a;
-  auto exec = runner_->StartExec(req->job_id(), command);
+  auto exec = runner_->StartExec(req->job_id(), req->job_token(), command);
   if (!exec.ok()) return ToGrpc(exec.status());
 
   pollfd fds[2] = {{exec->stdout_fd, POLLIN, 0}, {exec->stderr_fd, POLLIN, 0}};

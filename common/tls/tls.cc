@@ -1,5 +1,7 @@
 #include "common/tls/tls.h"
 
+#include <openssl/crypto.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -53,7 +55,8 @@ std::shared_ptr<grpc::ServerCredentials> Security::ServerCredentials() const {
   return grpc::SslServerCredentials(options);
 }
 
-std::shared_ptr<grpc::Channel> Security::Dial(const std::string& address, const std::string& server_name) const {
+std::shared_ptr<grpc::Channel> Security::Dial(const std::string& address, const std::string& server_name,
+                                              const std::string& bearer_token) const {
   if (insecure_) return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ca_pem_;
@@ -61,7 +64,11 @@ std::shared_ptr<grpc::Channel> Security::Dial(const std::string& address, const 
   options.pem_cert_chain = cert_pem_;
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride(server_name);
-  return grpc::CreateCustomChannel(address, grpc::SslCredentials(options), args);
+  auto credentials = grpc::SslCredentials(options);
+  if (!bearer_token.empty()) {
+    credentials = grpc::CompositeChannelCredentials(credentials, grpc::AccessTokenCredentials(bearer_token));
+  }
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 std::string PeerIdentity(const grpc::ServerContext& ctx) {
@@ -71,6 +78,10 @@ std::string PeerIdentity(const grpc::ServerContext& ctx) {
   auto names = auth->FindPropertyValues("x509_common_name");
   if (names.size() != 1) return "";
   return std::string(names[0].data(), names[0].size());
+}
+
+bool SecretEquals(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 bool IsLoopbackListen(const std::string& listen) {

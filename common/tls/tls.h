@@ -47,8 +47,10 @@ class Security {
   bool insecure() const { return insecure_; }
   // Server credentials that request (and verify, when given) a client certificate.
   std::shared_ptr<grpc::ServerCredentials> ServerCredentials() const;
-  // A channel to `address` whose server must hold a certificate for `server_name`.
-  std::shared_ptr<grpc::Channel> Dial(const std::string& address, const std::string& server_name) const;
+  // A channel to `address` whose server must hold a certificate for `server_name`; with
+  // `bearer_token`, every call carries "authorization: Bearer <token>" (TLS only).
+  std::shared_ptr<grpc::Channel> Dial(const std::string& address, const std::string& server_name,
+                                      const std::string& bearer_token = "") const;
 
  private:
   Security() = default;
@@ -59,6 +61,9 @@ class Security {
 // The verified certificate identity of the caller ("loomd", "node:n1"); empty for a caller
 // without a certificate (or over plaintext).
 std::string PeerIdentity(const grpc::ServerContext& ctx);
+
+// Constant-time comparison, for secrets (tokens, credentials).
+bool SecretEquals(const std::string& a, const std::string& b);
 
 // Whether a listen address (HOST:PORT) binds loopback only; plaintext is allowed only there.
 bool IsLoopbackListen(const std::string& listen);

@@ -10,7 +10,10 @@
 #include <fstream>
 #include <thread>
 
+#include "common/duration.h"
 #include "common/paths.h"
+#include "scheduler/auth/authenticator.h"
+#include "scheduler/auth/token_store.h"
 #include "common/tls/tls.h"
 #include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
@@ -32,6 +35,27 @@ bool WriteFileAtomically(const std::string& path, const std::string& content) {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "loomd: %s\n", message.c_str());
   return 1;
+}
+
+int CreateTokenLocally(const std::string& home, const std::string& tenant, bool admin, const std::string& expires) {
+  int64_t lifetime_s = 0;
+  if (!expires.empty()) {
+    auto seconds = loom::ParseDuration(expires);
+    if (!seconds.ok()) return Fail("--expires: " + seconds.status().message());
+    if (*seconds <= 0) return Fail("--expires must be longer than 0");
+    lifetime_s = *seconds;
+  }
+  if (auto s = loom::auth::ValidateTenant(tenant); !s.ok()) return Fail(s.message());
+  std::error_code ec;
+  std::filesystem::create_directories(home, ec);
+  auto tokens = loom::auth::TokenStore::Open(loom::auth::TokensFile(home));
+  if (!tokens.ok()) return Fail(tokens.status().message());
+  loom::SystemClock clock;
+  const int64_t now = clock.NowMs();
+  auto made = (*tokens)->Create(tenant, admin, now, lifetime_s > 0 ? now + lifetime_s * 1000 : 0);
+  if (!made.ok()) return Fail(made.status().message());
+  std::printf("%s\n", made->second.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -61,9 +85,23 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
   bool insecure = false;
   std::string certs;
-  app.add_flag("--insecure", insecure, "plaintext, no certificates: only on a loopback --listen (development)");
+  app.add_flag("--insecure", insecure, "plaintext, no certificates, no tokens: only on a loopback --listen (development)");
   app.add_option("--certs", certs, "certificate directory (loom certs init); default <home>/certs");
+  // loomd token create: the first admin token of a cluster, written straight into loomd's
+  // token file (whoever can write that file owns the cluster anyway).
+  auto* token_cmd = app.add_subcommand("token", "manage users' tokens from the head node");
+  auto* token_create = token_cmd->add_subcommand("create", "print a new token (run as loomd's user, on its --home)");
+  std::string token_tenant, token_expires;
+  bool token_admin = false;
+  token_create->add_option("--tenant", token_tenant, "the tenant the token acts for")->required();
+  token_create->add_flag("--admin", token_admin, "may act for every tenant, on nodes and on tokens");
+  token_create->add_option("--expires", token_expires, "lifetime (30d, 12h, ...); default never");
+  token_cmd->require_subcommand(1);
+  for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
   CLI11_PARSE(app, argc, argv);
+  if (*token_create) {
+    return CreateTokenLocally(home, token_tenant, token_admin, token_expires);
+  }
   if (auto s = loom::tls::CheckInsecureListen(insecure, listen); !s.ok()) return Fail(s.message());
   if (certs.empty()) certs = loom::tls::CertsDir(home);
   auto security = loom::tls::Security::FromFlags(insecure, certs, loom::tls::kLoomdIdentity);
@@ -93,17 +131,32 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Users' tokens and the key of job credentials; a plaintext loomd has neither.
+  std::unique_ptr<loom::auth::TokenStore> tokens;
+  if (!insecure) {
+    auto opened = loom::auth::TokenStore::Open(loom::auth::TokensFile(home));
+    if (!opened.ok()) return Fail(opened.status().message());
+    tokens = std::move(*opened);
+  }
+  auto job_credentials = loom::auth::JobCredentials::LoadOrCreate(home + "/job-credential.key");
+  if (!job_credentials.ok()) return Fail(job_credentials.status().message());
+
   auto store = loom::store::Store::Open(home + "/loomd.db", {.sync_full = sync == "full"});
   if (!store.ok()) return Fail(store.status().message());
   loom::SystemClock clock;
-  loom::GrpcWorkerClient workers(*security);
+  loom::GrpcWorkerClient workers(*security, &*job_credentials);
   auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
   if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
 
-  loom::SchedulerService service(cp->get(), /*check_node_identity=*/!insecure);
+  loom::SchedulerService service(cp->get(), tokens.get(), &clock, /*secure=*/!insecure);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, security->ServerCredentials(), &port);
+  auto credentials = security->ServerCredentials();
+  if (!insecure) {
+    credentials->SetAuthMetadataProcessor(
+        std::make_shared<loom::auth::Authenticator>(tokens.get(), &*job_credentials, &clock));
+  }
+  builder.AddListeningPort(listen, credentials, &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen on " + listen + " (address in use?)");

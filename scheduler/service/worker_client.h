@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "common/tls/tls.h"
+#include "scheduler/auth/job_credential.h"
 #include "loom/v1/loom.grpc.pb.h"
 
 namespace loom {
@@ -26,7 +27,9 @@ class WorkerClient {
 class GrpcWorkerClient final : public WorkerClient {
  public:
   // `security`: loomd's certificate, presented to workers (only it may Launch, Kill, ReadLog).
-  explicit GrpcWorkerClient(tls::Security security) : security_(std::move(security)) {}
+  // `jobs`: signs each launched attempt's job credential (LaunchRequest.job_token).
+  GrpcWorkerClient(tls::Security security, const auth::JobCredentials* jobs)
+      : security_(std::move(security)), jobs_(jobs) {}
   Status Launch(const std::string& address, const v1::LaunchRequest& request) override;
   Status Kill(const std::string& address, int64_t job_id, const std::string& reason) override;
   StatusOr<v1::ReadLogReply> ReadLog(const std::string& address,
@@ -36,6 +39,7 @@ class GrpcWorkerClient final : public WorkerClient {
   v1::Worker::Stub* StubFor(const std::string& address);
 
   const tls::Security security_;
+  const auth::JobCredentials* const jobs_;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<v1::Worker::Stub>> stubs_;  // GUARDED_BY(mu_)
 };

@@ -14,7 +14,10 @@
 
 #include "common/mpi_loopback.h"
 #include "common/paths.h"
+#include "cli/commands.h"
+#include "common/clock.h"
 #include "common/process.h"
+#include "scheduler/auth/token_store.h"
 #include "common/tls/certs.h"
 #include "common/tls/tls.h"
 
@@ -57,12 +60,23 @@ bool ProcessAlive(pid_t pid) {
 }
 
 std::unique_ptr<v1::Scheduler::Stub> SchedulerStub(const std::string& address, const std::string& certs_dir,
-                                                   const std::string& stem) {
+                                                   const std::string& stem, const std::string& token) {
   if (certs_dir.empty()) return v1::Scheduler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   auto security = tls::Security::Load(certs_dir, stem);
   if (!security.ok()) ADD_FAILURE() << security.status().ToString();
-  return v1::Scheduler::NewStub(security.ok() ? security->Dial(address, tls::kLoomdServerName)
+  return v1::Scheduler::NewStub(security.ok() ? security->Dial(address, tls::kLoomdServerName, token)
                                               : grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+std::string LocalCluster::CreateToken(const std::string& tenant, bool admin, int64_t expires_ms) {
+  auto tokens = auth::TokenStore::Open(auth::TokensFile(home_));
+  if (!tokens.ok()) {
+    ADD_FAILURE() << tokens.status().ToString();
+    return "";
+  }
+  auto made = (*tokens)->Create(tenant, admin, SystemClock().NowMs(), expires_ms);
+  if (!made.ok()) ADD_FAILURE() << made.status().ToString();
+  return made.ok() ? made->second : "";
 }
 
 LocalCluster::LocalCluster(Options options) : options_(options) {
@@ -74,6 +88,10 @@ LocalCluster::LocalCluster(Options options) : options_(options) {
     for (int i = 0; i < options_.workers; ++i) nodes.push_back("node-" + std::to_string(i + 1));
     Status s = tls::InitCertificates(certs_dir(), nodes);
     if (!s.ok()) ADD_FAILURE() << "certificates: " << s.ToString();
+    s = cli::EnsureLocalAdminToken(home_);  // what `loom up` does: the CLI and stub() are admin
+    if (!s.ok()) ADD_FAILURE() << "admin token: " << s.ToString();
+    admin_token_ = ReadFile(TokenFile(home_));
+    admin_token_ = admin_token_.substr(0, admin_token_.find('\n'));
   }
 }
 
@@ -116,8 +134,8 @@ Status LocalCluster::StartLoomd() {
   }, std::chrono::seconds(10));
   if (address.empty()) return Unavailable("loomd did not start: " + ReadFile(home_ + "/loomd.log"));
   address_ = address.substr(0, address.find('\n'));
-  // The test's own view of loomd: loomd's certificate, a stand-in for an admin until tokens.
-  stub_ = SchedulerStub(address_, options_.insecure ? "" : certs_dir(), "");
+  // The test's own view of loomd: as the admin `loom up` would make.
+  stub_ = SchedulerStub(address_, options_.insecure ? "" : certs_dir(), "", admin_token_);
   return Status::Ok();
 }
 
