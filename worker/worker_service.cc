@@ -41,6 +41,7 @@ grpc::Status WorkerService::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogR
 // mpirun applies for a remote shell keeps its meaning.
 grpc::Status WorkerService::Exec(grpc::ServerContext* ctx, const v1::ExecRequest* req,
                                  grpc::ServerWriter<v1::ExecChunk>* writer) {
+  if (req->job_token().empty()) return ToGrpc(Unauthenticated("exec needs the job's credential (LOOM_JOB_TOKEN)"));
   if (req->argv().empty()) return ToGrpc(InvalidArgument("exec needs a command"));
   std::string command;
   for (const std::string& a : req->argv()) command += (command.empty() ? "" : " ") + a;

@@ -103,23 +103,25 @@ int main(int argc, char** argv) {
     return CreateTokenLocally(home, token_tenant, token_admin, token_expires);
   }
   if (auto s = loom::tls::CheckInsecureListen(insecure, listen); !s.ok()) return Fail(s.message());
-  if (certs.empty()) certs = loom::tls::CertsDir(home);
-  auto security = loom::tls::Security::FromFlags(insecure, certs, loom::tls::kLoomdIdentity);
-  if (!security.ok()) return Fail(security.status().message());
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
   }
   // Settings are checked before anything is created or opened: a bad file changes nothing.
+  loom::sched::AdmissionLimits admission;
   if (!policy_config.empty()) {
     auto config = loom::sched::LoadPolicyConfig(policy_config);
     if (!config.ok()) return Fail(config.status().message());
     options.policy_settings = config->settings;
+    admission = config->admission;
     if (!config->policy.empty() && app.count("--policy") == 0) options.policy = config->policy;
   }
   if (auto policy = loom::sched::MakePolicy(options.policy, options.policy_settings); !policy.ok()) {
     return Fail(policy.status().message());
   }
 
+  if (certs.empty()) certs = loom::tls::CertsDir(home);
+  auto security = loom::tls::Security::FromFlags(insecure, certs, loom::tls::kLoomdIdentity);
+  if (!security.ok()) return Fail(security.status().message());
   std::error_code ec;
   std::filesystem::create_directories(home, ec);
   if (ec) return Fail("cannot create state directory " + home + ": " + ec.message());
@@ -148,7 +150,7 @@ int main(int argc, char** argv) {
   auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
   if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
 
-  loom::SchedulerService service(cp->get(), tokens.get(), &clock, /*secure=*/!insecure);
+  loom::SchedulerService service(cp->get(), tokens.get(), &clock, /*secure=*/!insecure, admission);
   int port = 0;
   grpc::ServerBuilder builder;
   auto credentials = security->ServerCredentials();

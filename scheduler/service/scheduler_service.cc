@@ -33,6 +33,24 @@ v1::Token ToProto(const auth::TokenInfo& t) {
   return p;
 }
 
+// The tenant's caps (policy config): RESOURCE_EXHAUSTED for a full queue, PERMISSION_DENIED
+// for a QoS or priority above what the tenant may ask for.
+Status CheckAdmission(const v1::JobSpec& spec, const sched::TenantLimits& limits, int pending) {
+  if (limits.max_qos && spec.qos() > *limits.max_qos) {
+    return PermissionDenied("tenant " + spec.tenant() + " may ask for QoS up to " + std::to_string(*limits.max_qos) +
+                            ", not " + std::to_string(spec.qos()));
+  }
+  if (limits.max_priority && spec.priority() > *limits.max_priority) {
+    return PermissionDenied("tenant " + spec.tenant() + " may ask for priority up to " +
+                            std::to_string(*limits.max_priority) + ", not " + std::to_string(spec.priority()));
+  }
+  if (limits.max_pending_jobs > 0 && pending >= limits.max_pending_jobs) {
+    return ResourceExhausted("tenant " + spec.tenant() + " already has " + std::to_string(pending) +
+                             " pending jobs (its cap is " + std::to_string(limits.max_pending_jobs) + ")");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<auth::Caller> SchedulerService::User(const grpc::ServerContext& ctx) const {
@@ -88,6 +106,14 @@ grpc::Status SchedulerService::Submit(grpc::ServerContext* ctx, const v1::Submit
     if (spec.tenant() != caller->tenant && !caller->admin) {
       s = PermissionDenied("tenant " + caller->tenant + " may not submit as tenant " + spec.tenant());
     }
+  }
+  if (s.ok()) {
+    const sched::TenantLimits& limits = admission_.For(spec.tenant());
+    int pending = 0;
+    if (limits.max_pending_jobs > 0) {  // a scan, paid only where a cap is configured
+      for (const v1::Job& j : cp_->ListJobs({v1::PENDING})) pending += j.spec().tenant() == spec.tenant();
+    }
+    s = CheckAdmission(spec, limits, pending);
   }
   int64_t id = 0;
   if (s.ok()) {

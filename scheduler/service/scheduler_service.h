@@ -13,6 +13,7 @@
 #include "loom/v1/loom.grpc.pb.h"
 #include "scheduler/auth/authenticator.h"
 #include "scheduler/auth/token_store.h"
+#include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
 
 namespace loom {
@@ -21,8 +22,10 @@ class SchedulerService final : public v1::Scheduler::Service {
  public:
   // `secure`: TLS with the authenticator installed. A plaintext (--insecure, loopback) loomd has
   // no identities and treats every caller as an admin. `tokens` may be null when not secure.
-  SchedulerService(ControlPlane* cp, auth::TokenStore* tokens, Clock* clock, bool secure)
-      : cp_(cp), tokens_(tokens), clock_(clock), secure_(secure) {}
+  // `admission`: the policy config's caps on each tenant's QoS, priority and pending jobs.
+  SchedulerService(ControlPlane* cp, auth::TokenStore* tokens, Clock* clock, bool secure,
+                   sched::AdmissionLimits admission = {})
+      : cp_(cp), tokens_(tokens), clock_(clock), secure_(secure), admission_(std::move(admission)) {}
 
   grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*, v1::SubmitReply*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::Job*) override;
@@ -55,6 +58,7 @@ class SchedulerService final : public v1::Scheduler::Service {
   auth::TokenStore* const tokens_;
   Clock* const clock_;
   const bool secure_;
+  const sched::AdmissionLimits admission_;
 };
 
 }  // namespace loom

@@ -16,16 +16,6 @@
 namespace loom::testing {
 namespace {
 
-// Waits for `path` to exist with content (a job's signal that it got somewhere).
-bool WaitForFile(const std::string& path, std::chrono::seconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!ReadFile(path).empty()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.Start().ok()) << "cluster did not start"; }
@@ -211,7 +201,8 @@ TEST_F(ClusterTest, BadInputIsOneLineNonZeroAndChangesNothing) {
 
   // A second worker claiming a live node's name is refused.
   std::string worker = std::string(LOOM_BIN_DIR) + "/loom-worker";
-  std::string cmd = worker + " --name node-1 --emulate-gpus 2 --server " + cluster_.address() + " 2>&1";
+  std::string cmd = worker + " --name node-1 --emulate-gpus 2 --server " + cluster_.address() + " --certs " +
+                    cluster_.certs_dir() + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   char buf[512] = {};

@@ -51,6 +51,10 @@ bool PollUntil(F done, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+bool WaitForFile(const std::string& path, std::chrono::seconds timeout) {
+  return PollUntil([&] { return !ReadFile(path).empty(); }, timeout);
+}
+
 bool ProcessAlive(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;

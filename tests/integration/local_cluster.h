@@ -86,6 +86,9 @@ std::unique_ptr<v1::Scheduler::Stub> SchedulerStub(const std::string& address, c
 // A file's whole content; empty if it cannot be read.
 std::string ReadFile(const std::string& path);
 
+// Waits for `path` to exist with content (a job's signal that it got somewhere).
+bool WaitForFile(const std::string& path, std::chrono::seconds timeout = std::chrono::seconds(20));
+
 // True while `pid` exists (and is not a zombie).
 bool ProcessAlive(pid_t pid);
 
