@@ -80,6 +80,8 @@ Status StepReporter::Flush() {
   const size_t sent = queue_.size();
   lock.unlock();  // Record must not wait for the network
   grpc::ClientContext ctx;
+  // loomd accepts step reports only with this attempt's credential, which the worker handed us.
+  if (const char* token = std::getenv("LOOM_JOB_TOKEN"); token && *token) ctx.AddMetadata("loom-job-token", token);
   ctx.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
   v1::ReportStepsReply reply;
   Status s = FromGrpc(stub_->ReportSteps(&ctx, request, &reply), "loomd at " + server_);
