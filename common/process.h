@@ -23,6 +23,11 @@ struct SpawnSpec {
   std::string stdout_path, stderr_path;      // appended to; or
   int stdout_fd = -1, stderr_fd = -1;        // dup2'ed when the paths are empty
   pid_t process_group = 0;                   // join this group; 0 (or gone): lead a new one
+  // Run as this account (a root worker's ranks): the log files become its own (mode 0600), then
+  // the child takes its groups and ids before entering `workdir` and exec.
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 // Forks and execs. The child dies with the worker (PR_SET_PDEATHSIG) so a killed worker leaves no

@@ -1,6 +1,7 @@
 #include "worker/job_runner.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -83,6 +84,7 @@ uint64_t TreeCpuTicks(pid_t root, const std::multimap<pid_t, pid_t>& children) {
 std::map<std::string, std::string> Merge(std::map<std::string, std::string> base, const EnvMap& over) {
   for (const auto& [k, v] : over) base[k] = v;
   if (geteuid() == 0) {  // Open MPI refuses root unless told; workers commonly run as root
+    // (harmless for a job switched to its tenant's account, which is not root)
     base["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
     base["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
   }
@@ -126,6 +128,10 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
   std::error_code ec;
   std::filesystem::create_directories(job.dir, ec);
   if (ec) return Internal("cannot create " + job.dir + ": " + ec.message());
+  if (Status s = ResolveAccount(job); !s.ok()) return s;
+  if (job.switch_user && (chown(job.dir.c_str(), job.uid, job.gid) != 0 || chmod(job.dir.c_str(), 0700) != 0)) {
+    return Internal("cannot give " + job.dir + " to " + job.user + ": " + std::strerror(errno));
+  }
   if (spec.spec().time_limit_s() > 0) job.deadline_ms = NowMs() + spec.spec().time_limit_s() * 1000;
   Status s;
   if (spec.spec().mpi()) {
@@ -143,6 +149,29 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
   return Status::Ok();
 }
 
+Status JobRunner::ResolveAccount(Job& job) const {
+  if (options_.run_as.empty()) return Status::Ok();
+  const std::string& tenant = job.launch.job().spec().tenant();
+  auto it = options_.run_as.find(tenant);
+  if (it == options_.run_as.end()) it = options_.run_as.find("*");
+  if (it == options_.run_as.end()) {
+    return FailedPrecondition("tenant '" + tenant + "' has no Unix account on this node (loom-worker --run-as " +
+                              tenant + "=USER)");
+  }
+  std::vector<char> buf(16384);
+  passwd pw {};
+  passwd* found = nullptr;
+  if (getpwnam_r(it->second.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return FailedPrecondition("tenant '" + tenant + "' maps to Unix account '" + it->second + "', which does not exist here");
+  }
+  job.switch_user = true;
+  job.uid = pw.pw_uid;
+  job.gid = pw.pw_gid;
+  job.user = pw.pw_name;
+  job.home = pw.pw_dir;
+  return Status::Ok();
+}
+
 StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
                                       std::map<std::string, std::string> env, const std::string& out,
                                       const std::string& err, int out_fd, int err_fd) {
@@ -155,6 +184,13 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
   spec.stdout_fd = out_fd;
   spec.stderr_fd = err_fd;
   spec.process_group = job.process_group;
+  if (job.switch_user) {
+    spec.switch_user = true;
+    spec.uid = job.uid;
+    spec.gid = job.gid;
+    spec.env["USER"] = spec.env["LOGNAME"] = job.user;
+    spec.env["HOME"] = job.home;
+  }
   LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(spec));
   pid_t group = getpgid(pid);
   if (job.process_group == 0 || group != job.process_group) job.process_group = group > 0 ? group : pid;
@@ -168,7 +204,7 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
 Status JobRunner::StartRanks(Job& job) {
   const v1::Job& spec = job.launch.job();
   const auto& gpus = spec.allocation(job.launch.node_index()).gpu_indices();
-  const auto base = CurrentEnvironment();
+  const auto base = BaseEnvironment(CurrentEnvironment());
   for (int local = 0; local < gpus.size(); ++local) {
     EnvMap env = RankEnv(job.launch, local);
     const int rank = std::stoi(env["RANK"]);
@@ -199,7 +235,7 @@ Status JobRunner::StartMpirun(Job& job) {
   argv.insert(argv.end(), spec.spec().command().begin(), spec.spec().command().end());
   EnvMap env = NodeEnv(job.launch);
   env["LOOM_NODE_ADDRS"] = addresses;
-  auto pid = SpawnInJob(job, std::move(argv), Merge(CurrentEnvironment(), env), LogPath(job.dir, 0, false),
+  auto pid = SpawnInJob(job, std::move(argv), Merge(BaseEnvironment(CurrentEnvironment()), env), LogPath(job.dir, 0, false),
                         LogPath(job.dir, 0, true), -1, -1);
   if (!pid.ok()) return pid.status();
   job.procs.push_back({*pid, -1, false, true, 0});
@@ -225,7 +261,7 @@ StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string
     close(out[1]);
     return Internal(std::string("pipe: ") + std::strerror(errno));
   }
-  auto pid = SpawnInJob(job, {"/bin/sh", "-c", command}, Merge(CurrentEnvironment(), NodeEnv(job.launch)),
+  auto pid = SpawnInJob(job, {"/bin/sh", "-c", command}, Merge(BaseEnvironment(CurrentEnvironment()), NodeEnv(job.launch)),
                         "", "", out[1], err[1]);
   close(out[1]);
   close(err[1]);

@@ -28,6 +28,9 @@ struct RunnerOptions {
   std::string launch_agent;               // loom-launch-agent, mpirun's remote-start command
   std::vector<std::string> mpirun_args;   // extra mpirun arguments (e.g. loopback MCA settings)
   int64_t kill_grace_ms = 5000;           // SIGTERM, then SIGKILL after this long
+  // A root worker runs each job's processes as its tenant's Unix account ("*": every tenant not
+  // named). Empty: as the worker's own user. Not empty: a tenant without an account is refused.
+  std::map<std::string, std::string> run_as;
 };
 
 struct JobExit {
@@ -86,7 +89,13 @@ class JobRunner {
     std::string kill_reason;
     int64_t sigkill_at_ms = 0;  // 0: no kill in progress
     uint64_t tree_cpu_ticks = 0;  // an MPI job: CPU time of its process trees here, last seen
+    bool switch_user = false;     // its processes run as uid/gid (RunnerOptions::run_as)
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::string user, home;
   };
+  // The account `job`'s processes run as, from run_as; FAILED_PRECONDITION for an unmapped tenant.
+  Status ResolveAccount(Job& job) const;
 
   Status StartRanks(Job& job);
   Status StartMpirun(Job& job);

@@ -1,5 +1,8 @@
 #include "worker/rank_env.h"
 
+#include <set>
+#include <vector>
+
 namespace loom::worker {
 namespace {
 
@@ -29,6 +32,21 @@ void PinWorkerOwned(const v1::LaunchRequest& launch, EnvMap& env) {
 }
 
 }  // namespace
+
+EnvMap BaseEnvironment(const EnvMap& worker_env) {
+  static const std::set<std::string> kNames = {
+      "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+      "LD_LIBRARY_PATH", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "CUDA_DEVICE_ORDER",
+      "LOOM_SERVER", "LOOM_CA_CERT", "LOOM_INSECURE"};
+  static const std::vector<std::string> kPrefixes = {"LC_", "OMPI_", "PMIX_", "OPAL_", "PRTE_"};
+  EnvMap out;
+  for (const auto& [k, v] : worker_env) {
+    bool keep = kNames.count(k) != 0;
+    for (const std::string& p : kPrefixes) keep |= k.rfind(p, 0) == 0;
+    if (keep) out[k] = v;
+  }
+  return out;
+}
 
 EnvMap NodeEnv(const v1::LaunchRequest& launch) {
   const v1::Job& job = launch.job();

@@ -13,6 +13,12 @@ namespace loom::worker {
 
 using EnvMap = std::map<std::string, std::string>;
 
+// What a job's processes keep of the worker's own environment: the system's (PATH, locale, ...),
+// Open MPI's and PMIx's settings, OPENBLAS/OMP threads, and where loomd is (LOOM_SERVER and the
+// public CA, LOOM_CA_CERT). Nothing else: no LOOM_TOKEN, no certificate or key paths, no secrets
+// the worker was started with.
+EnvMap BaseEnvironment(const EnvMap& worker_env);
+
 // Variables every process of the job on node `node_index` gets (MPI orteds too).
 EnvMap NodeEnv(const v1::LaunchRequest& launch);
 // NodeEnv plus the per-rank variables for the `local_rank`-th rank on that node.

@@ -1,6 +1,7 @@
 // loom-worker: one per node. Registers the node's GPUs with loomd and runs the jobs it is given.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000))->capture_default_str();
   bool insecure = false;
   std::string certs;
+  std::vector<std::string> run_as;
+  app.add_option("--run-as", run_as,
+                 "TENANT=USER: a root worker runs that tenant's ranks as USER ('*=USER' for every other "
+                 "tenant); with any given, unmapped tenants are refused at launch. Repeatable");
   app.add_flag("--insecure", insecure, "plaintext, no certificates: only on a loopback --listen (development)");
   app.add_option("--certs", certs, "certificate directory holding ca.crt and node-<name>.crt/.key; default <home>/certs");
   CLI11_PARSE(app, argc, argv);
@@ -156,6 +161,16 @@ int main(int argc, char** argv) {
   std::istringstream words(mpirun_args);
   for (std::string w; words >> w;) options.mpirun_args.push_back(w);
   options.kill_grace_ms = kill_grace_ms;
+  for (const std::string& m : run_as) {
+    auto eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) return Fail("--run-as '" + m + "' is not TENANT=USER");
+    if (getpwnam(m.substr(eq + 1).c_str()) == nullptr) return Fail("--run-as " + m + ": no Unix account " + m.substr(eq + 1));
+    options.run_as[m.substr(0, eq)] = m.substr(eq + 1);
+  }
+  if (!run_as.empty() && geteuid() != 0) return Fail("--run-as needs a worker running as root");
+  if (run_as.empty() && geteuid() == 0) {
+    std::fprintf(stderr, "loom-worker: warning: running as root without --run-as: jobs' ranks run as root too\n");
+  }
 
   // The agent is created once the service's port is known; exits reported before that wait here.
   std::unique_ptr<loom::worker::NodeAgent> agent;

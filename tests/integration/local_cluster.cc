@@ -149,6 +149,7 @@ Status LocalCluster::StartWorker(int i) {
                                    "--emulate-gpus", std::to_string(options_.gpus_per_worker),
                                    "--kill-grace-ms", "1000", "--mpirun-args", kLoopbackMpirunArgs};
   if (options_.insecure) argv.push_back("--insecure");
+  argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)], Start(std::move(argv), name + ".log"));
   return Status::Ok();
 }

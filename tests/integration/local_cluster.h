@@ -30,6 +30,7 @@ class LocalCluster {
     std::string policy;         // loomd --policy; empty: its default
     std::string policy_config;  // loomd --policy-config; empty: none
     bool insecure = false;      // plaintext everywhere (--insecure); default: TLS with its own CA
+    std::vector<std::string> worker_args;  // extra loom-worker flags (e.g. --run-as)
   };
   explicit LocalCluster(Options options);
   LocalCluster() : LocalCluster(Options{}) {}

@@ -1,6 +1,8 @@
 // Security, tried as an attacker would over loopback: no credentials, plaintext, another tenant's
 // token, another node's certificate, revoked and expired tokens, forged and stale job credentials.
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -379,6 +381,42 @@ TEST(SecurityPolicyTest, QosAndPriorityAboveTheTenantsCapAreRefused) {
   grpc::ClientContext ctx;
   ASSERT_TRUE(cluster.stub().ListJobs(&ctx, v1::ListJobsRequest(), &jobs).ok());
   EXPECT_EQ(jobs.jobs_size(), 2);  // only those within the caps
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SecurityAccountTest, RootWorkersRankRunsAsTheMappedAccountWithoutTheWorkersSecrets) {
+  passwd* nobody = getpwnam("nobody");
+  if (geteuid() != 0 || nobody == nullptr) GTEST_SKIP() << "needs root and a 'nobody' account";
+  setenv("LOOM_TOKEN", "worker-secret-token", 1);  // the worker inherits it; ranks must not
+  LocalCluster::Options options;
+  options.workers = 1;
+  options.worker_args = {"--run-as", "alice=nobody"};
+  LocalCluster cluster(options);
+  unsetenv("LOOM_TOKEN");
+  ASSERT_TRUE(cluster.Start().ok());
+  char tmpl[] = "/tmp/loom-rank-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  chmod(dir.c_str(), 0777);
+  auto alice = SchedulerStub(cluster.address(), cluster.certs_dir(), "", cluster.CreateToken("alice"));
+  v1::SubmitRequest req;
+  req.mutable_spec()->set_gpus(1);
+  req.mutable_spec()->set_workdir(dir);
+  const std::string key = cluster.certs_dir() + "/node-node-1.key";
+  for (const std::string a : {std::string("/bin/sh"), std::string("-c"),
+                              "id -u > uid; env > env.txt; cat " + key + " > key 2>/dev/null; echo $? > keyread"}) {
+    req.mutable_spec()->add_command(a);
+  }
+  auto id = SubmitAs(*alice, req);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  auto job = cluster.WaitForState(*id, v1::COMPLETED);
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  EXPECT_EQ(FirstLine(dir + "/uid"), std::to_string(nobody->pw_uid));
+  EXPECT_NE(FirstLine(dir + "/keyread"), "0");  // the node's private key stays the worker's
+  EXPECT_EQ(ReadFile(dir + "/key"), "");
+  const std::string env = ReadFile(dir + "/env.txt");
+  EXPECT_EQ(env.find("worker-secret-token"), std::string::npos);
+  EXPECT_NE(env.find("LOOM_JOB_ID=" + std::to_string(*id)), std::string::npos);
+  EXPECT_NE(env.find("USER=nobody"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
