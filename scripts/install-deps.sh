@@ -7,6 +7,8 @@ pkgs=(
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev openssl        # TLS certificates, token hashes, job credentials
+  clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
 )
 missing=()
 for p in "${pkgs[@]}"; do

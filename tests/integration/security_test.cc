@@ -7,11 +7,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/process.h"
 #include "common/tls/tls.h"
+#include "scheduler/auth/validate.h"
 #include "tests/integration/local_cluster.h"
 
 namespace loom::testing {
@@ -21,8 +23,11 @@ using Stub = std::unique_ptr<v1::Scheduler::Stub>;
 
 grpc::StatusCode Code(const grpc::Status& s) { return s.error_code(); }
 
-template <typename Req, typename Reply, typename Method>
-grpc::Status Call(v1::Scheduler::Stub& stub, Method method, const Req& req) {
+// One call of a sync stub method, whatever its request and reply types.
+template <typename Req, typename Reply>
+grpc::Status Call(v1::Scheduler::Stub& stub,
+                  grpc::Status (v1::Scheduler::Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
+                  const Req& req) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   Reply reply;
@@ -343,6 +348,78 @@ TEST_F(SecurityTest, ExecNeedsTheRunningAttemptsCredential) {
     if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(refused);
+}
+
+// A bounded gRPC-level fuzz: mutated messages on every RPC, with the admin's token and without
+// any. Unauthenticated calls never succeed; loomd stays up, keeps its three nodes and accepts
+// only jobs within its bounds.
+TEST_F(SecurityTest, MutatedMessagesOnEveryRpcChangeNothingInvalid) {
+  std::mt19937 rng(20261201);
+  auto mutate = [&](std::string bytes) {
+    const int edits = 1 + static_cast<int>(rng() % 8);
+    for (int e = 0; e < edits; ++e) {
+      switch (rng() % 3) {
+        case 0: if (!bytes.empty()) bytes[rng() % bytes.size()] = static_cast<char>(rng()); break;
+        case 1: bytes.resize(bytes.empty() ? 0 : rng() % bytes.size()); break;
+        case 2: for (int i = 0; i < 8; ++i) bytes += static_cast<char>(rng()); break;
+      }
+    }
+    return bytes;
+  };
+  v1::SubmitRequest submit = SleepJob(cluster_.MakeDir("fuzz"));
+  submit.mutable_spec()->set_time_limit_s(5);
+  v1::RegisterRequest reg;
+  reg.mutable_node()->set_name("node-9");
+  reg.mutable_node()->set_address("127.0.0.1:1");
+  reg.mutable_node()->add_gpus()->set_utilization(0.5);
+  v1::HeartbeatRequest hb;
+  hb.set_node("node-1");
+  hb.add_gpus()->set_utilization(0.5);
+  v1::ReadLogRequest log;
+  log.set_job_id(1);
+  log.set_max_bytes(100);
+  v1::ReportJobExitRequest exit;
+  exit.set_node("node-1");
+  exit.set_job_id(1);
+  v1::ReportStepsRequest steps;
+  steps.set_job_id(1);
+  steps.add_steps()->set_step_s(1);
+  Stub anon = As("");
+  Stub root = As(cluster_.admin_token());
+  using S = v1::Scheduler::Stub;
+  int sent = 0, accepted_unauthenticated = 0;
+  for (int i = 0; i < 400; ++i) {
+    const bool authenticated = rng() % 2 == 0;
+    S& stub = authenticated ? *root : *anon;
+    grpc::Status status;
+    auto send = [&](const auto& seed, auto method) {
+      std::decay_t<decltype(seed)> req;
+      if (!req.ParseFromString(mutate(seed.SerializeAsString()))) req = seed;
+      status = Call(stub, method, req);
+    };
+    switch (rng() % 8) {
+      case 0: send(submit, &S::Submit); break;
+      case 1: send(reg, &S::Register); break;
+      case 2: send(hb, &S::Heartbeat); break;
+      case 3: send(log, &S::ReadLog); break;
+      case 4: send(exit, &S::ReportJobExit); break;
+      case 5: send(steps, &S::ReportSteps); break;
+      case 6: send(v1::GetStatsRequest(), &S::GetStats); break;
+      case 7: send(v1::CancelRequest(), &S::Cancel); break;
+    }
+    ++sent;
+    if (!authenticated && status.ok()) ++accepted_unauthenticated;
+  }
+  EXPECT_EQ(sent, 400);
+  EXPECT_EQ(accepted_unauthenticated, 0);
+  grpc::ClientContext ctx;
+  v1::ListNodesReply nodes;
+  ASSERT_TRUE(cluster_.stub().ListNodes(&ctx, v1::ListNodesRequest(), &nodes).ok()) << "loomd went down";
+  EXPECT_EQ(nodes.nodes_size(), 3);
+  grpc::ClientContext jobs_ctx;
+  v1::ListJobsReply jobs;
+  ASSERT_TRUE(cluster_.stub().ListJobs(&jobs_ctx, v1::ListJobsRequest(), &jobs).ok());
+  for (const v1::Job& j : jobs.jobs()) EXPECT_TRUE(auth::ValidateJobSpec(j.spec()).ok()) << j.id();
 }
 
 TEST(SecurityPolicyTest, QosAndPriorityAboveTheTenantsCapAreRefused) {
