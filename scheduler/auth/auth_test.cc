@@ -1,12 +1,15 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <climits>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "scheduler/auth/authenticator.h"
 #include "scheduler/auth/job_credential.h"
 #include "scheduler/auth/token_store.h"
+#include "scheduler/auth/validate.h"
 
 namespace loom::auth {
 namespace {
@@ -108,6 +111,57 @@ TEST(RequiredCallerTest, WorkerRpcsNeedNodesStepsNeedJobsTheRestUsers) {
   EXPECT_EQ(RequiredCaller("/loom.v1.Worker/Register"), CallerKind::kUser);  // another service's name
   EXPECT_EQ(RequiredCaller(""), CallerKind::kUser);
   EXPECT_EQ(RequiredCaller("/loom.v1.Scheduler/RegisterX"), CallerKind::kUser);
+}
+
+TEST(ValidateTest, JobSpecBoundsBeforeArithmetic) {
+  v1::JobSpec ok;
+  ok.set_gpus(8);
+  ok.add_command("/bin/true");
+  (*ok.mutable_env())["NCCL_DEBUG"] = "INFO";
+  EXPECT_TRUE(ValidateJobSpec(ok).ok());
+  auto refused = [&](auto change) {
+    v1::JobSpec s = ok;
+    change(s);
+    Status st = ValidateJobSpec(s);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(st.message().find('\n'), std::string::npos);
+  };
+  refused([](v1::JobSpec& s) { s.set_time_limit_s(INT64_MAX / 10); });  // * 1000 would overflow
+  refused([](v1::JobSpec& s) { s.set_time_limit_s(-1); });
+  refused([](v1::JobSpec& s) { s.set_gpus(-3); });
+  refused([](v1::JobSpec& s) { s.set_qos(-1); });
+  refused([](v1::JobSpec& s) { s.set_priority(2000000000); });
+  refused([](v1::JobSpec& s) { s.set_name(std::string(300, 'n')); });
+  refused([](v1::JobSpec& s) { s.set_tenant("$(id)"); });
+  refused([](v1::JobSpec& s) { s.add_command(std::string(70000, 'x')); });
+  refused([](v1::JobSpec& s) { for (int i = 0; i < 300; ++i) (*s.mutable_env())["K" + std::to_string(i)] = "v"; });
+  refused([](v1::JobSpec& s) { (*s.mutable_env())["BAD=KEY"] = "v"; });
+  refused([](v1::JobSpec& s) { s.set_leaf(static_cast<v1::LeafPolicy>(99)); });
+}
+
+TEST(ValidateTest, NodesAndUtilizations) {
+  v1::Node n;
+  n.set_name("node-1");
+  n.set_address("127.0.0.1:5000");
+  n.add_gpus()->set_utilization(0.25);
+  EXPECT_TRUE(ValidateNode(n).ok());
+  for (double bad : std::vector<double>{std::nan(""), -0.1, 1.5, INFINITY}) {
+    v1::Node m = n;
+    m.mutable_gpus(0)->set_utilization(bad);
+    EXPECT_EQ(ValidateNode(m).code(), StatusCode::kInvalidArgument) << bad;
+  }
+  v1::Node named = n;
+  named.set_name("../../etc/passwd");
+  EXPECT_FALSE(ValidateNode(named).ok());
+  v1::Node labelled = n;
+  for (int i = 0; i < 100; ++i) (*labelled.mutable_labels())["k" + std::to_string(i)] = "v";
+  EXPECT_FALSE(ValidateNode(labelled).ok());
+  v1::ReadLogRequest r;
+  r.set_max_bytes(int64_t{1} << 40);
+  EXPECT_FALSE(ValidateReadLog(r).ok());
+  r.set_max_bytes(0);
+  r.set_offset(-5);
+  EXPECT_FALSE(ValidateReadLog(r).ok());
 }
 
 }  // namespace

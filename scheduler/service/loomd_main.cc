@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   token_create->add_flag("--admin", token_admin, "may act for every tenant, on nodes and on tokens");
   token_create->add_option("--expires", token_expires, "lifetime (30d, 12h, ...); default never");
   token_cmd->require_subcommand(1);
-  for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
+  token_cmd->fallthrough();  // loomd token create --home DIR: loomd's options after the subcommand
+  token_create->fallthrough();
   CLI11_PARSE(app, argc, argv);
   if (*token_create) {
     return CreateTokenLocally(home, token_tenant, token_admin, token_expires);

@@ -422,6 +422,36 @@ TEST_F(SecurityTest, MutatedMessagesOnEveryRpcChangeNothingInvalid) {
   for (const v1::Job& j : jobs.jobs()) EXPECT_TRUE(auth::ValidateJobSpec(j.spec()).ok()) << j.id();
 }
 
+TEST_F(SecurityTest, TokenCommandsAndTheHeadNodesRootOfTrust) {
+  // loomd token create: straight into loomd's token file, usable at once.
+  const std::string cmd = std::string(LOOM_BIN_DIR) + "/loomd token create --home " + cluster_.home() +
+                          " --tenant frank 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[256] = {};
+  std::string out;
+  while (fgets(buf, sizeof(buf), p)) out += buf;
+  ASSERT_EQ(pclose(p), 0) << out;
+  Stub frank = As(out.substr(0, out.find('\n')));
+  EXPECT_TRUE((Call(*frank, &v1::Scheduler::Stub::ListJobs, v1::ListJobsRequest())).ok());
+
+  // loom token create / list / revoke through loomd, as loom up's admin.
+  CommandResult made = cluster_.Loom({"token", "create", "--tenant", "grace", "--expires", "1d"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(made.out.rfind("loom_", 0), 0u) << made.out;
+  CommandResult list = cluster_.Loom({"token", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("grace"), std::string::npos) << list.out;
+  const std::string id = made.err.substr(made.err.find("Token ") + 6, made.err.find(" for") - made.err.find("Token ") - 6);
+  CommandResult revoked = cluster_.Loom({"token", "revoke", id});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
+  Stub grace = As(made.out.substr(0, made.out.find('\n')));
+  EXPECT_EQ(Code(Call(*grace, &v1::Scheduler::Stub::ListJobs, v1::ListJobsRequest())), grpc::UNAUTHENTICATED);
+  CommandResult bad = cluster_.Loom({"token", "create", "--tenant", "a b"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+}
+
 TEST(SecurityPolicyTest, QosAndPriorityAboveTheTenantsCapAreRefused) {
   char tmpl[] = "/tmp/loom-caps-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
