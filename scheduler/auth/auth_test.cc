@@ -52,10 +52,11 @@ TEST_F(TokenStoreTest, RevokedAndExpiredTokensAreRefused) {
   auto a = store_->Create("alice", false, 1000, 0);
   auto b = store_->Create("bob", true, 1000, 5000);
   ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(store_->Verify(a->second, 1500).ok());  // remembered now; revoking must forget it
   ASSERT_TRUE(store_->Revoke(a->first.id).ok());
   EXPECT_EQ(store_->Verify(a->second, 2000).status().code(), StatusCode::kUnauthenticated);
   EXPECT_TRUE(store_->Verify(b->second, 4999).ok());
-  EXPECT_EQ(store_->Verify(b->second, 5000).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(store_->Verify(b->second, 5000).status().code(), StatusCode::kUnauthenticated);  // remembered, still expires
   EXPECT_EQ(store_->Revoke(99).code(), StatusCode::kNotFound);
   auto list = store_->List();
   ASSERT_EQ(list.size(), 2u);

@@ -120,12 +120,20 @@ StatusOr<TokenInfo> TokenStore::Verify(const std::string& token, int64_t now_ms)
   if (token.size() > 128 || token.rfind("loom_", 0) != 0) return Unauthenticated("not a Loom token");
   const std::string hash = Sha256Hex(token);
   std::lock_guard<std::mutex> lock(mu_);
+  if (auto hit = verified_.find(hash); hit != verified_.end()) {
+    if (hit->second.expires_ms > 0 && now_ms >= hit->second.expires_ms) {
+      return Unauthenticated("token " + std::to_string(hit->second.id) + " has expired");
+    }
+    return hit->second;
+  }
   Stmt q(db_, "SELECT id, tenant, admin, created_ms, expires_ms, revoked FROM tokens WHERE hash = ?");
   sqlite3_bind_text(q.get(), 1, hash.c_str(), -1, SQLITE_TRANSIENT);
   if (!q.ok() || sqlite3_step(q.get()) != SQLITE_ROW) return Unauthenticated("unknown token");
   TokenInfo t = RowToInfo(q.get());
   if (t.revoked) return Unauthenticated("token " + std::to_string(t.id) + " was revoked");
   if (t.expires_ms > 0 && now_ms >= t.expires_ms) return Unauthenticated("token " + std::to_string(t.id) + " has expired");
+  if (verified_.size() >= 10000) verified_.clear();  // bounded; misses only cost a lookup
+  verified_[hash] = t;
   return t;
 }
 
@@ -143,6 +151,7 @@ Status TokenStore::Revoke(int64_t id) {
   sqlite3_bind_int64(u.get(), 1, id);
   if (!u.ok() || sqlite3_step(u.get()) != SQLITE_DONE) return Internal(std::string("cannot revoke: ") + sqlite3_errmsg(db_));
   if (sqlite3_changes(db_) == 0) return NotFound("no token " + std::to_string(id));
+  std::erase_if(verified_, [&](const auto& entry) { return entry.second.id == id; });
   return Status::Ok();
 }
 

@@ -1,7 +1,8 @@
 // TokenStore: users' bearer tokens, kept hashed (SHA-256) in their own SQLite file in loomd's
 // home (tokens.db), apart from the job store. loomd checks every user call against it; `loomd
 // token create` on the head node writes it directly (local access to the file is the root of
-// trust), so lookups always read the file rather than a cache a second process could outdate.
+// trust). Verified tokens are remembered in memory (loomd checks one on every call): a second
+// process can only add tokens, and revocation goes through this object, which forgets them.
 //
 // A token is "loom_<id>_<64 hex digits of randomness>"; only its hash is stored, so the file
 // alone does not give anyone a usable token. Thread-safe.
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -46,6 +48,7 @@ class TokenStore {
   explicit TokenStore(sqlite3* db) : db_(db) {}
   sqlite3* const db_;
   std::mutex mu_;
+  std::unordered_map<std::string, TokenInfo> verified_;  // GUARDED_BY(mu_): by hash
 };
 
 // loomd's token file in its home.
