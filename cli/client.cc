@@ -42,6 +42,10 @@ Status Client::Translate(const grpc::Status& s) const {
     return Unavailable("cannot reach loomd at " + address_ +
                        " (is it running? start one with `loom up`, or pass --server)");
   }
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    return Unauthenticated("loomd at " + address_ + " refused the credentials: " + s.error_message() +
+                           " (token from $LOOM_TOKEN or $LOOM_HOME/token)");
+  }
   if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Unavailable("loomd at " + address_ + " did not answer in time");
   }
