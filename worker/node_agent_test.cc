@@ -82,7 +82,8 @@ class NodeAgentTest : public ::testing::Test {
     AgentOptions options;
     options.report_dir = dir_ + "/reports";
     options.retry_min_ms = 0;  // the test drives the retries; RetryDelay is tested apart
-    return std::make_unique<NodeAgent>(address(), node, "s1", options);
+    return std::make_unique<NodeAgent>(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()), address(),
+                                       node, "s1", options);
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int Calls() {
