@@ -202,9 +202,9 @@ StatusOr<Result> RunOne(const CpArgs& args, const Binary& binary, int nodes) {
   auto fleet = Fleet::Start((*loomd)->address(), fo);
   if (!fleet.ok()) return fleet.status();
   const auto t_reg = SteadyClock::now();
+  (*fleet)->StartHeartbeats();
   if (Status s = (*fleet)->RegisterAll(std::chrono::seconds(args.register_timeout_s)); !s.ok()) return s;
   r.register_s = std::chrono::duration<double>(SteadyClock::now() - t_reg).count();
-  (*fleet)->StartHeartbeats();
   Submitter submitter((*loomd)->address(), args);
   submitter.Start();
   std::this_thread::sleep_for(std::chrono::duration<double>(args.warmup_s));

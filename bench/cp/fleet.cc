@@ -117,7 +117,8 @@ void Fleet::Register(int i, std::function<void(bool)> done) {
   call->req = RegisterRequestFor(i);
   SetDeadline(&call->ctx);
   ++calls_in_flight_;
-  StubFor(i)->async()->Register(&call->ctx, &call->req, &call->reply, [this, call, done](grpc::Status s) {
+  StubFor(i)->async()->Register(&call->ctx, &call->req, &call->reply, [this, call, done, i](grpc::Status s) {
+    if (s.ok()) nodes_[i]->registered = true;
     if (done) done(s.ok());
     delete call;
     --calls_in_flight_;
@@ -195,6 +196,7 @@ void Fleet::Record(float ms) {
 
 void Fleet::SendHeartbeat(int i) {
   Node& node = *nodes_[i];
+  if (!node.registered) return;
   if (node.in_flight.exchange(true)) {  // the previous one has not come back yet
     if (recording_) {
       std::lock_guard<std::mutex> l(mu_);

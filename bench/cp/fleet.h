@@ -56,6 +56,8 @@ class Fleet {
 
   // Registers every node (retrying failures) and returns once all are registered or `timeout`.
   Status RegisterAll(std::chrono::milliseconds timeout);
+  // Heartbeats run during registration too: each node beats once registered, so nodes that
+  // registered early do not go silent (and DOWN) while the rest register.
   void StartHeartbeats();
   void SetRecording(bool on) { recording_ = on; }
   // Stops heartbeats and exit reports and waits (bounded) for calls in flight.
@@ -71,6 +73,7 @@ class Fleet {
     std::string name, address;
     std::set<std::pair<int64_t, int32_t>> running;  // GUARDED_BY(Fleet::mu_)
     std::atomic<bool> in_flight{false};
+    std::atomic<bool> registered{false};  // heartbeats start once its first Register succeeded
   };
   struct Exit {
     std::chrono::steady_clock::time_point due;
