@@ -38,6 +38,8 @@ struct CpArgs {
   int job_gpus = 8;
   std::string sync = "full";
   int register_timeout_s = 600;
+  int64_t node_timeout_s = 30;
+  bool quiet_register = false;  // heartbeats start only once the whole fleet is registered
   FleetOptions fleet;
   bool json = false;
 };
@@ -194,7 +196,7 @@ StatusOr<Result> RunOne(const CpArgs& args, const Binary& binary, int nodes) {
   // Nodes miss beats under load; a generous timeout keeps the fleet UP so every run measures the
   // same cluster.
   auto loomd = LoomdProcess::Start(binary.path, {"--heartbeat-ms", std::to_string(args.fleet.heartbeat_ms),
-                                                 "--node-timeout-ms", std::to_string(args.fleet.heartbeat_ms * 30),
+                                                 "--node-timeout-ms", std::to_string(args.node_timeout_s * 1000),
                                                  "--sync", args.sync});
   if (!loomd.ok()) return loomd.status();
   FleetOptions fo = args.fleet;
@@ -202,9 +204,10 @@ StatusOr<Result> RunOne(const CpArgs& args, const Binary& binary, int nodes) {
   auto fleet = Fleet::Start((*loomd)->address(), fo);
   if (!fleet.ok()) return fleet.status();
   const auto t_reg = SteadyClock::now();
-  (*fleet)->StartHeartbeats();
+  if (!args.quiet_register) (*fleet)->StartHeartbeats();
   if (Status s = (*fleet)->RegisterAll(std::chrono::seconds(args.register_timeout_s)); !s.ok()) return s;
   r.register_s = std::chrono::duration<double>(SteadyClock::now() - t_reg).count();
+  if (args.quiet_register) (*fleet)->StartHeartbeats();
   Submitter submitter((*loomd)->address(), args);
   submitter.Start();
   std::this_thread::sleep_for(std::chrono::duration<double>(args.warmup_s));
@@ -268,6 +271,10 @@ int RunCp(int argc, char** argv) {
   app.add_option("--channels", args.fleet.channels, "fleet connections to loomd")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_option("--sync", args.sync, "loomd --sync")->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
   app.add_option("--register-timeout-s", args.register_timeout_s)->check(CLI::Range(1, 3600))->capture_default_str();
+  app.add_option("--node-timeout-s", args.node_timeout_s, "loomd --node-timeout-ms, in seconds")
+      ->check(CLI::Range(int64_t{2}, int64_t{3600}))->capture_default_str();
+  app.add_flag("--quiet-register", args.quiet_register,
+               "register the whole fleet before any heartbeat (with a --node-timeout-s longer than registration)");
   app.add_flag("--json", args.json, "one JSON object per run");
   CLI11_PARSE(app, argc, argv);
 
