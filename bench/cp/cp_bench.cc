@@ -6,6 +6,7 @@
 // and peak RSS (VmHWM). Several --loomd binaries run one after the other in the same invocation,
 // so an old and a new ControlPlane are compared on the same machine at the same load.
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>

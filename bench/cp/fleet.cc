@@ -1,6 +1,7 @@
 #include "bench/cp/fleet.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <random>
 
