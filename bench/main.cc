@@ -9,6 +9,7 @@ int RunGemm(int argc, char** argv);
 int RunColl(int argc, char** argv);
 int RunSched(int argc, char** argv);
 int RunCluster(int argc, char** argv);
+int RunCp(int argc, char** argv);
 }  // namespace loom::bench
 
 namespace {
@@ -31,6 +32,9 @@ constexpr Command kCommands[] = {
 #endif
 #ifdef LOOM_BENCH_HAS_CLUSTER
     {"cluster", loom::bench::RunCluster, "control-plane latency and jobs/s against a running cluster"},
+#endif
+#ifdef LOOM_BENCH_HAS_CP
+    {"cp", loom::bench::RunCp, "a real loomd under thousands of simulated nodes (heartbeats, submits)"},
 #endif
 };
 
