@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +59,21 @@ StatusOr<ProcUsage> ReadProcUsage(pid_t pid) {
   return usage;
 }
 
+namespace {
+// The fake fleet speaks plaintext gRPC on loopback. A loomd with TLS (every build since the
+// security work) then needs --insecure; an older one has no such flag and must not get it.
+bool TakesInsecureFlag(const std::string& binary) {
+  const std::string command = "'" + binary + "' --help 2>&1";
+  FILE* help = popen(command.c_str(), "r");
+  if (!help) return false;
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), help)) > 0;) text.append(buf, n);
+  pclose(help);
+  return text.find("--insecure") != std::string::npos;
+}
+}  // namespace
+
 StatusOr<std::unique_ptr<LoomdProcess>> LoomdProcess::Start(const std::string& binary,
                                                              const std::vector<std::string>& args) {
   std::unique_ptr<LoomdProcess> p(new LoomdProcess);
@@ -66,6 +82,7 @@ StatusOr<std::unique_ptr<LoomdProcess>> LoomdProcess::Start(const std::string& b
   p->home_ = tmpl;
   SpawnSpec spec;
   spec.argv = {binary, "--home", p->home_, "--listen", "127.0.0.1:0"};
+  if (TakesInsecureFlag(binary)) spec.argv.push_back("--insecure");
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = CurrentEnvironment();
   spec.env.erase("LOOM_SERVER");
