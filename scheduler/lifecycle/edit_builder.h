@@ -81,6 +81,8 @@ class Builder {
     return HasExited(j, name) || node(name) == nullptr;
   }
   bool all_quiet(const v1::Job& j) const {
+    // Exited nodes are distinct nodes of the allocation (ranks_gone adds each once).
+    if (j.exited_nodes_size() == j.allocation_size()) return true;
     for (const auto& a : j.allocation()) {
       if (!quiet(j, a.node())) return false;
     }
@@ -156,8 +158,22 @@ class Builder {
     settle(id);
   }
 
+  // While deferred, settle() only notes the job; turning deferral off settles each noted job
+  // once (a batch of exit reports checks "every node quiet" once, not once per report).
+  void defer_settle(bool on) {
+    defer_ = on;
+    if (on) return;
+    std::vector<int64_t> ids = std::move(deferred_);
+    deferred_.clear();
+    for (int64_t id : ids) settle(id);
+  }
+
   // Requeues a stopping job, or releases an ended one, once no node runs its ranks.
   void settle(int64_t id) {
+    if (defer_) {
+      if (std::find(deferred_.begin(), deferred_.end(), id) == deferred_.end()) deferred_.push_back(id);
+      return;
+    }
     const v1::Job* j = job(id);
     if (!j || !all_quiet(*j)) return;
     const Phase phase = PhaseOf(*j);
@@ -275,6 +291,8 @@ class Builder {
   Edit& edit_;
   const Lifecycle& lc_;
   const int64_t now_;
+  bool defer_ = false;
+  std::vector<int64_t> deferred_;
 };
 
 }  // namespace loom::lifecycle::internal

@@ -218,10 +218,15 @@ Edit Lifecycle::OnPass(const View& view, const sched::Cluster& cluster, const sc
     for (int i = 0; i < j.allocation_size(); ++i) {
       if (!nodes[i]) continue;
       WorkerCall call{WorkerCall::kLaunch, nodes[i]->name(), nodes[i]->address(), {}, {}};
-      *call.launch.mutable_job() = j;
       call.launch.set_node_index(i);
-      for (const v1::Node* n : nodes) {
-        if (n) *call.launch.add_nodes() = *n;
+      if (options_.launch_rows) {
+        *call.launch.mutable_job() = j;
+        for (const v1::Node* n : nodes) {
+          if (n) *call.launch.add_nodes() = *n;
+        }
+      } else {
+        call.launch.mutable_job()->set_id(j.id());
+        call.launch.mutable_job()->set_attempt(j.attempt());
       }
       edit.calls.push_back(std::move(call));
     }
@@ -257,6 +262,18 @@ Edit Lifecycle::OnRanksExited(const View& view, const v1::ReportJobExitRequest& 
   Edit edit;
   Builder b(view, edit, *this, now);
   b.ranks_gone(report.job_id(), report.attempt(), report.node(), v1::END_CAUSE_UNSPECIFIED, "", &report);
+  return edit;
+}
+
+Edit Lifecycle::OnRanksExited(const View& view, const std::vector<v1::ReportJobExitRequest>& reports,
+                              int64_t now) const {
+  Edit edit;
+  Builder b(view, edit, *this, now);
+  b.defer_settle(true);
+  for (const v1::ReportJobExitRequest& r : reports) {
+    b.ranks_gone(r.job_id(), r.attempt(), r.node(), v1::END_CAUSE_UNSPECIFIED, "", &r);
+  }
+  b.defer_settle(false);
   return edit;
 }
 
