@@ -55,6 +55,9 @@ class SimRows final : public lifecycle::View {
       if (lifecycle::IsTerminal(j.state()) && j.released()) {
         jobs_.erase(id);
       } else {
+        // Only the current run is kept: the simulator records every attempt itself, and a row
+        // of a job requeued thousands of times would otherwise be copied with all of them.
+        if (j.runs_size() > 1) j.mutable_runs()->DeleteSubrange(0, j.runs_size() - 1);
         jobs_[id] = std::move(j);
       }
     }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "scheduler/lifecycle/lifecycle.h"
@@ -165,6 +167,7 @@ class Builder {
     if (on) return;
     std::vector<int64_t> ids = std::move(deferred_);
     deferred_.clear();
+    sets_.clear();
     for (int64_t id : ids) settle(id);
   }
 
@@ -231,9 +234,10 @@ class Builder {
           std::to_string(j->attempt()) + ")");
       return;
     }
-    if (!HasNode(*j, name) || HasExited(*j, name)) return;  // already known, or not its node
+    if (!has_node(*j, name) || exited(*j, name)) return;  // already known, or not its node
     v1::Job& m = mut(id);
     m.add_exited_nodes(name);
+    if (defer_) sets(m).exited.insert(name);
     if (PhaseOf(m) != Phase::kRunning) {
       settle(id);
       return;
@@ -291,8 +295,28 @@ class Builder {
   Edit& edit_;
   const Lifecycle& lc_;
   const int64_t now_;
+  // HasNode and HasExited, O(1) during a batch: N reports of one job scan no list N times.
+  struct NodeSets {
+    std::unordered_set<std::string> nodes, exited;
+  };
+  NodeSets& sets(const v1::Job& j) {
+    auto it = sets_.find(j.id());
+    if (it != sets_.end()) return it->second;
+    NodeSets& s = sets_[j.id()];
+    for (const auto& a : j.allocation()) s.nodes.insert(a.node());
+    s.exited.insert(j.exited_nodes().begin(), j.exited_nodes().end());
+    return s;
+  }
+  bool has_node(const v1::Job& j, const std::string& name) {
+    return defer_ ? sets(j).nodes.count(name) != 0 : HasNode(j, name);
+  }
+  bool exited(const v1::Job& j, const std::string& name) {
+    return defer_ ? sets(j).exited.count(name) != 0 : HasExited(j, name);
+  }
+
   bool defer_ = false;
   std::vector<int64_t> deferred_;
+  std::unordered_map<int64_t, NodeSets> sets_;
 };
 
 }  // namespace loom::lifecycle::internal

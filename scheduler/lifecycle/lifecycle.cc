@@ -206,8 +206,10 @@ Edit Lifecycle::OnPass(const View& view, const sched::Cluster& cluster, const sc
     const std::string& head = j.allocation(0).node();
     j.set_master_port(PickMasterPort(b, head, d.id, ports[head]));
     ports[head].insert(j.master_port());
+    // The next attempt after the row's: a store may keep only the latest run (loom-sim does).
+    const int attempt = std::max(j.attempt(), j.runs_size()) + 1;
     v1::JobRun* run = j.add_runs();
-    j.set_attempt(j.runs_size());
+    j.set_attempt(attempt);
     run->set_attempt(j.attempt());
     run->set_eligible_ms(j.eligible_time_ms() ? j.eligible_time_ms() : j.submit_time_ms());
     run->set_start_ms(now);

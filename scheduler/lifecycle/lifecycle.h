@@ -15,7 +15,8 @@
 //      ◀────────requeue (submit time kept)──────────────────────────┘
 //      └──cancel──▶ CANCELLED (kDone)
 //
-// Attempts: every start is attempt n = runs_size() (1-based); Launch, Kill, exit reports and
+// Attempts: every start is attempt n = runs_size() (1-based; the row's attempt + 1 where a store
+// keeps only the latest run); Launch, Kill, exit reports and
 // heartbeats name (job, attempt), and a report of another attempt than the current one changes
 // nothing (the Edit carries a log line saying so). A report naming attempt 0 comes from a worker
 // that predates attempts and is taken as the current attempt.

@@ -560,6 +560,17 @@ TEST_F(LifecycleTest, LaunchCallsWithoutRowsNameTheJobAndAttemptOnly) {
   EXPECT_EQ(lean.calls[1].launch.node_index(), 1);
   EXPECT_EQ(lean.calls[1].launch.job().attempt(), 1);
   EXPECT_EQ(lean.calls[1].launch.nodes_size(), 0);
+  // A store that keeps only the latest run (loom-sim's) still numbers attempts on.
+  v1::Job& k = view.jobs[4];
+  k.set_id(4);
+  k.set_state(v1::PENDING);
+  k.set_attempt(7);
+  k.add_runs()->set_attempt(7);
+  k.mutable_spec()->set_gpus(4);
+  k.mutable_spec()->set_gpus_per_node(4);
+  sched::PassResult again;
+  again.starts.push_back({4, {{0, 0b1111, false}}});
+  EXPECT_EQ(lc.OnPass(view, cluster, again, kNow).jobs.at(4).attempt(), 8);
   EXPECT_EQ(full.calls[1].launch.nodes_size(), 2);
   // The rows written are the same either way.
   EXPECT_EQ(lean.jobs.at(3).SerializeAsString(), full.jobs.at(3).SerializeAsString());
