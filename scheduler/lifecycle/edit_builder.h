@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "scheduler/lifecycle/lifecycle.h"
@@ -81,6 +83,8 @@ class Builder {
     return HasExited(j, name) || node(name) == nullptr;
   }
   bool all_quiet(const v1::Job& j) const {
+    // Exited nodes are distinct nodes of the allocation (ranks_gone adds each once).
+    if (j.exited_nodes_size() == j.allocation_size()) return true;
     for (const auto& a : j.allocation()) {
       if (!quiet(j, a.node())) return false;
     }
@@ -156,8 +160,23 @@ class Builder {
     settle(id);
   }
 
+  // While deferred, settle() only notes the job; turning deferral off settles each noted job
+  // once (a batch of exit reports checks "every node quiet" once, not once per report).
+  void defer_settle(bool on) {
+    defer_ = on;
+    if (on) return;
+    std::vector<int64_t> ids = std::move(deferred_);
+    deferred_.clear();
+    sets_.clear();
+    for (int64_t id : ids) settle(id);
+  }
+
   // Requeues a stopping job, or releases an ended one, once no node runs its ranks.
   void settle(int64_t id) {
+    if (defer_) {
+      if (std::find(deferred_.begin(), deferred_.end(), id) == deferred_.end()) deferred_.push_back(id);
+      return;
+    }
     const v1::Job* j = job(id);
     if (!j || !all_quiet(*j)) return;
     const Phase phase = PhaseOf(*j);
@@ -215,9 +234,10 @@ class Builder {
           std::to_string(j->attempt()) + ")");
       return;
     }
-    if (!HasNode(*j, name) || HasExited(*j, name)) return;  // already known, or not its node
+    if (!has_node(*j, name) || exited(*j, name)) return;  // already known, or not its node
     v1::Job& m = mut(id);
     m.add_exited_nodes(name);
+    if (defer_) sets(m).exited.insert(name);
     if (PhaseOf(m) != Phase::kRunning) {
       settle(id);
       return;
@@ -275,6 +295,28 @@ class Builder {
   Edit& edit_;
   const Lifecycle& lc_;
   const int64_t now_;
+  // HasNode and HasExited, O(1) during a batch: N reports of one job scan no list N times.
+  struct NodeSets {
+    std::unordered_set<std::string> nodes, exited;
+  };
+  NodeSets& sets(const v1::Job& j) {
+    auto it = sets_.find(j.id());
+    if (it != sets_.end()) return it->second;
+    NodeSets& s = sets_[j.id()];
+    for (const auto& a : j.allocation()) s.nodes.insert(a.node());
+    s.exited.insert(j.exited_nodes().begin(), j.exited_nodes().end());
+    return s;
+  }
+  bool has_node(const v1::Job& j, const std::string& name) {
+    return defer_ ? sets(j).nodes.count(name) != 0 : HasNode(j, name);
+  }
+  bool exited(const v1::Job& j, const std::string& name) {
+    return defer_ ? sets(j).exited.count(name) != 0 : HasExited(j, name);
+  }
+
+  bool defer_ = false;
+  std::vector<int64_t> deferred_;
+  std::unordered_map<int64_t, NodeSets> sets_;
 };
 
 }  // namespace loom::lifecycle::internal

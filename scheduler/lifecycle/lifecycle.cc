@@ -206,8 +206,10 @@ Edit Lifecycle::OnPass(const View& view, const sched::Cluster& cluster, const sc
     const std::string& head = j.allocation(0).node();
     j.set_master_port(PickMasterPort(b, head, d.id, ports[head]));
     ports[head].insert(j.master_port());
+    // The next attempt after the row's: a store may keep only the latest run (loom-sim does).
+    const int attempt = std::max(j.attempt(), j.runs_size()) + 1;
     v1::JobRun* run = j.add_runs();
-    j.set_attempt(j.runs_size());
+    j.set_attempt(attempt);
     run->set_attempt(j.attempt());
     run->set_eligible_ms(j.eligible_time_ms() ? j.eligible_time_ms() : j.submit_time_ms());
     run->set_start_ms(now);
@@ -218,10 +220,15 @@ Edit Lifecycle::OnPass(const View& view, const sched::Cluster& cluster, const sc
     for (int i = 0; i < j.allocation_size(); ++i) {
       if (!nodes[i]) continue;
       WorkerCall call{WorkerCall::kLaunch, nodes[i]->name(), nodes[i]->address(), {}, {}};
-      *call.launch.mutable_job() = j;
       call.launch.set_node_index(i);
-      for (const v1::Node* n : nodes) {
-        if (n) *call.launch.add_nodes() = *n;
+      if (options_.launch_rows) {
+        *call.launch.mutable_job() = j;
+        for (const v1::Node* n : nodes) {
+          if (n) *call.launch.add_nodes() = *n;
+        }
+      } else {
+        call.launch.mutable_job()->set_id(j.id());
+        call.launch.mutable_job()->set_attempt(j.attempt());
       }
       edit.calls.push_back(std::move(call));
     }
@@ -257,6 +264,18 @@ Edit Lifecycle::OnRanksExited(const View& view, const v1::ReportJobExitRequest& 
   Edit edit;
   Builder b(view, edit, *this, now);
   b.ranks_gone(report.job_id(), report.attempt(), report.node(), v1::END_CAUSE_UNSPECIFIED, "", &report);
+  return edit;
+}
+
+Edit Lifecycle::OnRanksExited(const View& view, const std::vector<v1::ReportJobExitRequest>& reports,
+                              int64_t now) const {
+  Edit edit;
+  Builder b(view, edit, *this, now);
+  b.defer_settle(true);
+  for (const v1::ReportJobExitRequest& r : reports) {
+    b.ranks_gone(r.job_id(), r.attempt(), r.node(), v1::END_CAUSE_UNSPECIFIED, "", &r);
+  }
+  b.defer_settle(false);
   return edit;
 }
 

@@ -15,7 +15,8 @@
 //      ◀────────requeue (submit time kept)──────────────────────────┘
 //      └──cancel──▶ CANCELLED (kDone)
 //
-// Attempts: every start is attempt n = runs_size() (1-based); Launch, Kill, exit reports and
+// Attempts: every start is attempt n = runs_size() (1-based; the row's attempt + 1 where a store
+// keeps only the latest run); Launch, Kill, exit reports and
 // heartbeats name (job, attempt), and a report of another attempt than the current one changes
 // nothing (the Edit carries a log line saying so). A report naming attempt 0 comes from a worker
 // that predates attempts and is taken as the current attempt.
@@ -65,6 +66,10 @@ struct Options {
   int default_max_requeues = 5;     // Slurm's MaxBatchRequeue
   int64_t default_grace_ms = 30000; // SIGTERM → SIGKILL when the job sets no --grace
   int64_t max_grace_ms = 30000;     // cap on any job's grace (policy config `max_grace`)
+  // Launch calls carry the job's row and every node's row (what a worker needs to start its
+  // ranks). A caller that sends no calls (loom-sim) turns this off: for a job on N nodes the
+  // copies cost O(N²), a second per start at 1,000 nodes. Only the calls' payload differs.
+  bool launch_rows = true;
 };
 
 // The rows the handlers read. Implemented over loomd's maps (ControlPlane) and over plain maps
@@ -162,6 +167,10 @@ class Lifecycle {
   // A worker reports that the ranks of (job, attempt) on `node` exited. Unknown jobs and other
   // attempts than the current one are acknowledged with a log line and change nothing.
   Edit OnRanksExited(const View& view, const v1::ReportJobExitRequest& report, int64_t now) const;
+  // Several reports at one instant, as one edit: the same outcome as handling them one after
+  // the other, but a job's row is copied once and settled once (O(N) for N nodes, not O(N²)).
+  Edit OnRanksExited(const View& view, const std::vector<v1::ReportJobExitRequest>& reports,
+                     int64_t now) const;
   // The ranks of (job, attempt) on `node` are gone without an exit report, for `cause`
   // (WORKER_LOST, LAUNCH_FAILED, NODE_FAIL after the lease).
   Edit OnRanksGone(const View& view, int64_t job, int attempt, const std::string& node,

@@ -541,6 +541,80 @@ TEST_F(LifecycleTest, StartsNumberAttemptsAndGiveConcurrentJobsDistinctPorts) {
   EXPECT_EQ(e.calls[0].launch.job().attempt(), 2);
 }
 
+TEST_F(LifecycleTest, LaunchCallsWithoutRowsNameTheJobAndAttemptOnly) {
+  sched::Cluster cluster;
+  for (const char* n : {"n0", "n1"}) ASSERT_TRUE(cluster.UpsertNode(n, 4, {}).ok());
+  v1::Job& j = view.jobs[3];
+  j.set_id(3);
+  j.set_state(v1::PENDING);
+  j.mutable_spec()->set_gpus(8);
+  j.mutable_spec()->set_gpus_per_node(4);
+  sched::PassResult pass;
+  pass.starts.push_back({3, {{0, 0b1111, true}, {1, 0b1111, true}}});
+  Options o;
+  o.launch_rows = false;
+  Edit lean = Lifecycle(o).OnPass(view, cluster, pass, kNow);
+  Edit full = lc.OnPass(view, cluster, pass, kNow);
+  ASSERT_EQ(lean.calls.size(), 2u);
+  EXPECT_EQ(lean.calls[1].node, "n1");
+  EXPECT_EQ(lean.calls[1].launch.node_index(), 1);
+  EXPECT_EQ(lean.calls[1].launch.job().attempt(), 1);
+  EXPECT_EQ(lean.calls[1].launch.nodes_size(), 0);
+  // A store that keeps only the latest run (loom-sim's) still numbers attempts on.
+  v1::Job& k = view.jobs[4];
+  k.set_id(4);
+  k.set_state(v1::PENDING);
+  k.set_attempt(7);
+  k.add_runs()->set_attempt(7);
+  k.mutable_spec()->set_gpus(4);
+  k.mutable_spec()->set_gpus_per_node(4);
+  sched::PassResult again;
+  again.starts.push_back({4, {{0, 0b1111, false}}});
+  EXPECT_EQ(lc.OnPass(view, cluster, again, kNow).jobs.at(4).attempt(), 8);
+  EXPECT_EQ(full.calls[1].launch.nodes_size(), 2);
+  // The rows written are the same either way.
+  EXPECT_EQ(lean.jobs.at(3).SerializeAsString(), full.jobs.at(3).SerializeAsString());
+}
+
+// A batch of reports decides as the same reports one by one: completion, a failure that ends
+// the job and releases it once the rest report, a preemption's requeue.
+TEST_F(LifecycleTest, ABatchOfExitReportsEndsAsTheReportsOneByOne) {
+  auto one_by_one = [&](const std::vector<v1::ReportJobExitRequest>& reports) {
+    MapView v = view;
+    for (const auto& r : reports) v.Apply(lc.OnRanksExited(v, r, kNow));
+    return v;
+  };
+  auto batch = [&](const std::vector<v1::ReportJobExitRequest>& reports) {
+    MapView v = view;
+    Edit e = lc.OnRanksExited(v, reports, kNow);
+    v.Apply(e);
+    return std::make_pair(v, e);
+  };
+  const std::vector<std::vector<v1::ReportJobExitRequest>> cases = {
+      {Exit(1, "n0", 0), Exit(1, "n1", 0), Exit(1, "n2", 0)},
+      {Exit(1, "n1", 3), Exit(1, "n0", 143), Exit(1, "n2", 143)},
+      {Exit(1, "n0", 0, "TimeLimit"), Exit(1, "n1", 0, "TimeLimit")},  // n2 not yet: held
+  };
+  for (const auto& reports : cases) {
+    view.jobs.clear();
+    Running(1, {"n0", "n1", "n2"});
+    const MapView a = one_by_one(reports);
+    const auto [b, edit] = batch(reports);
+    EXPECT_EQ(a.jobs.at(1).SerializeAsString(), b.jobs.at(1).SerializeAsString());
+  }
+  view.jobs.clear();
+  Running(1, {"n0", "n1", "n2"});
+  sched::Cluster cluster;
+  sched::PassResult pass;
+  pass.preemptions.push_back({1, 2});
+  view.Apply(lc.OnPass(view, cluster, pass, kNow));
+  const auto [v, edit] = batch({Exit(1, "n0", 143), Exit(1, "n1", 143), Exit(1, "n2", 143)});
+  EXPECT_EQ(v.jobs.at(1).state(), v1::PENDING);
+  int requeues = 0;
+  for (const CoreChange& c : edit.core) requeues += c.kind == CoreChange::kRequeue && c.job == 1;
+  EXPECT_EQ(requeues, 1);  // settled once
+}
+
 // --- core changes
 
 TEST(ApplyToCoreTest, SubmitQueuesAndCancelRemoves) {
