@@ -74,6 +74,7 @@ LocalCluster::LocalCluster(Options options) : options_(options) {
 
 LocalCluster::~LocalCluster() {
   for (pid_t& w : workers_) {
+    if (w > 0) kill(w, SIGCONT);  // a test that failed while a worker was stopped must not hang here
     Reap(w, SIGTERM);  // workers kill their jobs' process groups on SIGTERM
     w = 0;
   }
