@@ -14,10 +14,14 @@ namespace loom::cli {
 // channel skips the DNS resolver (and its c-ares set-up) that a bare address goes through; names
 // and addresses that already carry a scheme are left as they are.
 std::string GrpcTarget(const std::string& address);
+// The user's token: $LOOM_TOKEN, else the first line of $LOOM_HOME/token (which must be mode
+// 0600); empty when neither exists.
+StatusOr<std::string> FindToken(const std::string& home);
 
 class Client {
  public:
-  // `server` may be empty: $LOOM_SERVER, then $LOOM_HOME/loomd.addr.
+  // `server` may be empty: $LOOM_SERVER, then $LOOM_HOME/loomd.addr. TLS with the CA of
+  // tls::Security::ForClient (plaintext with $LOOM_INSECURE=1, which `loom --insecure` sets).
   static StatusOr<Client> Connect(const std::string& server, const std::string& home);
 
   const std::string& address() const { return address_; }

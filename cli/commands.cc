@@ -134,7 +134,8 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   if (flags.command_size() > 0) *spec.mutable_command() = flags.command();
   for (const auto& [k, v] : flags.env()) (*spec.mutable_env())[k] = v;
   if (spec.gpus() == 0 && file.empty()) spec.set_gpus(1);  // like sbatch: one task by default
-  if (spec.tenant().empty()) {
+  // With tokens, loomd charges the token's tenant; a plaintext loomd has only the user's word.
+  if (spec.tenant().empty() && g.insecure) {
     const char* user = std::getenv("USER");
     spec.set_tenant(user && *user ? user : "default");
   }

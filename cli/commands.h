@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "loom/v1/loom.pb.h"
 
 namespace loom::cli {
@@ -13,6 +14,7 @@ struct Global {
   std::string server;  // --server
   std::string home;    // $LOOM_HOME
   bool json = false;
+  bool insecure = false;  // --insecure: plaintext to a loopback loomd (and `loom up` without TLS)
 };
 
 int Submit(const Global& g, v1::JobSpec spec, const std::string& file, bool wait);
@@ -43,5 +45,14 @@ int Up(const Global& g, const UpOptions& options);
 
 // One line to stderr, prefixed "loom: "; returns 1.
 int Error(const std::string& message);
+// loom token create|list|revoke (admin), through loomd.
+int TokenCreate(const Global& g, const std::string& tenant, bool admin, const std::string& expires);
+int TokenList(const Global& g);
+int TokenRevoke(const Global& g, const std::string& id);
+// loom up: an admin token for this machine's user in $LOOM_HOME/token (mode 0600), written
+// straight into loomd's token file; an existing valid one is kept.
+Status EnsureLocalAdminToken(const std::string& home);
+// loom certs init DIR --node N...: the cluster CA, loomd's certificate and the nodes'.
+int CertsInit(const std::string& dir, const std::vector<std::string>& nodes);
 
 }  // namespace loom::cli

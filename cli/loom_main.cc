@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   g.home = loom::LoomHome();
   app.add_option("--server", g.server, "loomd address HOST:PORT (default $LOOM_SERVER, then $LOOM_HOME/loomd.addr)");
   app.add_flag("--json", g.json, "machine-readable output");
+  app.add_flag("--insecure", g.insecure, "plaintext, no certificates (a loopback loomd started with --insecure)");
   app.set_help_all_flag("--help-all", "help for every command");
 
   // submit
@@ -115,8 +116,31 @@ int main(int argc, char** argv) {
   std::string shell;
   completion->add_option("shell", shell, "the shell (bash)")->required()->check(CLI::IsMember({"bash"}));
 
+  auto* certs = app.add_subcommand("certs", "cluster certificates");
+  certs->require_subcommand(1);
+  auto* certs_init = certs->add_subcommand("init", "make the CA (once), loomd's and the nodes' certificates in DIR");
+  std::string certs_dir;
+  std::vector<std::string> cert_nodes;
+  certs_init->add_option("dir", certs_dir, "certificate directory (copy ca.crt and node-<name>.* to each node)")->required();
+  certs_init->add_option("--node", cert_nodes, "a node name to make a certificate for; repeatable");
+
+  auto* token = app.add_subcommand("token", "users' bearer tokens (admin)");
+  token->require_subcommand(1);
+  auto* token_create = token->add_subcommand("create", "a new token for a tenant; printed once");
+  std::string token_tenant, token_expires, token_id;
+  bool token_admin = false;
+  token_create->add_option("--tenant", token_tenant, "the tenant it acts for")->required();
+  token_create->add_flag("--admin", token_admin, "may act for every tenant, on nodes and on tokens");
+  token_create->add_option("--expires", token_expires, "lifetime (30d, 12h, ...); default never");
+  auto* token_list = token->add_subcommand("list", "every token (not their secrets)");
+  auto* token_revoke = token->add_subcommand("revoke", "a token stops working at once");
+  token_revoke->add_option("id", token_id, "token id (loom token list)")->required();
+
   // Options given after the subcommand (loom queue --json) count too.
-  for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
+  for (CLI::App* sub : app.get_subcommands({})) {
+    sub->fallthrough();
+    for (CLI::App* nested : sub->get_subcommands({})) nested->fallthrough();
+  }
 
   try {
     app.parse(argc, argv);
@@ -133,6 +157,11 @@ int main(int argc, char** argv) {
     return Error(e.what() + std::string(" (see loom --help)"));
   }
 
+  if (g.insecure) setenv("LOOM_INSECURE", "1", 1);  // Client::Connect, and loom up's processes
+  if (*certs_init) return CertsInit(certs_dir, cert_nodes);
+  if (*token_create) return TokenCreate(g, token_tenant, token_admin, token_expires);
+  if (*token_list) return TokenList(g);
+  if (*token_revoke) return TokenRevoke(g, token_id);
   if (*submit) {
     flags.set_gpus(gpus);
     flags.set_gpus_per_node(per_node);

@@ -20,6 +20,8 @@
 #include "common/mpi_loopback.h"
 #include "common/paths.h"
 #include "common/process.h"
+#include "common/tls/certs.h"
+#include "common/tls/tls.h"
 #include "scheduler/config/cluster_config.h"
 #include "scheduler/config/policy_config.h"
 
@@ -136,6 +138,16 @@ int Up(const Global& g, const UpOptions& o) {
   std::error_code ec;
   std::filesystem::create_directories(g.home, ec);
   if (ec) return Error("cannot create " + g.home + ": " + ec.message());
+  // TLS by default: the CA (made once, kept across restarts) and a certificate per node.
+  std::vector<std::string> security_args;
+  if (g.insecure) {
+    security_args = {"--insecure"};
+  } else {
+    std::vector<std::string> names;
+    for (const WorkerPlan& w : *plan) names.push_back(w.name);
+    if (Status s = tls::InitCertificates(tls::CertsDir(g.home), names); !s.ok()) return Error(s.message());
+    if (Status s = EnsureLocalAdminToken(g.home); !s.ok()) return Error(s.message());
+  }
 
   // One cluster per LOOM_HOME: refuse to start a second over a live loomd.
   if (std::filesystem::exists(AddressFile(g.home))) {
@@ -181,6 +193,7 @@ int Up(const Global& g, const UpOptions& o) {
                                     std::to_string(o.node_timeout_ms)};
   loomd.insert(loomd.end(), policy_args->begin(), policy_args->end());
   if (!o.http_listen.empty()) loomd.insert(loomd.end(), {"--http-listen", o.http_listen});
+  loomd.insert(loomd.end(), security_args.begin(), security_args.end());
   members.push_back({"loomd", std::move(loomd), "loomd.log"});
   if (!start(members[0])) {
     return 1;
@@ -210,6 +223,7 @@ int Up(const Global& g, const UpOptions& o) {
                                      "--mpirun-args", kLoopbackMpirunArgs, "--node-lease", lease};
     argv.insert(argv.end(), w.extra_args.begin(), w.extra_args.end());
     if (!o.http_listen.empty()) argv.insert(argv.end(), {"--http-listen", HttpHost(o.http_listen) + ":0"});
+    argv.insert(argv.end(), security_args.begin(), security_args.end());
     members.push_back({"worker " + w.name, std::move(argv), w.name + ".log"});
     if (!start(members.back())) {
       StopAll(members);

@@ -22,6 +22,8 @@ inline std::string AddressFile(const std::string& home) { return home + "/loomd.
 
 // The file loomd writes its HTTP URL to (--http-listen: /metrics and the dashboard).
 inline std::string HttpUrlFile(const std::string& home) { return home + "/loomd.http"; }
+// Where `loom up` leaves its admin token and the CLI looks for one (after $LOOM_TOKEN).
+inline std::string TokenFile(const std::string& home) { return home + "/token"; }
 
 // The address of loomd: the flag if given, else $LOOM_SERVER, else what loomd wrote under `home`.
 inline StatusOr<std::string> ResolveServer(const std::string& flag, const std::string& home) {

@@ -1,6 +1,7 @@
 #include "common/process.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -64,6 +65,16 @@ int ExitCode(int status) {
   return 1;
 }
 
+namespace {
+// In the child, before exec: become `spec`'s account for good (groups, then gid, then uid, so
+// none can be regained). Async-signal-safe calls only.
+bool DropPrivileges(const SpawnSpec& spec) {
+  if (!spec.switch_user) return true;
+  return setgroups(1, &spec.gid) == 0 && setgid(spec.gid) == 0 && setuid(spec.uid) == 0 &&
+         (spec.uid == 0 || setuid(0) != 0);  // regaining root must fail
+}
+}  // namespace
+
 StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument("empty command");
   LOOM_ASSIGN_OR_RETURN(std::string program, FindProgram(spec.argv[0]));
@@ -79,6 +90,8 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
   envp.push_back(nullptr);
   const std::string exec_error = "loom: cannot execute " + program + "\n";
   const std::string chdir_error = "loom: cannot enter " + spec.workdir + "\n";
+  const std::string user_error = "loom: cannot switch to uid " + std::to_string(spec.uid) + "\n";
+  const mode_t log_mode = spec.switch_user ? 0600 : 0644;
   const pid_t parent = getpid();
 
   pid_t pid = fork();
@@ -95,14 +108,22 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // the worker blocks signals; ranks must not inherit that
     int out = spec.stdout_fd, err = spec.stderr_fd;
-    if (!spec.stdout_path.empty()) out = open(spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (!spec.stderr_path.empty()) err = open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (!spec.stdout_path.empty()) out = open(spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, log_mode);
+    if (!spec.stderr_path.empty()) err = open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, log_mode);
+    if (spec.switch_user) {  // the logs are the account's, readable by it alone
+      if (!spec.stdout_path.empty() && out >= 0) fchown(out, spec.uid, spec.gid);
+      if (!spec.stderr_path.empty() && err >= 0) fchown(err, spec.uid, spec.gid);
+    }
     if (out >= 0) dup2(out, STDOUT_FILENO);
     if (err >= 0) dup2(err, STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     // Close everything else (gRPC's sockets and pipes must not leak into jobs).
     for (int fd = 3; fd < 1024; ++fd) close(fd);
+    if (!DropPrivileges(spec)) {
+      WriteAll(STDERR_FILENO, user_error.c_str());
+      _exit(126);
+    }
     if (!spec.workdir.empty() && chdir(spec.workdir.c_str()) != 0) {
       WriteAll(STDERR_FILENO, chdir_error.c_str());
       _exit(126);

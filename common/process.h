@@ -26,6 +26,11 @@ struct SpawnSpec {
   // A job's supervisor outlives the worker that starts it: its own session (no signal meant for
   // the worker's group or terminal reaches it) and no PR_SET_PDEATHSIG.
   bool own_session = false;
+  // Run as this account (a root worker's ranks): the log files become its own (mode 0600), then
+  // the child takes its groups and ids before entering `workdir` and exec.
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 // Forks and execs. The child dies with its parent (PR_SET_PDEATHSIG) so a killed worker (or

@@ -20,6 +20,8 @@ enum class StatusCode {
   kResourceExhausted,   // the request can never fit (more GPUs than the cluster has)
   kUnavailable,         // a peer or device could not be reached; retrying may succeed
   kInternal,            // a bug or an unexpected failure of a library we call
+  kPermissionDenied,    // the caller is known but may not do this; retrying cannot succeed
+  kUnauthenticated,     // the caller did not prove who it is (no, bad, revoked or expired token)
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -53,6 +55,8 @@ inline Status ResourceExhausted(std::string m) {
 }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
 
 inline const char* StatusCodeName(StatusCode code) {
   switch (code) {
@@ -64,6 +68,8 @@ inline const char* StatusCodeName(StatusCode code) {
     case StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
     case StatusCode::kUnavailable: return "UNAVAILABLE";
     case StatusCode::kInternal: return "INTERNAL";
+    case StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
+    case StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
   }
   return "UNKNOWN";
 }

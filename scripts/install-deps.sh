@@ -9,6 +9,8 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
   libcpp-httplib-dev hyperfine prometheus chromium fonts-dejavu-core
+  libssl-dev openssl        # TLS certificates, token hashes, job credentials
+  clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
 )
 # The dashboard is built with npm (web/package-lock.json): Debian's, unless a Node.js brought one.
 command -v npm >/dev/null || pkgs+=(nodejs npm)

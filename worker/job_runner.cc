@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include <sstream>
 
 #include "common/process.h"
+#include "common/tls/tls.h"
 #include "worker/rank_env.h"
 
 namespace loom::worker {
@@ -65,6 +67,7 @@ uint64_t TreeCpuTicks(pid_t root, const std::multimap<pid_t, pid_t>& children) {
 std::map<std::string, std::string> Merge(std::map<std::string, std::string> base, const EnvMap& over) {
   for (const auto& [k, v] : over) base[k] = v;
   if (geteuid() == 0) {  // Open MPI refuses root unless told; workers commonly run as root
+    // (harmless for a job switched to its tenant's account, which is not root)
     base["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
     base["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
   }
@@ -117,6 +120,10 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
   std::filesystem::remove_all(job.attempt_dir, ec);  // what a launch that failed here left
   std::filesystem::create_directories(job.attempt_dir, ec);
   if (ec) return Internal("cannot create " + job.attempt_dir + ": " + ec.message());
+  if (Status s = ResolveAccount(job); !s.ok()) return s;
+  if (job.switch_user && (chown(job.dir.c_str(), job.uid, job.gid) != 0 || chmod(job.dir.c_str(), 0700) != 0)) {
+    return Internal("cannot give " + job.dir + " to " + job.user + ": " + std::strerror(errno));
+  }
   job.attach_only = spec.spec().mpi() && launch.node_index() != 0;
   if (!job.attach_only) {
     Status s = StartSupervisor(job);
@@ -132,7 +139,7 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
 StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
   const v1::Job& spec = job.launch.job();
   SupervisorSpec out;
-  const auto base = CurrentEnvironment();
+  const auto base = BaseEnvironment(CurrentEnvironment());  // no secrets of the worker's
   const std::string workdir = spec.spec().workdir().empty() ? job.dir : spec.spec().workdir();
   job.rank_gpus.clear();
   if (spec.spec().mpi()) {
@@ -176,7 +183,14 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
     // A missing program is the launch's error, answered now rather than as an exit code later.
     LOOM_ASSIGN_OR_RETURN(std::string program, FindProgram(r.argv.empty() ? "" : r.argv[0]));
     (void)program;
+    if (job.switch_user) {
+      r.env["USER"] = r.env["LOGNAME"] = job.user;
+      r.env["HOME"] = job.home;
+    }
   }
+  out.switch_user = job.switch_user;  // the supervisor (root) drops to the tenant's account per rank
+  out.uid = job.uid;
+  out.gid = job.gid;
   out.lease_file = options_.lease_file;
   out.plan.ranks = static_cast<int>(out.ranks.size());
   out.plan.time_limit_ms = spec.spec().time_limit_s() * 1000;
@@ -265,6 +279,29 @@ bool JobRunner::PollSupervisor(Job& job, std::vector<Finished>& finished) {
   return true;
 }
 
+Status JobRunner::ResolveAccount(Job& job) const {
+  if (options_.run_as.empty()) return Status::Ok();
+  const std::string& tenant = job.launch.job().spec().tenant();
+  auto it = options_.run_as.find(tenant);
+  if (it == options_.run_as.end()) it = options_.run_as.find("*");
+  if (it == options_.run_as.end()) {
+    return FailedPrecondition("tenant '" + tenant + "' has no Unix account on this node (loom-worker --run-as " +
+                              tenant + "=USER)");
+  }
+  std::vector<char> buf(16384);
+  passwd pw {};
+  passwd* found = nullptr;
+  if (getpwnam_r(it->second.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return FailedPrecondition("tenant '" + tenant + "' maps to Unix account '" + it->second + "', which does not exist here");
+  }
+  job.switch_user = true;
+  job.uid = pw.pw_uid;
+  job.gid = pw.pw_gid;
+  job.user = pw.pw_name;
+  job.home = pw.pw_dir;
+  return Status::Ok();
+}
+
 StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
                                       std::map<std::string, std::string> env, const std::string& out,
                                       const std::string& err, int out_fd, int err_fd) {
@@ -277,6 +314,13 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
   spec.stdout_fd = out_fd;
   spec.stderr_fd = err_fd;
   spec.process_group = job.process_group;
+  if (job.switch_user) {
+    spec.switch_user = true;
+    spec.uid = job.uid;
+    spec.gid = job.gid;
+    spec.env["USER"] = spec.env["LOGNAME"] = job.user;
+    spec.env["HOME"] = job.home;
+  }
   LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(spec));
   pid_t group = getpgid(pid);
   if (job.process_group == 0 || group != job.process_group) job.process_group = group > 0 ? group : pid;
@@ -287,10 +331,15 @@ StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
   return pid;
 }
 
-StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& command) {
+StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& job_token,
+                                               const std::string& command) {
   std::lock_guard<std::mutex> lock(mu_);
   Job* found = FindJob(job_id);
-  if (!found) return FailedPrecondition("job " + std::to_string(job_id) + " is not running on this node");
+  // One answer for "not here" and "wrong credential": a caller learns nothing by guessing ids.
+  if (!found || found->launch.job_token().empty() || !tls::SecretEquals(job_token, found->launch.job_token())) {
+    return PermissionDenied("exec needs the credential of job " + std::to_string(job_id) +
+                            "'s attempt running on this node");
+  }
   Job& job = *found;
   if (!job.kill_reason.empty()) return FailedPrecondition("job " + std::to_string(job_id) + " is being killed");
   int out[2], err[2];
@@ -300,7 +349,7 @@ StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string
     close(out[1]);
     return Internal(std::string("pipe: ") + std::strerror(errno));
   }
-  auto pid = SpawnInJob(job, {"/bin/sh", "-c", command}, Merge(CurrentEnvironment(), NodeEnv(job.launch)),
+  auto pid = SpawnInJob(job, {"/bin/sh", "-c", command}, Merge(BaseEnvironment(CurrentEnvironment()), NodeEnv(job.launch)),
                         "", "", out[1], err[1]);
   close(out[1]);
   close(err[1]);

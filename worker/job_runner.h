@@ -39,6 +39,9 @@ struct RunnerOptions {
   std::string supervisor;                 // loom-supervisor
   std::string lease_file;                 // the node lease's file (SupervisorSpec::lease_file)
   int64_t kill_grace_ms = 5000;           // SIGTERM, then SIGKILL after this long
+  // A root worker runs each job's processes as its tenant's Unix account ("*": every tenant not
+  // named). Empty: as the worker's own user. Not empty: a tenant without an account is refused.
+  std::map<std::string, std::string> run_as;
 };
 
 // One attempt of one job.
@@ -83,7 +86,9 @@ class JobRunner {
     pid_t pid;
     int stdout_fd, stderr_fd;
   };
-  StatusOr<Exec> StartExec(int64_t job_id, const std::string& command);
+  // Only with the credential of the job's attempt running here (LaunchRequest.job_token):
+  // PERMISSION_DENIED for any other, or for a job not running here.
+  StatusOr<Exec> StartExec(int64_t job_id, const std::string& job_token, const std::string& command);
   // Blocks until an exec'd process exits; its exit code.
   int WaitExec(pid_t pid);
   // Runs `command` through /bin/sh outside any job (the health check), for at most `timeout`;
@@ -119,11 +124,17 @@ class JobRunner {
     int64_t sigkill_at_ms = 0;   // exec'd daemons' SIGKILL; 0: no kill in progress
     int64_t failsafe_at_ms = 0;  // a supervisor still there now is SIGKILLed (its ranks die with it)
     uint64_t tree_cpu_ticks = 0;  // an MPI job: CPU time of its process trees here, last seen
+    bool switch_user = false;     // its processes run as uid/gid (RunnerOptions::run_as)
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::string user, home;
   };
   struct Finished {
     JobExit exit;
     std::string attempt_dir;  // removed once the exit is delivered
   };
+  // The account `job`'s processes run as, from run_as; FAILED_PRECONDITION for an unmapped tenant.
+  Status ResolveAccount(Job& job) const;
 
   // What the supervisor runs for this node's part of the job, and with which plan.
   StatusOr<SupervisorSpec> BuildSpec(Job& job) const;  // also fills job.rank_gpus

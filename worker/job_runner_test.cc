@@ -273,4 +273,27 @@ TEST_F(JobRunnerTest, AStaleLeaseFileKillsTheAttemptWithoutAWorker) {
 }
 
 }  // namespace
+TEST(JobRunnerAccountTest, UnmappedTenantIsRefusedAtLaunchAndNothingStarts) {
+  char tmpl[] = "/tmp/loom-account-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  RunnerOptions options;
+  options.state_dir = tmpl;
+  options.run_as = {{"alice", "nobody"}};
+  {
+    JobRunner runner(options, [](const JobExit&) {});
+    v1::LaunchRequest l;
+    v1::Job* job = l.mutable_job();
+    job->set_id(1);
+    job->mutable_spec()->set_tenant("bob");
+    job->mutable_spec()->add_command("true");
+    job->add_allocation()->add_gpu_indices(0);
+    l.add_nodes();
+    Status s = runner.Launch(l);
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(s.message().find("tenant 'bob' has no Unix account"), std::string::npos) << s.message();
+    EXPECT_TRUE(runner.Running().empty());
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
 }  // namespace loom::worker

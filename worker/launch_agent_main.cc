@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/paths.h"
+#include "common/tls/tls.h"
 #include "loom/v1/loom.grpc.pb.h"
 
 namespace {
@@ -48,9 +50,16 @@ int main(int argc, char** argv) {
   }
   loom::v1::ExecRequest req;
   req.set_job_id(std::strtoll(job, nullptr, 10));
+  if (const char* token = std::getenv("LOOM_JOB_TOKEN")) req.set_job_token(token);
   for (int i = 2; i < argc; ++i) req.add_argv(argv[i]);
 
-  auto stub = loom::v1::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto security = loom::tls::Security::ForClient(loom::LoomHome());
+  if (!security.ok()) {
+    std::fprintf(stderr, "loom-launch-agent: %s\n", security.status().message().c_str());
+    return kAgentError;
+  }
+  // The worker must prove it is `host`'s node, whatever address the table gives.
+  auto stub = loom::v1::Worker::NewStub(security->Dial(address, loom::tls::NodeServerName(host)));
   grpc::ClientContext ctx;
   auto reader = stub->Exec(&ctx, req);
   loom::v1::ExecChunk chunk;

@@ -13,8 +13,9 @@ namespace {
 constexpr std::chrono::milliseconds kRpcTimeout{5000};
 }  // namespace
 
-NodeAgent::NodeAgent(const std::string& server, v1::Node node, std::string session, AgentOptions options)
-    : stub_(v1::Scheduler::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()))),
+NodeAgent::NodeAgent(std::shared_ptr<grpc::Channel> channel, const std::string& server, v1::Node node,
+                     std::string session, AgentOptions options)
+    : stub_(v1::Scheduler::NewStub(channel)),
       server_(server),
       node_(std::move(node)),
       session_(std::move(session)),

@@ -34,8 +34,10 @@ struct AgentOptions {
 
 class NodeAgent {
  public:
-  // Loads the exit reports an earlier worker on this node left unacknowledged.
-  NodeAgent(const std::string& server, v1::Node node, std::string session, AgentOptions options);
+  // `channel`: to loomd, presenting this node's certificate (tls::Security::Dial). Loads the exit
+  // reports an earlier worker on this node left unacknowledged.
+  NodeAgent(std::shared_ptr<grpc::Channel> channel, const std::string& server, v1::Node node, std::string session,
+            AgentOptions options);
 
   void set_runner(JobRunner* runner) { runner_ = runner; }
   // Real GPUs' busy fractions come from NVML; without it (emulated GPUs), from the runner.

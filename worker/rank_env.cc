@@ -1,6 +1,8 @@
 #include "worker/rank_env.h"
 
 #include <algorithm>
+#include <set>
+#include <vector>
 
 namespace loom::worker {
 namespace {
@@ -11,11 +13,45 @@ std::string Join(const auto& items, auto&& fn) {
   return out;
 }
 
+// What a job may not override, set after its --env: the GPU binding and the job's identity
+// (the worker's Exec check trusts LOOM_JOB_TOKEN; a job naming another id gains nothing, but
+// its own tools must not be misled).
+void PinWorkerOwned(const v1::LaunchRequest& launch, EnvMap& env) {
+  const v1::Job& job = launch.job();
+  const std::string gpus = Join(job.allocation(launch.node_index()).gpu_indices(), [](int g) { return std::to_string(g); });
+  for (const char* name : {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+                           "ROCR_VISIBLE_DEVICES"}) {
+    env[name] = gpus;
+  }
+  env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";  // the numbering the worker's indices use
+  env["LOOM_JOB_ID"] = std::to_string(job.id());
+  if (launch.job_token().empty()) {
+    env.erase("LOOM_JOB_TOKEN");
+  } else {
+    env["LOOM_JOB_TOKEN"] = launch.job_token();
+  }
+}
+
 }  // namespace
 
 int LaunchAttempt(const v1::Job& job) {
   if (job.attempt() > 0) return job.attempt();
   return std::max(job.runs_size(), 1);
+}
+
+EnvMap BaseEnvironment(const EnvMap& worker_env) {
+  static const std::set<std::string> kNames = {
+      "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+      "LD_LIBRARY_PATH", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "CUDA_DEVICE_ORDER",
+      "LOOM_SERVER", "LOOM_CA_CERT", "LOOM_INSECURE"};
+  static const std::vector<std::string> kPrefixes = {"LC_", "OMPI_", "PMIX_", "OPAL_", "PRTE_"};
+  EnvMap out;
+  for (const auto& [k, v] : worker_env) {
+    bool keep = kNames.count(k) != 0;
+    for (const std::string& p : kPrefixes) keep |= k.rfind(p, 0) == 0;
+    if (keep) out[k] = v;
+  }
+  return out;
 }
 
 EnvMap NodeEnv(const v1::LaunchRequest& launch) {
@@ -42,7 +78,8 @@ EnvMap NodeEnv(const v1::LaunchRequest& launch) {
     env["LOOM_GPU_MODEL"] = node.gpus(0).model();
     if (node.gpus(0).emulated()) env["LOOM_EMULATED_GPUS"] = "1";
   }
-  for (const auto& [k, v] : job.spec().env()) env[k] = v;  // the user's word is last
+  for (const auto& [k, v] : job.spec().env()) env[k] = v;  // the user's word, but for the GPU binding
+  PinWorkerOwned(launch, env);
   return env;
 }
 
@@ -52,6 +89,7 @@ EnvMap RankEnv(const v1::LaunchRequest& launch, int local_rank) {
   env["LOCAL_RANK"] = std::to_string(local_rank);
   env["RANK"] = std::to_string(launch.node_index() * per_node + local_rank);
   for (const auto& [k, v] : launch.job().spec().env()) env[k] = v;
+  PinWorkerOwned(launch, env);
   return env;
 }
 

@@ -59,6 +59,22 @@ TEST(RankEnvTest, UserEnvironmentOverridesOurs) {
   EXPECT_EQ(env["MASTER_PORT"], "1234");
   EXPECT_EQ(env["NCCL_DEBUG"], "INFO");
   EXPECT_EQ(env["RANK"], "0");
+}
+
+TEST(RankEnvTest, JobCannotOverrideGpuBindingOrCredential) {
+  v1::LaunchRequest l = TwoNodeLaunch(0);
+  l.set_job_token("job_42_1_abc");
+  auto& env_in = *l.mutable_job()->mutable_spec()->mutable_env();
+  env_in["CUDA_VISIBLE_DEVICES"] = "0,1,2,3,4,5,6,7";
+  env_in["NVIDIA_VISIBLE_DEVICES"] = "all";
+  env_in["LOOM_JOB_TOKEN"] = "forged";
+  env_in["LOOM_JOB_ID"] = "1";
+  for (const EnvMap& env : {RankEnv(l, 0), NodeEnv(l)}) {
+    EXPECT_EQ(env.at("CUDA_VISIBLE_DEVICES"), "0,1,2,3");
+    EXPECT_EQ(env.at("NVIDIA_VISIBLE_DEVICES"), "0,1,2,3");
+    EXPECT_EQ(env.at("LOOM_JOB_TOKEN"), "job_42_1_abc");
+    EXPECT_EQ(env.at("LOOM_JOB_ID"), "42");
+  }
   EXPECT_EQ(NodeEnv(l).count("RANK"), 0u);  // per-node processes (orted) get no rank
 }
 

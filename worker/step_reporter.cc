@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/paths.h"
+#include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
 
 namespace loom::worker {
@@ -20,6 +22,14 @@ StatusOr<int64_t> EnvInt(const char* name) {
   const long long x = std::strtoll(v, &end, 10);
   if (*end != '\0' || x < 0) return InvalidArgument(std::string(name) + "='" + v + "' is not a number");
   return static_cast<int64_t>(x);
+}
+
+// The worker hands ranks $LOOM_CA_CERT (or $LOOM_INSECURE=1); without either the handshake
+// with a TLS loomd fails and the reports are dropped, which never fails the job.
+std::shared_ptr<grpc::Channel> LoomdChannel(const std::string& server) {
+  auto security = tls::Security::ForClient(LoomHome());
+  if (!security.ok()) return grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  return security->Dial(server, tls::kLoomdServerName);
 }
 
 }  // namespace
@@ -39,7 +49,7 @@ StatusOr<std::unique_ptr<StepReporter>> StepReporter::FromEnvironment(std::chron
 
 StepReporter::StepReporter(const std::string& server, int64_t job_id, int run,
                            std::chrono::milliseconds interval)
-    : stub_(v1::Scheduler::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()))),
+    : stub_(v1::Scheduler::NewStub(LoomdChannel(server))),
       server_(server),
       job_id_(job_id),
       run_(run),
@@ -72,6 +82,8 @@ Status StepReporter::Flush() {
   const size_t sent = queue_.size();
   lock.unlock();  // Record must not wait for the network
   grpc::ClientContext ctx;
+  // loomd accepts step reports only with this attempt's credential, which the worker handed us.
+  if (const char* token = std::getenv("LOOM_JOB_TOKEN"); token && *token) ctx.AddMetadata("loom-job-token", token);
   ctx.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
   v1::ReportStepsReply reply;
   Status s = FromGrpc(stub_->ReportSteps(&ctx, request, &reply), "loomd at " + server_);

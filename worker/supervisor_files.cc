@@ -18,6 +18,7 @@ std::string EncodeSpec(const SupervisorSpec& spec) {
   j["signal_before_ms"] = spec.plan.signal_before_ms;
   j["grace_ms"] = spec.plan.grace_ms;
   j["lease_file"] = spec.lease_file;
+  if (spec.switch_user) j["run_as"] = {{"uid", spec.uid}, {"gid", spec.gid}};
   return j.dump();
 }
 
@@ -40,6 +41,11 @@ StatusOr<SupervisorSpec> DecodeSpec(const std::string& text) {
     spec.plan.signal_before_ms = j.at("signal_before_ms").get<int64_t>();
     spec.plan.grace_ms = j.at("grace_ms").get<int64_t>();
     spec.lease_file = j.value("lease_file", "");
+    if (j.contains("run_as")) {
+      spec.switch_user = true;
+      spec.uid = j.at("run_as").at("uid").get<uid_t>();
+      spec.gid = j.at("run_as").at("gid").get<gid_t>();
+    }
     return spec;
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument(std::string("malformed supervisor spec: ") + e.what());

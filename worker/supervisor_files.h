@@ -12,6 +12,8 @@
 //   exit          supervisor  "EXIT_CODE SIGNAL REASON": the attempt is over on this node
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -34,6 +36,10 @@ struct SupervisorSpec {
   // answer from loomd. Older than its lease, the supervisor kills the attempt (NodeLeaseExpired),
   // whether the worker is dead, stopped or cut off. Empty, missing or 0: no lease.
   std::string lease_file;
+  // The tenant's account (loom-worker --run-as): each rank drops to it before exec.
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 // Whether a lease file holding `text`, last written at `mtime_ms` (wall clock), has expired.

@@ -32,8 +32,8 @@ int64_t NowMs() {
 
 void Log(const std::string& line) { std::fprintf(stderr, "loom-supervisor: %s\n", line.c_str()); }
 
-// The one place a rank is exec'd (the security work maps it to the tenant's uid here).
-loom::StatusOr<pid_t> StartRank(const RankSpec& rank, pid_t group) {
+// The one place a rank is exec'd: as the tenant's account where the worker maps one.
+loom::StatusOr<pid_t> StartRank(const loom::worker::SupervisorSpec& spec, const RankSpec& rank, pid_t group) {
   loom::SpawnSpec spawn;
   spawn.argv = rank.argv;
   spawn.env = rank.env;
@@ -41,6 +41,9 @@ loom::StatusOr<pid_t> StartRank(const RankSpec& rank, pid_t group) {
   spawn.stdout_path = rank.stdout_path;
   spawn.stderr_path = rank.stderr_path;
   spawn.process_group = group;  // every rank in one group, so their own children are signalled too
+  spawn.switch_user = spec.switch_user;
+  spawn.uid = spec.uid;
+  spawn.gid = spec.gid;
   return loom::Spawn(spawn);
 }
 
@@ -58,7 +61,7 @@ class Supervisor {
     }
     std::string pids;
     for (size_t i = 0; i < spec_.ranks.size() && !core_.done(); ++i) {
-      auto pid = StartRank(spec_.ranks[i], group_);
+      auto pid = StartRank(spec_, spec_.ranks[i], group_);
       if (!pid.ok()) {
         Log(pid.status().message());
         Apply(core_.OnRankExit(static_cast<int>(i), 127, 0, NowMs()));

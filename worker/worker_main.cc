@@ -2,6 +2,7 @@
 #include <grpcpp/grpcpp.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -13,12 +14,14 @@
 #include <sstream>
 #include <thread>
 
+#include "common/duration.h"
 #include "common/http/http_server.h"
 #include "common/metrics/registry.h"
 #include "common/metrics/rpc_metrics.h"
-#include "common/duration.h"
+#include "common/node_name.h"
 #include "common/paths.h"
 #include "common/process.h"
+#include "common/tls/tls.h"
 #include "scheduler/config/cluster_config.h"
 #include "worker/gpu.h"
 #include "worker/health.h"
@@ -102,7 +105,16 @@ int main(int argc, char** argv) {
                  "program run at start and every --health-interval; a non-zero exit reports the node failing, "
                  "its first output line the reason (Slurm's HealthCheckProgram)");
   app.add_option("--health-interval", health_interval, "how often --health-check runs (e.g. 60s, 5m)")->capture_default_str();
+  bool insecure = false;
+  std::string certs;
+  std::vector<std::string> run_as;
+  app.add_option("--run-as", run_as,
+                 "TENANT=USER: a root worker runs that tenant's ranks as USER ('*=USER' for every other "
+                 "tenant); with any given, unmapped tenants are refused at launch. Repeatable");
+  app.add_flag("--insecure", insecure, "plaintext, no certificates: only on a loopback --listen (development)");
+  app.add_option("--certs", certs, "certificate directory holding ca.crt and node-<name>.crt/.key; default <home>/certs");
   CLI11_PARSE(app, argc, argv);
+  if (auto s = loom::tls::CheckInsecureListen(insecure, listen); !s.ok()) return Fail(s.message());
   if (!http_listen.empty()) {
     if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
   }
@@ -143,8 +155,15 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status().message());
   // Ranks inherit it: loom-train reports its steps to this loomd (and `loom` run in a job finds it).
   setenv("LOOM_SERVER", server->c_str(), 1);
-  if (name.empty() || name.find_first_of(" ,=/:") != std::string::npos) {
-    return Fail("node name '" + name + "' must be non-empty without spaces, ',', '=', '/' or ':'");
+  if (auto s = loom::ValidateNodeName(name); !s.ok()) return Fail(s.message());
+  if (certs.empty()) certs = loom::tls::CertsDir(home);
+  auto security = loom::tls::Security::FromFlags(insecure, certs, loom::tls::NodeCertStem(name));
+  if (!security.ok()) return Fail(security.status().message());
+  // What ranks (a training job's step reporter, mpirun's launch agent) trust: the CA, public.
+  if (insecure) {
+    setenv("LOOM_INSECURE", "1", 1);
+  } else {
+    setenv("LOOM_CA_CERT", std::filesystem::absolute(certs + "/ca.crt").c_str(), 1);
   }
   std::map<std::string, std::string> label_map;
   if (!cluster_config.empty()) {
@@ -194,6 +213,16 @@ int main(int argc, char** argv) {
   for (std::string w; words >> w;) options.mpirun_args.push_back(w);
   options.kill_grace_ms = kill_grace_ms;
   options.lease_file = state_dir + "/lease";
+  for (const std::string& m : run_as) {
+    auto eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) return Fail("--run-as '" + m + "' is not TENANT=USER");
+    if (getpwnam(m.substr(eq + 1).c_str()) == nullptr) return Fail("--run-as " + m + ": no Unix account " + m.substr(eq + 1));
+    options.run_as[m.substr(0, eq)] = m.substr(eq + 1);
+  }
+  if (!run_as.empty() && geteuid() != 0) return Fail("--run-as needs a worker running as root");
+  if (run_as.empty() && geteuid() == 0) {
+    std::fprintf(stderr, "loom-worker: warning: running as root without --run-as: jobs' ranks run as root too\n");
+  }
 
   // The agent is created once the service's port is known; exits reported before that (attempts
   // an earlier worker left finished) wait here.
@@ -212,10 +241,10 @@ int main(int argc, char** argv) {
   if (int adopted = runner->Adopt(); adopted > 0) {
     std::fprintf(stderr, "loom-worker: re-adopted %d job attempt(s) an earlier worker left\n", adopted);
   }
-  loom::worker::WorkerService service(runner.get());
+  loom::worker::WorkerService service(runner.get(), /*check_loomd=*/!insecure);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, security->ServerCredentials(), &port);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(loom::metrics::RpcMetricsInterceptorFactory());
@@ -231,7 +260,8 @@ int main(int argc, char** argv) {
   agent_options.report_dir = state_dir + "/reports";
   agent_options.default_lease_ms = lease_ms;
   agent_options.lease_file = options.lease_file;
-  agent = std::make_unique<loom::worker::NodeAgent>(*server, node, *session, agent_options);
+  agent = std::make_unique<loom::worker::NodeAgent>(security->Dial(*server, loom::tls::kLoomdServerName), *server,
+                                                    node, *session, agent_options);
   agent->set_runner(runner.get());
   std::unique_ptr<loom::worker::NvmlSampler> nvml = emulate == 0 ? loom::worker::NvmlSampler::Load() : nullptr;
   loom::worker::NvmlSampler* nvml_health = nvml.get();  // NVML may be called from two threads

@@ -4,21 +4,33 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
 
 namespace loom::worker {
 
-grpc::Status WorkerService::Launch(grpc::ServerContext*, const v1::LaunchRequest* req, v1::LaunchReply*) {
+Status WorkerService::CheckLoomd(const grpc::ServerContext& ctx) const {
+  if (!check_loomd_) return Status::Ok();
+  const std::string peer = tls::PeerIdentity(ctx);
+  if (peer == tls::kLoomdIdentity) return Status::Ok();
+  if (peer.empty()) return Unauthenticated("only loomd may call this (no client certificate)");
+  return PermissionDenied("only loomd may call this, not '" + peer + "'");
+}
+
+grpc::Status WorkerService::Launch(grpc::ServerContext* ctx, const v1::LaunchRequest* req, v1::LaunchReply*) {
+  if (Status s = CheckLoomd(*ctx); !s.ok()) return ToGrpc(s);
   return ToGrpc(runner_->Launch(*req));
 }
 
-grpc::Status WorkerService::Kill(grpc::ServerContext*, const v1::KillRequest* req, v1::KillReply*) {
+grpc::Status WorkerService::Kill(grpc::ServerContext* ctx, const v1::KillRequest* req, v1::KillReply*) {
+  if (Status s = CheckLoomd(*ctx); !s.ok()) return ToGrpc(s);
   runner_->Kill(req->job_id(), req->attempt(), req->reason(), req->grace_ms());
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::ReadLog(grpc::ServerContext*, const v1::ReadLogRequest* req,
+grpc::Status WorkerService::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
                                     v1::ReadLogReply* reply) {
+  if (Status s = CheckLoomd(*ctx); !s.ok()) return ToGrpc(s);
   auto r = runner_->ReadLog(*req);
   if (!r.ok()) return ToGrpc(r.status());
   *reply = std::move(*r);
@@ -29,10 +41,11 @@ grpc::Status WorkerService::ReadLog(grpc::ServerContext*, const v1::ReadLogReque
 // mpirun applies for a remote shell keeps its meaning.
 grpc::Status WorkerService::Exec(grpc::ServerContext* ctx, const v1::ExecRequest* req,
                                  grpc::ServerWriter<v1::ExecChunk>* writer) {
+  if (req->job_token().empty()) return ToGrpc(Unauthenticated("exec needs the job's credential (LOOM_JOB_TOKEN)"));
   if (req->argv().empty()) return ToGrpc(InvalidArgument("exec needs a command"));
   std::string command;
   for (const std::string& a : req->argv()) command += (command.empty() ? "" : " ") + a;
-  auto exec = runner_->StartExec(req->job_id(), command);
+  auto exec = runner_->StartExec(req->job_id(), req->job_token(), command);
   if (!exec.ok()) return ToGrpc(exec.status());
 
   pollfd fds[2] = {{exec->stdout_fd, POLLIN, 0}, {exec->stderr_fd, POLLIN, 0}};

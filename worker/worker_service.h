@@ -8,7 +8,9 @@ namespace loom::worker {
 
 class WorkerService final : public v1::Worker::Service {
  public:
-  explicit WorkerService(JobRunner* runner) : runner_(runner) {}
+  // `check_loomd`: Launch, Kill and ReadLog only from loomd's certificate (off only for a
+  // plaintext worker, which has no identities).
+  WorkerService(JobRunner* runner, bool check_loomd) : runner_(runner), check_loomd_(check_loomd) {}
 
   grpc::Status Launch(grpc::ServerContext*, const v1::LaunchRequest*, v1::LaunchReply*) override;
   grpc::Status Kill(grpc::ServerContext*, const v1::KillRequest*, v1::KillReply*) override;
@@ -17,7 +19,10 @@ class WorkerService final : public v1::Worker::Service {
                     grpc::ServerWriter<v1::ExecChunk>*) override;
 
  private:
+  Status CheckLoomd(const grpc::ServerContext& ctx) const;
+
   JobRunner* const runner_;
+  const bool check_loomd_;
 };
 
 }  // namespace loom::worker

@@ -12,7 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "cli/client.h"
 #include "common/paths.h"
+#include "common/tls/tls.h"
 #include "loom/v1/loom.grpc.pb.h"
 
 namespace loom::bench {
@@ -75,15 +77,13 @@ bool Parse(int argc, char** argv, Args* a) {
 
 class Bench {
  public:
-  explicit Bench(const std::string& address)
-      : stub_(v1::Scheduler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+  explicit Bench(std::shared_ptr<grpc::Channel> channel) : stub_(v1::Scheduler::NewStub(channel)) {}
 
   bool Submit(int64_t* id) {
     grpc::ClientContext ctx;
     v1::SubmitRequest req;
     req.mutable_spec()->set_gpus(1);
     req.mutable_spec()->set_name("bench");
-    req.mutable_spec()->set_tenant("bench");
     req.mutable_spec()->add_command("/bin/true");
     v1::SubmitReply reply;
     grpc::Status s = stub_->Submit(&ctx, req, &reply);
@@ -124,7 +124,15 @@ int RunCluster(int argc, char** argv) {
     std::fprintf(stderr, "loom-bench cluster: %s\n", address.status().message().c_str());
     return 1;
   }
-  Bench bench(*address);
+  // As the CLI connects: TLS and the user's token, or plaintext with LOOM_INSECURE=1.
+  auto security = tls::Security::ForClient(LoomHome());
+  auto token = cli::FindToken(LoomHome());
+  if (!security.ok() || !token.ok()) {
+    std::fprintf(stderr, "loom-bench cluster: %s\n",
+                 (!security.ok() ? security.status() : token.status()).message().c_str());
+    return 1;
+  }
+  Bench bench(security->Dial(*address, tls::kLoomdServerName, security->insecure() ? "" : *token));
 
   // Latency: one job at a time, polled as fast as loomd answers.
   std::vector<double> submit_ms, running_ms, completed_ms, server_start_ms;

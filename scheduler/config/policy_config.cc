@@ -12,6 +12,21 @@ using config::Fields;
 using config::ReadDuration;
 using config::ReadSection;
 
+// max_qos, max_priority, max_pending_jobs of `limits:` or of one tenant; absent keys are kept.
+Status ReadTenantLimits(Fields& f, TenantLimits* out) {
+  if (f.Has("max_qos")) {
+    int v = 0;
+    LOOM_RETURN_IF_ERROR(f.NonNegative("max_qos", &v));
+    out->max_qos = v;
+  }
+  if (f.Has("max_priority")) {
+    int v = 0;
+    LOOM_RETURN_IF_ERROR(f.Read("max_priority", &v));
+    out->max_priority = v;
+  }
+  return f.NonNegative("max_pending_jobs", &out->max_pending_jobs);
+}
+
 }  // namespace
 
 StatusOr<PolicyConfig> ParsePolicyConfig(const std::string& yaml, const std::string& source) {
@@ -45,11 +60,18 @@ StatusOr<PolicyConfig> ParsePolicyConfig(const std::string& yaml, const std::str
     LOOM_RETURN_IF_ERROR(ReadDuration(f, "half_life", &s.fair_share.half_life_ms));
     return f.NonNegative("default_weight", &s.fair_share.default_weight);
   }));
+  // The default limits come first: a tenant's own keys override them one by one.
+  LOOM_RETURN_IF_ERROR(ReadSection(top, "limits", [&](Fields& f) {
+    return ReadTenantLimits(f, &out.admission.defaults);
+  }));
   LOOM_RETURN_IF_ERROR(config::ForEachEntry(top, "tenants", [&](const std::string& name, Fields& f) {
     TenantShare share;
     LOOM_RETURN_IF_ERROR(f.NonNegative("weight", &share.weight));
     LOOM_RETURN_IF_ERROR(f.NonNegative("gpu_quota", &share.gpu_quota));
     s.fair_share.tenants[name] = share;
+    TenantLimits limits = out.admission.defaults;
+    LOOM_RETURN_IF_ERROR(ReadTenantLimits(f, &limits));
+    out.admission.tenants[name] = limits;
     return Status::Ok();
   }));
   LOOM_RETURN_IF_ERROR(ReadSection(top, "backfill", [&](Fields& f) {

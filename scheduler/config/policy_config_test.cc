@@ -99,4 +99,23 @@ TEST(PolicyConfigTest, EachKindOfErrorIsOneLineNamingTheKey) {
 }
 
 }  // namespace
+TEST(PolicyConfigTest, TenantLimitsOverrideTheDefaultLimitsKeyByKey) {
+  auto config = ParsePolicyConfig(
+      "limits: {max_qos: 1, max_pending_jobs: 100}\n"
+      "tenants:\n  prod: {max_qos: 5, max_priority: 50}\n  batch: {weight: 1}\n",
+      "limits.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const AdmissionLimits& a = config->admission;
+  EXPECT_EQ(a.For("prod").max_qos, 5);
+  EXPECT_EQ(a.For("prod").max_priority, 50);
+  EXPECT_EQ(a.For("prod").max_pending_jobs, 100);
+  EXPECT_EQ(a.For("batch").max_qos, 1);
+  EXPECT_FALSE(a.For("batch").max_priority.has_value());
+  EXPECT_EQ(a.For("unlisted").max_qos, 1);
+  auto bad = ParsePolicyConfig("tenants:\n  x: {max_qos: -1}\n", "bad.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "bad.yaml: tenants.x.max_qos: must not be negative");
+  EXPECT_FALSE(ParsePolicyConfig("limits: {max_qoss: 1}\n", "typo.yaml").ok());
+}
+
 }  // namespace loom::sched

@@ -12,6 +12,8 @@ grpc::Status ToGrpc(const Status& s) {
     case StatusCode::kResourceExhausted: return {grpc::StatusCode::RESOURCE_EXHAUSTED, s.message()};
     case StatusCode::kUnavailable: return {grpc::StatusCode::UNAVAILABLE, s.message()};
     case StatusCode::kInternal: return {grpc::StatusCode::INTERNAL, s.message()};
+    case StatusCode::kPermissionDenied: return {grpc::StatusCode::PERMISSION_DENIED, s.message()};
+    case StatusCode::kUnauthenticated: return {grpc::StatusCode::UNAUTHENTICATED, s.message()};
   }
   return {grpc::StatusCode::UNKNOWN, s.message()};
 }
@@ -24,6 +26,8 @@ Status FromGrpc(const grpc::Status& s, const std::string& peer) {
     case grpc::StatusCode::ALREADY_EXISTS: return AlreadyExists(s.error_message());
     case grpc::StatusCode::FAILED_PRECONDITION: return FailedPrecondition(s.error_message());
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return ResourceExhausted(s.error_message());
+    case grpc::StatusCode::PERMISSION_DENIED: return PermissionDenied(s.error_message());
+    case grpc::StatusCode::UNAUTHENTICATED: return Unauthenticated(s.error_message());
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return Unavailable("cannot reach " + peer + " (" + s.error_message() + ")");

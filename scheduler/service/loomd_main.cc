@@ -12,10 +12,14 @@
 #include <fstream>
 #include <thread>
 
+#include "common/duration.h"
 #include "common/metrics/registry.h"
 #include "common/metrics/rpc_metrics.h"
 #include "common/paths.h"
 #include "common/process.h"
+#include "common/tls/tls.h"
+#include "scheduler/auth/authenticator.h"
+#include "scheduler/auth/token_store.h"
 #include "scheduler/http/loomd_http.h"
 #include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
@@ -26,6 +30,27 @@ namespace {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "loomd: %s\n", message.c_str());
   return 1;
+}
+
+int CreateTokenLocally(const std::string& home, const std::string& tenant, bool admin, const std::string& expires) {
+  int64_t lifetime_s = 0;
+  if (!expires.empty()) {
+    auto seconds = loom::ParseDuration(expires);
+    if (!seconds.ok()) return Fail("--expires: " + seconds.status().message());
+    if (*seconds <= 0) return Fail("--expires must be longer than 0");
+    lifetime_s = *seconds;
+  }
+  if (auto s = loom::auth::ValidateTenant(tenant); !s.ok()) return Fail(s.message());
+  std::error_code ec;
+  std::filesystem::create_directories(home, ec);
+  auto tokens = loom::auth::TokenStore::Open(loom::auth::TokensFile(home));
+  if (!tokens.ok()) return Fail(tokens.status().message());
+  loom::SystemClock clock;
+  const int64_t now = clock.NowMs();
+  auto made = (*tokens)->Create(tenant, admin, now, lifetime_s > 0 ? now + lifetime_s * 1000 : 0);
+  if (!made.ok()) return Fail(made.status().message());
+  std::printf("%s\n", made->second.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -64,7 +89,27 @@ int main(int argc, char** argv) {
   std::string http_listen;
   app.add_option("--http-listen", http_listen,
                  "serve /metrics and the dashboard here, e.g. 127.0.0.1:0 (off when not given)");
+  bool insecure = false;
+  std::string certs;
+  app.add_flag("--insecure", insecure, "plaintext, no certificates, no tokens: only on a loopback --listen (development)");
+  app.add_option("--certs", certs, "certificate directory (loom certs init); default <home>/certs");
+  // loomd token create: the first admin token of a cluster, written straight into loomd's
+  // token file (whoever can write that file owns the cluster anyway).
+  auto* token_cmd = app.add_subcommand("token", "manage users' tokens from the head node");
+  auto* token_create = token_cmd->add_subcommand("create", "print a new token (run as loomd's user, on its --home)");
+  std::string token_tenant, token_expires;
+  bool token_admin = false;
+  token_create->add_option("--tenant", token_tenant, "the tenant the token acts for")->required();
+  token_create->add_flag("--admin", token_admin, "may act for every tenant, on nodes and on tokens");
+  token_create->add_option("--expires", token_expires, "lifetime (30d, 12h, ...); default never");
+  token_cmd->require_subcommand(1);
+  token_cmd->fallthrough();  // loomd token create --home DIR: loomd's options after the subcommand
+  token_create->fallthrough();
   CLI11_PARSE(app, argc, argv);
+  if (*token_create) {
+    return CreateTokenLocally(home, token_tenant, token_admin, token_expires);
+  }
+  if (auto s = loom::tls::CheckInsecureListen(insecure, listen); !s.ok()) return Fail(s.message());
   if (!http_listen.empty()) {
     if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
   }
@@ -81,6 +126,7 @@ int main(int argc, char** argv) {
     return Fail("--node-lease-ms must be at least --node-timeout-ms");
   }
   // Settings are checked before anything is created or opened: a bad file changes nothing.
+  loom::sched::AdmissionLimits admission;
   if (!policy_config.empty()) {
     auto config = loom::sched::LoadPolicyConfig(policy_config);
     if (!config.ok()) return Fail(config.status().message());
@@ -88,12 +134,16 @@ int main(int argc, char** argv) {
     options.lifecycle.default_grace_ms = config->jobs.grace_ms;
     options.lifecycle.max_grace_ms = config->jobs.max_grace_ms;
     options.lifecycle.default_max_requeues = config->jobs.max_requeues;
+    admission = config->admission;
     if (!config->policy.empty() && app.count("--policy") == 0) options.policy = config->policy;
   }
   if (auto policy = loom::sched::MakePolicy(options.policy, options.policy_settings); !policy.ok()) {
     return Fail(policy.status().message());
   }
 
+  if (certs.empty()) certs = loom::tls::CertsDir(home);
+  auto security = loom::tls::Security::FromFlags(insecure, certs, loom::tls::kLoomdIdentity);
+  if (!security.ok()) return Fail(security.status().message());
   std::error_code ec;
   std::filesystem::create_directories(home, ec);
   if (ec) return Fail("cannot create state directory " + home + ": " + ec.message());
@@ -105,10 +155,20 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Users' tokens and the key of job credentials; a plaintext loomd has neither.
+  std::unique_ptr<loom::auth::TokenStore> tokens;
+  if (!insecure) {
+    auto opened = loom::auth::TokenStore::Open(loom::auth::TokensFile(home));
+    if (!opened.ok()) return Fail(opened.status().message());
+    tokens = std::move(*opened);
+  }
+  auto job_credentials = loom::auth::JobCredentials::LoadOrCreate(home + "/job-credential.key");
+  if (!job_credentials.ok()) return Fail(job_credentials.status().message());
+
   auto store = loom::store::Store::Open(home + "/loomd.db", {.sync_full = sync == "full"});
   if (!store.ok()) return Fail(store.status().message());
   loom::SystemClock clock;
-  loom::GrpcWorkerClient workers;
+  loom::GrpcWorkerClient workers(*security, &*job_credentials);
   auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
   if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
 
@@ -120,10 +180,15 @@ int main(int argc, char** argv) {
     if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url() + "\n").ok()) return Fail("cannot write " + loom::HttpUrlFile(home));
   }
 
-  loom::SchedulerService service(cp->get());
+  loom::SchedulerService service(cp->get(), tokens.get(), &clock, /*secure=*/!insecure, admission);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  auto credentials = security->ServerCredentials();
+  if (!insecure) {
+    credentials->SetAuthMetadataProcessor(
+        std::make_shared<loom::auth::Authenticator>(tokens.get(), &*job_credentials, &clock));
+  }
+  builder.AddListeningPort(listen, credentials, &port);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(loom::metrics::RpcMetricsInterceptorFactory());
@@ -139,8 +204,8 @@ int main(int argc, char** argv) {
   if (!loom::WriteFileAtomically(loom::AddressFile(home), address + "\n").ok()) {
     return Fail("cannot write " + loom::AddressFile(home));
   }
-  std::fprintf(stderr, "loomd: serving on %s, state in %s, policy %s\n", address.c_str(),
-               home.c_str(), options.policy.c_str());
+  std::fprintf(stderr, "loomd: serving on %s (%s), state in %s, policy %s\n", address.c_str(),
+               insecure ? "PLAINTEXT" : "TLS", home.c_str(), options.policy.c_str());
   if (http) std::fprintf(stderr, "loomd: metrics and dashboard on %s\n", http->url().c_str());
 
   std::atomic<bool> stop{false};

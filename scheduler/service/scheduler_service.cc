@@ -1,5 +1,10 @@
 #include "scheduler/service/scheduler_service.h"
 
+#include <cstdio>
+
+#include "common/node_name.h"
+#include "common/tls/tls.h"
+#include "scheduler/auth/validate.h"
 #include "scheduler/service/grpc_status.h"
 
 namespace loom {
@@ -13,82 +18,279 @@ grpc::Status Reply(StatusOr<T> result, T* out) {
   return grpc::Status::OK;
 }
 
-// Copies the nodes a Drain or Resume changed into its reply, or returns its error.
-template <typename ReplyT>
-grpc::Status NodesReply(StatusOr<std::vector<v1::Node>> nodes, ReplyT* reply) {
+bool Owns(const auth::Caller& caller, const v1::Job& job) {
+  return caller.admin || job.spec().tenant() == caller.tenant;
+}
+
+v1::Token ToProto(const auth::TokenInfo& t) {
+  v1::Token p;
+  p.set_id(t.id);
+  p.set_tenant(t.tenant);
+  p.set_admin(t.admin);
+  p.set_created_ms(t.created_ms);
+  p.set_expires_ms(t.expires_ms);
+  p.set_revoked(t.revoked);
+  return p;
+}
+
+// The tenant's caps (policy config): RESOURCE_EXHAUSTED for a full queue, PERMISSION_DENIED
+// for a QoS or priority above what the tenant may ask for.
+Status CheckAdmission(const v1::JobSpec& spec, const sched::TenantLimits& limits, int pending) {
+  if (limits.max_qos && spec.qos() > *limits.max_qos) {
+    return PermissionDenied("tenant " + spec.tenant() + " may ask for QoS up to " + std::to_string(*limits.max_qos) +
+                            ", not " + std::to_string(spec.qos()));
+  }
+  if (limits.max_priority && spec.priority() > *limits.max_priority) {
+    return PermissionDenied("tenant " + spec.tenant() + " may ask for priority up to " +
+                            std::to_string(*limits.max_priority) + ", not " + std::to_string(spec.priority()));
+  }
+  if (limits.max_pending_jobs > 0 && pending >= limits.max_pending_jobs) {
+    return ResourceExhausted("tenant " + spec.tenant() + " already has " + std::to_string(pending) +
+                             " pending jobs (its cap is " + std::to_string(limits.max_pending_jobs) + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<auth::Caller> SchedulerService::User(const grpc::ServerContext& ctx) const {
+  if (!secure_) {
+    auth::Caller local;
+    local.kind = auth::CallerKind::kUser;
+    local.admin = true;
+    local.tenant = "(insecure)";
+    return local;
+  }
+  auth::Caller c = auth::CallerOf(ctx);
+  if (c.kind != auth::CallerKind::kUser) return Unauthenticated("this call needs a user's token");
+  return c;
+}
+
+StatusOr<auth::Caller> SchedulerService::Admin(const grpc::ServerContext& ctx) const {
+  LOOM_ASSIGN_OR_RETURN(auth::Caller c, User(ctx));
+  if (!c.admin) return PermissionDenied("only an admin token may do this (tenant " + c.tenant + " is not admin)");
+  return c;
+}
+
+StatusOr<v1::Job> SchedulerService::VisibleJob(const auth::Caller& caller, int64_t job_id) const {
+  LOOM_ASSIGN_OR_RETURN(v1::Job job, cp_->GetJob(job_id));
+  if (!Owns(caller, job)) {
+    return PermissionDenied("job " + std::to_string(job_id) + " belongs to another tenant than " + caller.tenant);
+  }
+  return job;
+}
+
+Status SchedulerService::CheckNodeCaller(const grpc::ServerContext& ctx, const std::string& node) const {
+  LOOM_RETURN_IF_ERROR(ValidateNodeName(node));
+  if (!secure_) return Status::Ok();
+  const std::string peer = tls::PeerIdentity(ctx);
+  if (peer == tls::NodeIdentity(node)) return Status::Ok();
+  return PermissionDenied((peer.empty() ? std::string("a caller without a node certificate") : "'" + peer + "'") +
+                          " may not speak for node " + node);
+}
+
+void SchedulerService::Audit(const auth::Caller& caller, const std::string& what, const Status& result) const {
+  std::fprintf(stderr, "loomd: audit: %s: %s: %s\n", caller.Describe().c_str(), what.c_str(),
+               result.ok() ? "ok" : result.ToString().c_str());
+}
+
+grpc::Status SchedulerService::Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
+                                      v1::SubmitReply* reply) {
+  auto caller = User(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  v1::JobSpec spec = req->spec();
+  Status s = auth::ValidateJobSpec(spec);
+  if (s.ok()) {
+    // A job's tenant is its token's; only an admin may charge another tenant.
+    if (spec.tenant().empty() && secure_) spec.set_tenant(caller->tenant);
+    if (spec.tenant() != caller->tenant && !caller->admin) {
+      s = PermissionDenied("tenant " + caller->tenant + " may not submit as tenant " + spec.tenant());
+    }
+  }
+  if (s.ok()) {
+    const sched::TenantLimits& limits = admission_.For(spec.tenant());
+    int pending = 0;
+    if (limits.max_pending_jobs > 0) {  // a scan, paid only where a cap is configured
+      for (const v1::Job& j : cp_->ListJobs({v1::PENDING})) pending += j.spec().tenant() == spec.tenant();
+    }
+    s = CheckAdmission(spec, limits, pending);
+  }
+  int64_t id = 0;
+  if (s.ok()) {
+    auto submitted = cp_->Submit(spec);
+    s = submitted.status();
+    if (s.ok()) id = *submitted;
+  }
+  Audit(*caller, "submit " + (s.ok() ? "job " + std::to_string(id) : "'" + spec.name().substr(0, 64) + "'") +
+                     " as tenant " + spec.tenant().substr(0, 64), s);
+  if (!s.ok()) return ToGrpc(s);
+  reply->set_job_id(id);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req, v1::Job* reply) {
+  auto caller = User(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  return Reply(VisibleJob(*caller, req->job_id()), reply);
+}
+
+grpc::Status SchedulerService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
+                                        v1::ListJobsReply* reply) {
+  auto caller = User(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto page = cp_->ListJobsPage(*req);
+  if (!page.ok()) return ToGrpc(page.status());
+  // Another tenant's jobs are left out of the page (it may come back shorter than the limit; the
+  // page token still marks where the next one starts).
+  for (v1::Job& job : *page->mutable_jobs()) {
+    if (Owns(*caller, job)) *reply->add_jobs() = std::move(job);
+  }
+  reply->set_next_page_token(page->next_page_token());
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req, v1::Job* reply) {
+  auto caller = User(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  StatusOr<v1::Job> job = VisibleJob(*caller, req->job_id());
+  if (job.ok()) job = cp_->Cancel(req->job_id());
+  Audit(*caller, "cancel job " + std::to_string(req->job_id()), job.status());
+  return Reply(std::move(job), reply);
+}
+
+grpc::Status SchedulerService::ListNodes(grpc::ServerContext* ctx, const v1::ListNodesRequest*,
+                                         v1::ListNodesReply* reply) {
+  if (auto caller = User(*ctx); !caller.ok()) return ToGrpc(caller.status());
+  for (v1::Node& n : cp_->ListNodes()) *reply->add_nodes() = std::move(n);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::Drain(grpc::ServerContext* ctx, const v1::DrainRequest* req,
+                                     v1::DrainReply* reply) {
+  auto caller = Admin(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto nodes = cp_->Drain(*req);
+  Audit(*caller, "drain", nodes.status());
   if (!nodes.ok()) return ToGrpc(nodes.status());
   for (v1::Node& n : *nodes) *reply->add_nodes() = std::move(n);
   return grpc::Status::OK;
 }
 
-}  // namespace
-
-grpc::Status SchedulerService::Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
-                                      v1::SubmitReply* reply) {
-  auto id = cp_->Submit(req->spec());
-  if (!id.ok()) return ToGrpc(id.status());
-  reply->set_job_id(*id);
-  return grpc::Status::OK;
-}
-
-grpc::Status SchedulerService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req, v1::Job* reply) {
-  return Reply(cp_->GetJob(req->job_id()), reply);
-}
-
-grpc::Status SchedulerService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
-                                        v1::ListJobsReply* reply) {
-  return Reply(cp_->ListJobsPage(*req), reply);
-}
-
-grpc::Status SchedulerService::Cancel(grpc::ServerContext*, const v1::CancelRequest* req, v1::Job* reply) {
-  return Reply(cp_->Cancel(req->job_id()), reply);
-}
-
-grpc::Status SchedulerService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
-                                         v1::ListNodesReply* reply) {
-  for (v1::Node& n : cp_->ListNodes()) *reply->add_nodes() = std::move(n);
-  return grpc::Status::OK;
-}
-
-grpc::Status SchedulerService::Drain(grpc::ServerContext*, const v1::DrainRequest* req,
-                                     v1::DrainReply* reply) {
-  return NodesReply(cp_->Drain(*req), reply);
-}
-
-grpc::Status SchedulerService::Resume(grpc::ServerContext*, const v1::ResumeRequest* req,
+grpc::Status SchedulerService::Resume(grpc::ServerContext* ctx, const v1::ResumeRequest* req,
                                       v1::ResumeReply* reply) {
-  return NodesReply(cp_->Resume(*req), reply);
+  auto caller = Admin(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto nodes = cp_->Resume(*req);
+  Audit(*caller, "resume", nodes.status());
+  if (!nodes.ok()) return ToGrpc(nodes.status());
+  for (v1::Node& n : *nodes) *reply->add_nodes() = std::move(n);
+  return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::ReadLog(grpc::ServerContext*, const v1::ReadLogRequest* req,
+grpc::Status SchedulerService::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
                                        v1::ReadLogReply* reply) {
+  auto caller = User(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (Status s = auth::ValidateReadLog(*req); !s.ok()) return ToGrpc(s);
+  if (auto job = VisibleJob(*caller, req->job_id()); !job.ok()) return ToGrpc(job.status());
   return Reply(cp_->ReadLog(*req), reply);
 }
 
-grpc::Status SchedulerService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* req,
+grpc::Status SchedulerService::GetStats(grpc::ServerContext* ctx, const v1::GetStatsRequest* req,
                                         v1::Stats* reply) {
+  if (auto caller = User(*ctx); !caller.ok()) return ToGrpc(caller.status());
+  if (req->window_ms() < 0 || req->end_ms() < 0 || req->window_ms() > 100LL * 366 * 86400 * 1000) {
+    return ToGrpc(InvalidArgument("window_ms and end_ms must be between 0 and 100 years"));
+  }
   return Reply(cp_->GetStats(*req), reply);
 }
 
-grpc::Status SchedulerService::ReportSteps(grpc::ServerContext*, const v1::ReportStepsRequest* req,
+grpc::Status SchedulerService::ReportSteps(grpc::ServerContext* ctx, const v1::ReportStepsRequest* req,
                                            v1::ReportStepsReply*) {
+  if (secure_) {
+    const auth::Caller caller = auth::CallerOf(*ctx);
+    if (caller.kind != auth::CallerKind::kJob) return ToGrpc(Unauthenticated("step reports need the job's credential"));
+    if (caller.job_id != req->job_id()) {
+      return ToGrpc(PermissionDenied("the credential of job " + std::to_string(caller.job_id) +
+                                     " may not report for job " + std::to_string(req->job_id())));
+    }
+  }
+  if (Status s = auth::ValidateSteps(*req); !s.ok()) return ToGrpc(s);
   return ToGrpc(cp_->ReportSteps(*req));
 }
 
-grpc::Status SchedulerService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+grpc::Status SchedulerService::Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                                         v1::RegisterReply* reply) {
-  return Reply(cp_->Register(*req), reply);
+  Status s = CheckNodeCaller(*ctx, req->node().name());
+  if (s.ok()) s = auth::ValidateNode(req->node());
+  auth::Caller node;
+  node.kind = auth::CallerKind::kNode;
+  node.node = req->node().name().substr(0, kMaxNodeName);
+  if (s.ok()) {
+    auto registered = cp_->Register(*req);
+    s = registered.status();
+    if (s.ok()) *reply = *registered;
+  }
+  Audit(node, "register at " + req->node().address().substr(0, 256), s);
+  return ToGrpc(s);
 }
 
-grpc::Status SchedulerService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+grpc::Status SchedulerService::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                          v1::HeartbeatReply* reply) {
+  if (Status s = CheckNodeCaller(*ctx, req->node()); !s.ok()) return ToGrpc(s);
+  if (Status s = auth::ValidateGpus(req->gpus()); !s.ok()) return ToGrpc(s);
   *reply = cp_->Heartbeat(*req);
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::ReportJobExit(grpc::ServerContext*, const v1::ReportJobExitRequest* req,
+grpc::Status SchedulerService::ReportJobExit(grpc::ServerContext* ctx, const v1::ReportJobExitRequest* req,
                                              v1::ReportJobExitReply*) {
-  return ToGrpc(cp_->ReportJobExit(*req));
+  Status s = CheckNodeCaller(*ctx, req->node());
+  if (s.ok() && req->reason().size() > 1024) s = InvalidArgument("exit reason longer than 1024 characters");
+  if (s.ok()) s = cp_->ReportJobExit(*req);
+  auth::Caller node;
+  node.kind = auth::CallerKind::kNode;
+  node.node = req->node().substr(0, kMaxNodeName);
+  Audit(node, "exit of job " + std::to_string(req->job_id()) + " code " + std::to_string(req->exit_code()), s);
+  return ToGrpc(s);
+}
+
+grpc::Status SchedulerService::CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
+                                           v1::CreateTokenReply* reply) {
+  auto caller = Admin(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (!tokens_) return ToGrpc(FailedPrecondition("a plaintext loomd has no tokens"));
+  if (req->expires_in_s() < 0 || req->expires_in_s() > 10LL * 366 * 86400) {
+    return ToGrpc(InvalidArgument("expiry must be between 0 (never) and 10 years"));
+  }
+  const int64_t now = clock_->NowMs();
+  auto made = tokens_->Create(req->tenant(), req->admin(), now, req->expires_in_s() > 0 ? now + req->expires_in_s() * 1000 : 0);
+  Audit(*caller, "create " + std::string(req->admin() ? "admin " : "") + "token for tenant " + req->tenant().substr(0, 64) +
+                     (made.ok() ? " (token " + std::to_string(made->first.id) + ")" : ""),
+        made.status());
+  if (!made.ok()) return ToGrpc(made.status());
+  *reply->mutable_token() = ToProto(made->first);
+  reply->set_secret(made->second);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::ListTokens(grpc::ServerContext* ctx, const v1::ListTokensRequest*,
+                                          v1::ListTokensReply* reply) {
+  auto caller = Admin(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (!tokens_) return ToGrpc(FailedPrecondition("a plaintext loomd has no tokens"));
+  for (const auth::TokenInfo& t : tokens_->List()) *reply->add_tokens() = ToProto(t);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::RevokeToken(grpc::ServerContext* ctx, const v1::RevokeTokenRequest* req,
+                                           v1::RevokeTokenReply*) {
+  auto caller = Admin(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (!tokens_) return ToGrpc(FailedPrecondition("a plaintext loomd has no tokens"));
+  Status s = tokens_->Revoke(req->id());
+  Audit(*caller, "revoke token " + std::to_string(req->id()), s);
+  return ToGrpc(s);
 }
 
 }  // namespace loom

@@ -1,14 +1,31 @@
-// The Scheduler gRPC service: translates RPCs into ControlPlane calls and nothing more.
+// The Scheduler gRPC service: checks who may do what, bounds the request, and translates it into
+// ControlPlane calls. Authentication happened before (auth/authenticator.h); authorization lives
+// here, so ControlPlane stays free of identities:
+//   users     their own tenant's jobs only (submit, see, cancel, read logs); a non-admin may not
+//             name another tenant; nodes and stats are visible to all
+//   admins    every job and tenant, and tokens
+//   nodes     Register, Heartbeat, ReportJobExit as the node their certificate names
+//   jobs      ReportSteps for their own job (the attempt's credential)
+// Every state-changing call is logged with its caller (audit lines on loomd's stderr).
 #pragma once
 
+#include "common/clock.h"
 #include "loom/v1/loom.grpc.pb.h"
+#include "scheduler/auth/authenticator.h"
+#include "scheduler/auth/token_store.h"
+#include "scheduler/config/policy_config.h"
 #include "scheduler/service/control_plane.h"
 
 namespace loom {
 
 class SchedulerService final : public v1::Scheduler::Service {
  public:
-  explicit SchedulerService(ControlPlane* cp) : cp_(cp) {}
+  // `secure`: TLS with the authenticator installed. A plaintext (--insecure, loopback) loomd has
+  // no identities and treats every caller as an admin. `tokens` may be null when not secure.
+  // `admission`: the policy config's caps on each tenant's QoS, priority and pending jobs.
+  SchedulerService(ControlPlane* cp, auth::TokenStore* tokens, Clock* clock, bool secure,
+                   sched::AdmissionLimits admission = {})
+      : cp_(cp), tokens_(tokens), clock_(clock), secure_(secure), admission_(std::move(admission)) {}
 
   grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*, v1::SubmitReply*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::Job*) override;
@@ -25,9 +42,25 @@ class SchedulerService final : public v1::Scheduler::Service {
                              v1::ReportJobExitReply*) override;
   grpc::Status ReportSteps(grpc::ServerContext*, const v1::ReportStepsRequest*,
                            v1::ReportStepsReply*) override;
+  grpc::Status CreateToken(grpc::ServerContext*, const v1::CreateTokenRequest*, v1::CreateTokenReply*) override;
+  grpc::Status ListTokens(grpc::ServerContext*, const v1::ListTokensRequest*, v1::ListTokensReply*) override;
+  grpc::Status RevokeToken(grpc::ServerContext*, const v1::RevokeTokenRequest*, v1::RevokeTokenReply*) override;
 
  private:
+  // The calling user (an admin stand-in when not secure); UNAUTHENTICATED for anyone else.
+  StatusOr<auth::Caller> User(const grpc::ServerContext& ctx) const;
+  StatusOr<auth::Caller> Admin(const grpc::ServerContext& ctx) const;
+  // The job, if `caller` may see it.
+  StatusOr<v1::Job> VisibleJob(const auth::Caller& caller, int64_t job_id) const;
+  // A worker RPC naming `node`: a valid name, said by that node's certificate.
+  Status CheckNodeCaller(const grpc::ServerContext& ctx, const std::string& node) const;
+  void Audit(const auth::Caller& caller, const std::string& what, const Status& result) const;
+
   ControlPlane* const cp_;
+  auth::TokenStore* const tokens_;
+  Clock* const clock_;
+  const bool secure_;
+  const sched::AdmissionLimits admission_;
 };
 
 }  // namespace loom

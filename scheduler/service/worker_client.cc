@@ -13,7 +13,7 @@ v1::Worker::Stub* GrpcWorkerClient::StubFor(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& stub = stubs_[address];
   if (!stub) {
-    stub = v1::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    stub = v1::Worker::NewStub(security_.Dial(address, tls::kAnyNodeServerName));
   }
   return stub.get();
 }
@@ -22,7 +22,12 @@ Status GrpcWorkerClient::Launch(const std::string& address, const v1::LaunchRequ
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);
   v1::LaunchReply reply;
-  return FromGrpc(StubFor(address)->Launch(&ctx, request, &reply), "worker " + address);
+  v1::LaunchRequest signed_request = request;
+  // Every node of an attempt gets the same credential: mpirun's launch agent on the first node
+  // presents it to the others' workers.
+  const v1::Job& job = request.job();
+  signed_request.set_job_token(jobs_->Issue(job.id(), job.attempt() > 0 ? job.attempt() : job.runs_size()));
+  return FromGrpc(StubFor(address)->Launch(&ctx, signed_request, &reply), "worker " + address);
 }
 
 Status GrpcWorkerClient::Kill(const std::string& address, const v1::KillRequest& request) {

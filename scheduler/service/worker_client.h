@@ -8,6 +8,8 @@
 #include <unordered_map>
 
 #include "common/status.h"
+#include "common/tls/tls.h"
+#include "scheduler/auth/job_credential.h"
 #include "loom/v1/loom.grpc.pb.h"
 
 namespace loom {
@@ -25,6 +27,10 @@ class WorkerClient {
 // gRPC implementation; one channel per worker address, created on first use. Thread-safe.
 class GrpcWorkerClient final : public WorkerClient {
  public:
+  // `security`: loomd's certificate, presented to workers (only it may Launch, Kill, ReadLog).
+  // `jobs`: signs each launched attempt's job credential (LaunchRequest.job_token).
+  GrpcWorkerClient(tls::Security security, const auth::JobCredentials* jobs)
+      : security_(std::move(security)), jobs_(jobs) {}
   Status Launch(const std::string& address, const v1::LaunchRequest& request) override;
   Status Kill(const std::string& address, const v1::KillRequest& request) override;
   StatusOr<v1::ReadLogReply> ReadLog(const std::string& address,
@@ -33,6 +39,8 @@ class GrpcWorkerClient final : public WorkerClient {
  private:
   v1::Worker::Stub* StubFor(const std::string& address);
 
+  const tls::Security security_;
+  const auth::JobCredentials* const jobs_;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<v1::Worker::Stub>> stubs_;  // GUARDED_BY(mu_)
 };

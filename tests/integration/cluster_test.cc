@@ -173,7 +173,8 @@ TEST_F(ClusterTest, BadInputIsOneLineNonZeroAndChangesNothing) {
 
   // A second worker claiming a live node's name is refused.
   std::string worker = std::string(LOOM_BIN_DIR) + "/loom-worker";
-  std::string cmd = worker + " --name node-1 --emulate-gpus 2 --server " + cluster_.address() + " 2>&1";
+  std::string cmd = worker + " --name node-1 --emulate-gpus 2 --server " + cluster_.address() + " --certs " +
+                    cluster_.certs_dir() + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   char buf[512] = {};

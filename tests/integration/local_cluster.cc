@@ -1,6 +1,7 @@
 #include "tests/integration/local_cluster.h"
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -14,7 +15,12 @@
 
 #include "common/mpi_loopback.h"
 #include "common/paths.h"
+#include "cli/commands.h"
+#include "common/clock.h"
 #include "common/process.h"
+#include "scheduler/auth/token_store.h"
+#include "common/tls/certs.h"
+#include "common/tls/tls.h"
 
 namespace loom::testing {
 std::string ReadFile(const std::string& path) {
@@ -47,12 +53,7 @@ bool PollUntil(F done, std::chrono::milliseconds timeout) {
 }  // namespace
 
 bool WaitForFile(const std::string& path, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!ReadFile(path).empty()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return PollUntil([&] { return !ReadFile(path).empty(); }, timeout);
 }
 
 bool ProcessAlive(pid_t pid) {
@@ -63,6 +64,26 @@ bool ProcessAlive(pid_t pid) {
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
 
+std::unique_ptr<v1::Scheduler::Stub> SchedulerStub(const std::string& address, const std::string& certs_dir,
+                                                   const std::string& stem, const std::string& token) {
+  if (certs_dir.empty()) return v1::Scheduler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto security = tls::Security::Load(certs_dir, stem);
+  if (!security.ok()) ADD_FAILURE() << security.status().ToString();
+  return v1::Scheduler::NewStub(security.ok() ? security->Dial(address, tls::kLoomdServerName, token)
+                                              : grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+std::string LocalCluster::CreateToken(const std::string& tenant, bool admin, int64_t expires_ms) {
+  auto tokens = auth::TokenStore::Open(auth::TokensFile(home_));
+  if (!tokens.ok()) {
+    ADD_FAILURE() << tokens.status().ToString();
+    return "";
+  }
+  auto made = (*tokens)->Create(tenant, admin, SystemClock().NowMs(), expires_ms);
+  if (!made.ok()) ADD_FAILURE() << made.status().ToString();
+  return made.ok() ? made->second : "";
+}
+
 LocalCluster::LocalCluster(Options options) : options_(options) {
   // Supervisors of killed workers are re-parented here rather than to init, so that they can be
   // found and ended with the cluster.
@@ -70,7 +91,19 @@ LocalCluster::LocalCluster(Options options) : options_(options) {
   char tmpl[] = "/tmp/loom-it-XXXXXX";
   home_ = mkdtemp(tmpl) ? tmpl : "/tmp/loom-it-fallback";
   workers_.assign(static_cast<size_t>(options_.workers), 0);
+  if (!options_.insecure) {
+    std::vector<std::string> nodes;
+    for (int i = 0; i < options_.workers; ++i) nodes.push_back("node-" + std::to_string(i + 1));
+    Status s = tls::InitCertificates(certs_dir(), nodes);
+    if (!s.ok()) ADD_FAILURE() << "certificates: " << s.ToString();
+    s = cli::EnsureLocalAdminToken(home_);  // what `loom up` does: the CLI and stub() are admin
+    if (!s.ok()) ADD_FAILURE() << "admin token: " << s.ToString();
+    admin_token_ = ReadFile(TokenFile(home_));
+    admin_token_ = admin_token_.substr(0, admin_token_.find('\n'));
+  }
 }
+
+std::string LocalCluster::certs_dir() const { return tls::CertsDir(home_); }
 
 LocalCluster::~LocalCluster() {
   for (pid_t& w : workers_) {
@@ -108,6 +141,7 @@ Status LocalCluster::StartLoomd() {
                                    "--node-timeout-ms", std::to_string(options_.node_timeout_ms)};
   if (!options_.policy.empty()) argv.insert(argv.end(), {"--policy", options_.policy});
   if (!options_.policy_config.empty()) argv.insert(argv.end(), {"--policy-config", options_.policy_config});
+  if (options_.insecure) argv.push_back("--insecure");
   LOOM_ASSIGN_OR_RETURN(loomd_, Start(std::move(argv), "loomd.log"));
   std::string address;
   PollUntil([&] {
@@ -116,7 +150,8 @@ Status LocalCluster::StartLoomd() {
   }, std::chrono::seconds(10));
   if (address.empty()) return Unavailable("loomd did not start: " + ReadFile(home_ + "/loomd.log"));
   address_ = address.substr(0, address.find('\n'));
-  stub_ = v1::Scheduler::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  // The test's own view of loomd: as the admin `loom up` would make.
+  stub_ = SchedulerStub(address_, options_.insecure ? "" : certs_dir(), "", admin_token_);
   return Status::Ok();
 }
 
@@ -127,6 +162,7 @@ Status LocalCluster::StartWorker(int i) {
                                    "--kill-grace-ms", "1000", "--mpirun-args", kLoopbackMpirunArgs};
   const int64_t lease_ms = options_.node_lease_ms < 0 ? options_.node_timeout_ms : options_.node_lease_ms;
   if (lease_ms > 0) argv.insert(argv.end(), {"--node-lease", std::to_string((lease_ms + 999) / 1000) + "s"});
+  if (options_.insecure) argv.push_back("--insecure");
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)], Start(std::move(argv), name + ".log"));
   return Status::Ok();
@@ -159,6 +195,7 @@ CommandResult LocalCluster::Loom(const std::vector<std::string>& args) {
   spec.env = CurrentEnvironment();
   spec.env["LOOM_HOME"] = home_;
   spec.env.erase("LOOM_SERVER");
+  if (options_.insecure) spec.env["LOOM_INSECURE"] = "1";
   spec.stdout_path = base + ".out";
   spec.stderr_path = base + ".err";
   CommandResult r;
@@ -235,15 +272,6 @@ std::string LocalCluster::MakeDir(const std::string& name) const {
   std::string dir = home_ + "/" + name;
   std::filesystem::create_directories(dir);
   return dir;
-}
-
-bool WaitForFile(const std::string& path, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!ReadFile(path).empty()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
 }
 
 }  // namespace loom::testing

@@ -32,7 +32,8 @@ class LocalCluster {
     std::string policy_config;  // loomd --policy-config; empty: none
     // loom-worker --node-lease, in ms: -1 is node_timeout_ms rounded up to whole seconds; 0 none.
     int64_t node_lease_ms = -1;
-    std::vector<std::string> worker_args;  // extra loom-worker arguments
+    bool insecure = false;      // plaintext everywhere (--insecure); default: TLS with its own CA
+    std::vector<std::string> worker_args;  // extra loom-worker flags (e.g. --run-as)
   };
   explicit LocalCluster(Options options);
   LocalCluster() : LocalCluster(Options{}) {}
@@ -62,6 +63,10 @@ class LocalCluster {
                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   const std::string& home() const { return home_; }
+  std::string certs_dir() const;
+  // A token written straight into loomd's token file, as `loomd token create` does.
+  std::string CreateToken(const std::string& tenant, bool admin = false, int64_t expires_ms = 0);
+  const std::string& admin_token() const { return admin_token_; }
   const std::string& address() const { return address_; }
   // A scratch directory for jobs' working directories and files.
   std::string MakeDir(const std::string& name) const;
@@ -72,10 +77,16 @@ class LocalCluster {
   Options options_;
   std::string home_;
   std::string address_;
+  std::string admin_token_;
   pid_t loomd_ = 0;
   std::vector<pid_t> workers_;
   std::unique_ptr<v1::Scheduler::Stub> stub_;
 };
+
+// A stub for loomd at `address` over TLS with the CA in `certs_dir`, presenting certificate
+// `stem` (empty: none) and bearer `token` (empty: none); plaintext if `certs_dir` is empty.
+std::unique_ptr<v1::Scheduler::Stub> SchedulerStub(const std::string& address, const std::string& certs_dir,
+                                                   const std::string& stem, const std::string& token = "");
 
 // A file's whole content; empty if it cannot be read.
 std::string ReadFile(const std::string& path);
