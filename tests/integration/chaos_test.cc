@@ -75,7 +75,7 @@ TEST(ChaosTest, EveryAcknowledgedJobCompletesOnceWithoutOverlaps) {
   const Clock::time_point begin = Clock::now();
   std::uniform_int_distribution<int> moment(2000, static_cast<int>(kChaosWindow.count() * 1000) - 8000);
   std::vector<Fault> faults;
-  for (auto [kind, count] : {std::pair{Fault::kLoomd, 4}, {Fault::kWorker, 4}, {Fault::kStop, 2}}) {
+  for (auto [kind, count] : {std::pair{Fault::kLoomd, 4}, std::pair{Fault::kWorker, 4}, std::pair{Fault::kStop, 2}}) {
     for (int i = 0; i < count; ++i) faults.push_back({kind, begin + std::chrono::milliseconds(moment(rng))});
   }
   std::sort(faults.begin(), faults.end(), [](const Fault& a, const Fault& b) { return a.at < b.at; });
@@ -84,7 +84,7 @@ TEST(ChaosTest, EveryAcknowledgedJobCompletesOnceWithoutOverlaps) {
   int stopped = -1;
   Clock::time_point resume_at;
   size_t next_fault = 0;
-  const auto submit_every = (kChaosWindow - std::chrono::seconds(10)) / kJobs;
+  const auto submit_every = std::chrono::milliseconds(kChaosWindow - std::chrono::seconds(10)) / kJobs;
   Clock::time_point next_submit = begin;
   std::bernoulli_distribution two_nodes(0.25);
   std::uniform_int_distribution<int> ticks(1, 8);  // 0.1 to 0.8 s of work
