@@ -24,6 +24,8 @@ std::string GrpcTarget(const std::string& address) {
     return "ipv6:" + address;
   }
   return address;
+}
+
 StatusOr<std::string> FindToken(const std::string& home) {
   if (const char* env = std::getenv("LOOM_TOKEN"); env && *env) return std::string(env);
   const std::string path = TokenFile(home);
