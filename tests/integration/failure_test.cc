@@ -10,6 +10,8 @@
 #include <functional>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
+
 #include "tests/integration/local_cluster.h"
 #include "tests/integration/rank_records.h"
 
@@ -47,11 +49,27 @@ TEST(FailureTest, LoomdKilledBetweenCommitAndLaunchRunsTheJobAsAttemptTwo) {
   ASSERT_TRUE(started.ok()) << started.message();
   // Hold the job while nodes are drained, so that the pass that starts it comes from `resume`,
   // after the submit was acknowledged.
-  ASSERT_EQ(cluster.Loom({"drain", "node-1", "node-2", "--reason", "hold"}).exit_code, 0);
+  {
+    v1::DrainRequest req;
+    req.add_nodes("node-1");
+    req.add_nodes("node-2");
+    req.set_reason("hold");
+    v1::DrainReply reply;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ASSERT_TRUE(cluster.stub().Drain(&ctx, req, &reply).ok());
+  }
   const std::string dir = cluster.MakeDir("fault");
   auto id = cluster.Submit({"--gpus", "2", "-D", dir, "--", "/bin/sh", "-c", RankScript(2)});
   ASSERT_TRUE(id.ok()) << id.status().message();
-  (void)cluster.Loom({"resume", "node-1"});  // loomd may die before it answers
+  {
+    v1::ResumeRequest req;
+    req.add_nodes("node-1");
+    v1::ResumeReply reply;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    (void)cluster.stub().Resume(&ctx, req, &reply);  // loomd may die before it answers
+  }
   const std::string log = cluster.home() + "/loomd.log";
   ASSERT_TRUE(WaitUntil([&] { return ReadFile(log).find("fault injection: exiting") != std::string::npos; },
                         std::chrono::seconds(30))) << ReadFile(log);
