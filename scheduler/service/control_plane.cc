@@ -685,6 +685,11 @@ void ControlPlane::CheckLiveness() {
 void ControlPlane::RunCalls(std::vector<WorkerCall> calls) {
   for (WorkerCall& call : calls) {
     if (call.kind == WorkerCall::kLaunch) {
+      if (options_.fault_exit_before_launch) {
+        std::fprintf(stderr, "loomd: fault injection: exiting after the commit, before Launch of job %lld\n",
+                     static_cast<long long>(call.launch.job().id()));
+        std::_Exit(86);
+      }
       Status s = workers_->Launch(call.address, call.launch);
       if (s.ok()) continue;
       const v1::Job& job = call.launch.job();

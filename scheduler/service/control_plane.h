@@ -52,6 +52,10 @@ struct ControlPlaneOptions {
   // A finished job leaves memory this long after it ended (Slurm's MinJobAge); it stays in the
   // store, where GetJob and ListJobs(include_finished) still find it.
   int64_t min_job_age_ms = 300 * 1000;
+  // FAULT INJECTION, tests only (env LOOM_FAULT_EXIT_BEFORE_LAUNCH=1 in loomd): exit the process
+  // right after a pass that starts a job is committed, before its Launch is sent, to hit the
+  // commit-to-Launch window deterministically. Off by default.
+  bool fault_exit_before_launch = false;
 
   int64_t lease_ms() const { return node_lease_ms > 0 ? node_lease_ms : 3 * node_timeout_ms; }
 };

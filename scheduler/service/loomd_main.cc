@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -112,6 +114,11 @@ int main(int argc, char** argv) {
     if (auto parts = loom::http::SplitListen(http_listen); !parts.ok()) return Fail(parts.status().message());
   }
   options.min_job_age_ms = min_job_age_s * 1000;
+  // Fault injection for the lifecycle tests (docs/LIFECYCLE.md); never set in production.
+  if (const char* fault = std::getenv("LOOM_FAULT_EXIT_BEFORE_LAUNCH"); fault && std::string(fault) == "1") {
+    options.fault_exit_before_launch = true;
+    std::fprintf(stderr, "loomd: FAULT INJECTION on: exits before its first Launch\n");
+  }
   if (options.node_timeout_ms <= options.heartbeat_interval_ms) {
     return Fail("--node-timeout-ms must be longer than --heartbeat-ms");
   }

@@ -107,6 +107,7 @@ std::string LocalCluster::certs_dir() const { return tls::CertsDir(home_); }
 
 LocalCluster::~LocalCluster() {
   for (pid_t& w : workers_) {
+    if (w > 0) kill(w, SIGCONT);  // a test that failed while a worker was stopped must not hang here
     Reap(w, SIGTERM);  // workers kill their jobs' process groups on SIGTERM
     w = 0;
   }
