@@ -162,7 +162,7 @@ TEST(ChaosTest, EveryAcknowledgedJobCompletesOnceWithoutOverlaps) {
   int requeued = 0;
   for (const auto& [id, job] : jobs) requeued += job.runs_size() > 1;
   std::printf("%zu rank records, %d jobs ran more than one attempt\n", records.size(), requeued);
-  // No rank ran for a job loomd did not hold on that node, nor outside that attempt's time.
+  // No rank ran for a job loomd did not hold on that node, nor before that attempt started.
   for (const RankRecord& r : records) {
     auto it = jobs.find(r.job);
     if (it == jobs.end()) continue;  // submitted, answer lost: not acknowledged, not checked
@@ -174,10 +174,10 @@ TEST(ChaosTest, EveryAcknowledgedJobCompletesOnceWithoutOverlaps) {
         << "job " << r.job << " attempt " << r.attempt << " ran on " << r.node << " which loomd did not give it";
     EXPECT_GE(r.start_ns / 1000000, run.start_ms()) << "job " << r.job << " attempt " << r.attempt
                                                     << " ran before loomd started it";
-    if (run.end_ms() > 0 && r.end_ns > 0) {
-      EXPECT_LE(r.end_ns / 1000000, run.end_ms()) << "job " << r.job << " attempt " << r.attempt << " rank "
-                                                  << r.rank << " on " << r.node << " ran after loomd ended it";
-    }
+    // A rank may outlive its run's end_ms: that is when loomd decided the attempt was over (an exit
+    // report, a node DOWN), and its other ranks get SIGTERM and a grace after it. What must hold is
+    // that the GPUs are not handed on and no next attempt starts before they are gone: the two
+    // overlap checks below.
   }
   for (const std::string& v : AttemptOverlaps(records)) ADD_FAILURE() << v;
   for (const std::string& v : GpuOverlaps(records)) ADD_FAILURE() << v;
