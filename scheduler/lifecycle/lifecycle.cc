@@ -284,6 +284,12 @@ Edit Lifecycle::OnRanksGone(const View& view, int64_t job, int attempt, const st
   Edit edit;
   Builder b(view, edit, *this, now);
   b.ranks_gone(job, attempt, node, cause, detail, nullptr);
+  // A node whose worker could not start ranks is fenced until its next heartbeat: otherwise the
+  // next pass may place the requeued job there again at once and spend its whole requeue budget
+  // on a worker that died moments before its node times out (found by the chaos test).
+  if (cause == v1::CAUSE_LAUNCH_FAILED && view.Placeable(node)) {
+    b.core({CoreChange::kSetPlaceable, 0, 0, 0, node, false});
+  }
   return edit;
 }
 

@@ -284,6 +284,22 @@ TEST_F(LifecycleTest, InfrastructureCausesRequeueUntilTheBudgetIsSpent) {
   }
 }
 
+TEST_F(LifecycleTest, ANodeWhoseLaunchFailedIsFencedUntilItsNextHeartbeat) {
+  Running(1, {"n0"});
+  Edit e = lc.OnRanksGone(view, 1, 1, "n0", v1::CAUSE_LAUNCH_FAILED, "n0: connection refused", kNow);
+  view.Apply(e);
+  EXPECT_FALSE(view.Placeable("n0"));  // the requeued job cannot land on the dead worker again
+  EXPECT_TRUE(view.Placeable("n1"));
+  MissCounts misses;
+  auto hb = lc.OnHeartbeat(view, "n0", {}, v1::NodeHealth(), misses, kNow + 1000);
+  view.Apply(hb.edit);
+  EXPECT_TRUE(view.Placeable("n0"));  // its worker answers again
+  // Other causes leave placement to the node's state.
+  Running(2, {"n1"});
+  view.Apply(lc.OnRanksGone(view, 2, 1, "n1", v1::CAUSE_WORKER_LOST, "gone", kNow));
+  EXPECT_TRUE(view.Placeable("n1"));
+}
+
 TEST_F(LifecycleTest, PreemptionRequeuesWithoutSpendingTheBudget) {
   v1::Job& victim = Running(1, {"n0", "n1"});
   victim.mutable_spec()->set_no_requeue(true);  // preemption is not a failure: requeued anyway

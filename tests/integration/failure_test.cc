@@ -18,15 +18,6 @@
 namespace loom::testing {
 namespace {
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 int WorkerIndex(const std::string& node) { return std::stoi(node.substr(5)) - 1; }  // node-<i+1>
 
 std::vector<RankRecord> RecordsOf(const std::vector<RankRecord>& all, int64_t job, int attempt) {

@@ -56,6 +56,10 @@ bool WaitForFile(const std::string& path, std::chrono::seconds timeout) {
   return PollUntil([&] { return !ReadFile(path).empty(); }, timeout);
 }
 
+bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds timeout) {
+  return PollUntil(done, timeout);
+}
+
 bool ProcessAlive(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,8 @@ std::string ReadFile(const std::string& path);
 
 // Waits for `path` to exist with content (a job's signal that it got somewhere).
 bool WaitForFile(const std::string& path, std::chrono::seconds timeout = std::chrono::seconds(20));
+// Polls `done` until it holds or `timeout` passes; returns whether it held.
+bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds timeout);
 
 // True while `pid` exists (and is not a zombie).
 bool ProcessAlive(pid_t pid);

@@ -19,15 +19,6 @@
 namespace loom::testing {
 namespace {
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 std::vector<pid_t> RankPids(const std::string& dir, int ranks) {
   std::vector<pid_t> pids;
   for (int r = 0; r < ranks; ++r) {
@@ -166,7 +157,10 @@ class LoomUpTest : public ::testing::Test {
     std::string address = ReadFile(home_ + "/loomd.addr");
     address = address.substr(0, address.find('\n'));
     if (address.empty()) return 0;
-    auto stub = v1::Scheduler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    // `loom up` runs secured: its CA and the admin token it wrote into $LOOM_HOME.
+    std::string token = ReadFile(home_ + "/token");
+    token = token.substr(0, token.find('\n'));
+    auto stub = SchedulerStub(address, home_ + "/certs", "", token);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     v1::ListNodesReply reply;
