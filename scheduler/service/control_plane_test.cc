@@ -266,7 +266,17 @@ TEST_F(ControlPlaneTest, LaunchFailureRequeuesUntilTheBudgetIsSpent) {
   EXPECT_EQ(job.requeues(), 1);
   EXPECT_EQ(job.runs(0).cause(), v1::CAUSE_LAUNCH_FAILED);
   EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 0);
-  for (int pass = 0; pass < 10 && State(id) == v1::PENDING; ++pass) cp_->SchedulePass();
+  // A node whose Launch failed is fenced until its worker heartbeats again: the next attempt
+  // goes elsewhere.
+  const std::string failed_on = job.runs(0).nodes(0);
+  cp_->SchedulePass(true);
+  job = *cp_->GetJob(id);
+  ASSERT_EQ(job.runs_size(), 2);
+  EXPECT_NE(job.runs(1).nodes(0), failed_on);
+  for (int pass = 0; pass < 10 && State(id) == v1::PENDING; ++pass) {
+    HeartbeatAllBut("");
+    cp_->SchedulePass();
+  }
   job = *cp_->GetJob(id);
   EXPECT_EQ(job.state(), v1::NODE_FAIL);
   EXPECT_EQ(job.requeues(), 5);  // the default budget
