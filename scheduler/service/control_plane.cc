@@ -256,69 +256,6 @@ StatusOr<int64_t> ControlPlane::Submit(v1::JobSpec spec) {
   return id;
 }
 
-StatusOr<v1::Job> ControlPlane::GetJob(int64_t id) const {
-  std::lock_guard<std::mutex> commit(commit_mu_);  // the MFU series reads the store
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(id);
-  v1::Job job;
-  if (it != jobs_.end()) {
-    job = it->second;
-  } else {  // finished long ago: only the store has it
-    LOOM_ASSIGN_OR_RETURN(auto found, store_->LoadJobsPage(id - 1, 1, {}));
-    if (found.empty() || found[0].id() != id) return NotFound("no job " + std::to_string(id));
-    job = std::move(found[0]);
-  }
-  DescribePending(job, /*with_factors=*/true);
-  for (double mfu : MfuSeries(job)) job.add_mfu_series(mfu);
-  return job;
-}
-
-std::vector<v1::Job> ControlPlane::ListJobs(const std::vector<v1::JobState>& states) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::Job> out;
-  for (const auto& [id, job] : jobs_) {
-    if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
-    out.push_back(job);
-    DescribePending(out.back(), /*with_factors=*/false);
-  }
-  return out;
-}
-
-StatusOr<v1::ListJobsReply> ControlPlane::ListJobsPage(const v1::ListJobsRequest& request) const {
-  constexpr int kDefaultPage = 1000, kMaxPage = 10000;
-  const int limit = request.limit() <= 0 ? kDefaultPage : std::min(request.limit(), kMaxPage);
-  int64_t after = 0;
-  if (!request.page_token().empty()) {
-    char* end = nullptr;
-    after = std::strtoll(request.page_token().c_str(), &end, 10);
-    if (*end != '\0' || after < 0) return InvalidArgument("invalid page token '" + request.page_token() + "'");
-  }
-  std::vector<v1::JobState> states;
-  for (int st : request.states()) states.push_back(static_cast<v1::JobState>(st));
-  v1::ListJobsReply reply;
-  if (request.include_finished()) {
-    std::lock_guard<std::mutex> commit(commit_mu_);
-    LOOM_ASSIGN_OR_RETURN(auto page, store_->LoadJobsPage(after, limit, states));
-    std::lock_guard<std::mutex> lock(mu_);
-    for (v1::Job& job : page) {
-      auto it = jobs_.find(job.id());
-      v1::Job* out = reply.add_jobs();
-      *out = it != jobs_.end() ? it->second : std::move(job);  // memory has the step totals
-      DescribePending(*out, /*with_factors=*/false);
-    }
-  } else {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = jobs_.upper_bound(after); it != jobs_.end() && reply.jobs_size() < limit; ++it) {
-      const v1::Job& job = it->second;
-      if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
-      *reply.add_jobs() = job;
-      DescribePending(*reply.mutable_jobs(reply.jobs_size() - 1), /*with_factors=*/false);
-    }
-  }
-  if (reply.jobs_size() == limit) reply.set_next_page_token(std::to_string(reply.jobs(limit - 1).id()));
-  return reply;
-}
-
 int ControlPlane::ForgetFinished() {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = clock_->NowMs();
@@ -343,26 +280,6 @@ StatusOr<v1::Job> ControlPlane::Cancel(int64_t id) {
   }));
   std::lock_guard<std::mutex> lock(mu_);
   return jobs_.at(id);
-}
-
-std::vector<v1::Node> ControlPlane::ListNodes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::Node> out;
-  for (const auto& [name, entry] : nodes_) {
-    v1::Node n = entry.node;
-    n.set_last_heartbeat_ms(entry.last_seen_ms);
-    if (auto index = core_->cluster().Find(name)) {
-      for (sched::JobId job : core_->cluster().JobsOn(*index)) {
-        for (const sched::NodeGrant& g : *core_->cluster().AllocationOf(job)) {
-          if (g.node != *index) continue;
-          for (int gpu : sched::MaskToIndices(g.gpus)) n.add_allocated_gpus(gpu);
-        }
-      }
-      std::sort(n.mutable_allocated_gpus()->begin(), n.mutable_allocated_gpus()->end());
-    }
-    out.push_back(std::move(n));
-  }
-  return out;
 }
 
 StatusOr<std::vector<v1::Node>> ControlPlane::Drain(const v1::DrainRequest& request) {
