@@ -7,6 +7,9 @@ const page = document.getElementById("page");
 
 async function api(path) {
   const r = await fetch(path);
+  if (r.status === 401) {  // no or an expired token cookie: to the log-in form, then back here
+    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.hash);
+  }
   if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
   return r.json();
 }
