@@ -335,13 +335,17 @@ StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobs() {
 StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobsPage(int64_t after_id, int limit, const JobFilter& filter) {
   std::string in;
   for (v1::JobState st : filter.states) in += (in.empty() ? "" : ",") + std::to_string(static_cast<int>(st));
-  // The states are enum numbers, not user text: safe to put in the statement. Tenant and name
-  // are bound. Matches() in rows.h is the same predicate.
-  const std::string sql = "SELECT record, id FROM jobs WHERE id > ?1" +
-                          (in.empty() ? std::string() : " AND state IN (" + in + ")") +
-                          " AND (?2 = '' OR tenant = ?2) AND (?3 = '' OR name = ?3)"
-                          " AND (?4 = 0 OR submit_ms < ?4) AND (?5 = 0 OR end_ms = 0 OR end_ms >= ?5)"
-                          " ORDER BY id LIMIT ?6";
+  // The states are enum numbers, not user text: safe to put in the statement; the rest is
+  // bound. Only the filters given are in the query, so that SQLite can use jobs_by_tenant (a
+  // tenant's page is a range of that index) and jobs_by_end. Matches() in rows.h is the same
+  // predicate.
+  std::string sql = "SELECT record, id FROM jobs WHERE id > ?1";
+  if (!in.empty()) sql += " AND state IN (" + in + ")";
+  if (!filter.tenant.empty()) sql += " AND tenant = ?2";
+  if (!filter.name.empty()) sql += " AND name = ?3";
+  if (filter.to_ms > 0) sql += " AND submit_ms < ?4";
+  if (filter.from_ms > 0) sql += " AND (end_ms = 0 OR end_ms >= ?5)";
+  sql += " ORDER BY id LIMIT ?6";
   Stmt stmt(db_, sql.c_str());
   LOOM_RETURN_IF_ERROR(stmt.status("load jobs page"));
   sqlite3_bind_int64(stmt.get(), 1, after_id);
