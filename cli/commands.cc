@@ -14,6 +14,7 @@
 
 #include "cli/client.h"
 #include "cli/job_file.h"
+#include "cli/job_format.h"
 #include "cli/progress.h"
 #include "cli/sparkline.h"
 #include "cli/table.h"
@@ -59,19 +60,7 @@ std::string NodeList(const v1::Job& job) {
   return out;
 }
 
-std::string Elapsed(const v1::Job& job) {
-  if (job.start_time_ms() == 0) return "0:00:00";
-  int64_t end = job.end_time_ms() > 0 ? job.end_time_ms() : NowMs();
-  return FormatDuration((end - job.start_time_ms()) / 1000);
-}
-
-// Local date and time of a Unix time in milliseconds.
-std::string FormatTime(int64_t ms) {
-  time_t t = static_cast<time_t>(ms / 1000);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", std::localtime(&t));
-  return buf;
-}
+std::string Elapsed(const v1::Job& job) { return FormatDuration(ElapsedSeconds(job, NowMs())); }
 
 // START, as squeue --start shows it: when a pending job is expected to start (in so long), or
 // when a started job did.
@@ -117,6 +106,7 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   if (!flags.tenant().empty()) spec.set_tenant(flags.tenant());
   if (flags.gpus() != 0) spec.set_gpus(flags.gpus());
   if (flags.gpus_per_node() != 0) spec.set_gpus_per_node(flags.gpus_per_node());
+  if (flags.tasks_per_node() != 0) spec.set_tasks_per_node(flags.tasks_per_node());
   if (flags.time_limit_s() != 0) spec.set_time_limit_s(flags.time_limit_s());
   if (flags.priority() != 0) spec.set_priority(flags.priority());
   if (flags.qos() != 0) spec.set_qos(flags.qos());
@@ -220,14 +210,6 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states, int
   return 0;
 }
 
-// "12.3%", or "-" for a figure loomd could not define (no denominator).
-std::string Percent(double ratio) {
-  if (ratio < 0) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f%%", ratio * 100);
-  return buf;
-}
-
 std::string Number(const char* format, double value) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), format, value);
@@ -286,6 +268,7 @@ int Show(const Global& g, const std::string& job_text) {
   line("Priority", std::to_string(j.spec().priority()) + " (QoS " + std::to_string(j.spec().qos()) + ")");
   if (j.spec().leaf() != v1::LEAF_FEWEST) line("Leaf", v1::LeafPolicy_Name(j.spec().leaf()));
   line("Gpus", std::to_string(j.spec().gpus()) + " (" + std::to_string(j.spec().gpus_per_node()) + " per node)");
+  line("Tasks", TasksLine(j.spec()));
   line("TimeLimit", FormatDuration(j.spec().time_limit_s()));
   line("RunTime", Elapsed(j));
   line("Mpi", j.spec().mpi() ? "yes" : "no");

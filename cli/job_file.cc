@@ -19,7 +19,7 @@ namespace {
 const std::vector<std::string>& KnownFields() {
   static const auto* fields = new std::vector<std::string>{
       "name", "tenant", "gpus", "gpus_per_node", "time", "priority", "qos", "leaf", "leaf_wait",
-      "mpi", "command", "env", "workdir", "signal", "grace", "max_requeues", "no_requeue"};
+      "mpi", "command", "env", "workdir", "signal", "grace", "max_requeues", "no_requeue", "tasks_per_node"};
   return *fields;
 }
 
@@ -148,7 +148,8 @@ StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& s
         {"workdir", &v1::JobSpec::set_workdir}};
     static const std::map<std::string, void (v1::JobSpec::*)(int32_t)> kInts = {
         {"gpus", &v1::JobSpec::set_gpus}, {"gpus_per_node", &v1::JobSpec::set_gpus_per_node},
-        {"priority", &v1::JobSpec::set_priority}, {"qos", &v1::JobSpec::set_qos}};
+        {"priority", &v1::JobSpec::set_priority}, {"qos", &v1::JobSpec::set_qos},
+        {"tasks_per_node", &v1::JobSpec::set_tasks_per_node}};
     if (auto it = kStrings.find(key); it != kStrings.end()) {
       LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
       (spec.*(it->second))(v);

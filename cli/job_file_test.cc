@@ -13,6 +13,7 @@ name: pretrain
 tenant: research
 gpus: 16
 gpus_per_node: 8
+tasks_per_node: 1
 time: 2h
 priority: 3
 qos: 2
@@ -27,6 +28,7 @@ workdir: /data
   EXPECT_EQ(spec->name(), "pretrain");
   EXPECT_EQ(spec->gpus(), 16);
   EXPECT_EQ(spec->gpus_per_node(), 8);
+  EXPECT_EQ(spec->tasks_per_node(), 1);
   EXPECT_EQ(spec->time_limit_s(), 7200);
   EXPECT_TRUE(spec->mpi());
   EXPECT_EQ(spec->qos(), 2);

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/completion.h"
+#include "cli/history.h"
 #include "cli/job_file.h"
 #include "common/duration.h"
 #include "common/paths.h"
@@ -27,6 +28,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> env;
   submit->add_option("--gpus,-G", gpus, "GPUs, all allocated at once (default 1)");
   submit->add_option("--gpus-per-node", per_node, "GPUs on each node (default: one node if it fits, else whole nodes)");
+  int tasks_per_node = 0;
+  submit->add_option("--tasks-per-node", tasks_per_node,
+                     "processes per node, sharing its GPUs (default: one per GPU; 1: one launcher such as torchrun per node)");
   submit->add_option("--time,-t", time_text, "time limit: minutes, HH:MM:SS, D-HH:MM:SS or 2h/30m");
   submit->add_option("--name,-J", name, "job name (default: the program)");
   submit->add_option("--tenant", tenant, "team charged for the GPUs (default $USER)");
@@ -37,7 +41,8 @@ int main(int argc, char** argv) {
   submit->add_option("--leaf", leaf, "leaf switches a multi-node job may span: fewest (default), prefer-one, require-one")
       ->check(CLI::IsMember({"fewest", "prefer-one", "require-one"}));
   submit->add_option("--leaf-wait", leaf_wait, "with --leaf prefer-one: how long to wait for one leaf switch (e.g. 10m)");
-  submit->add_option("--env,-e", env, "KEY=VALUE for every rank; repeatable");
+  // One value per -e, so that "-e K=V -- PROG -c ..." ends the options at "--".
+  submit->add_option("--env,-e", env, "KEY=VALUE for every rank; repeatable")->allow_extra_args(false);
   submit->add_option("--workdir,-D", workdir, "working directory of the ranks (default: here)");
   submit->add_flag("--mpi", mpi, "run under mpirun as one MPI_COMM_WORLD across the job's nodes");
   std::string signal_text, grace_text;
@@ -83,6 +88,16 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "cluster counters and efficiency figures");
   std::string since = "24h";
   stats->add_option("--since", since, "the window, back from now (90s, 45m, 2h, 1d, ...)")->capture_default_str();
+
+  auto* history = app.add_subcommand("history", "finished jobs from loomd's database (like sacct)");
+  HistoryFlags history_flags;
+  history->add_option("--since,-S", history_flags.since, "jobs alive after this: a duration back from now (7d, 12h) or a date (2026-12-01T08:00)")
+      ->capture_default_str();
+  history->add_option("--until,-E", history_flags.until, "jobs submitted before this (same forms; default now)");
+  history->add_option("--tenant", history_flags.tenant, "only this tenant's jobs (non-admins see only their own)");
+  history->add_option("--state", history_flags.states, "only jobs in these states (default: every final state)");
+  history->add_option("--name,-J", history_flags.name, "only jobs of this name");
+  history->add_option("--limit", history_flags.limit, "at most this many jobs (the oldest first)");
 
   auto* drain = app.add_subcommand("drain", "stop placing jobs on nodes (like scontrol update state=drain)");
   std::vector<std::string> drain_nodes;
@@ -172,6 +187,10 @@ int main(int argc, char** argv) {
     flags.set_workdir(workdir);
     if (submit->count("--gpus") && gpus <= 0) return Error("--gpus must be at least 1 (got " + std::to_string(gpus) + ")");
     if (per_node < 0) return Error("--gpus-per-node must be positive");
+    if (submit->count("--tasks-per-node") && tasks_per_node <= 0) {
+      return Error("--tasks-per-node must be at least 1 (got " + std::to_string(tasks_per_node) + ")");
+    }
+    flags.set_tasks_per_node(tasks_per_node);
     if (!time_text.empty()) {
       auto seconds = loom::ParseDuration(time_text);
       if (!seconds.ok()) return Error(seconds.status().message());
@@ -208,6 +227,7 @@ int main(int argc, char** argv) {
   if (*nodes) return Nodes(g);
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);
+  if (*history) return History(g, history_flags);
   if (*drain) return Drain(g, drain_nodes, drain_reason, drain_requeue);
   if (*resume) return Resume(g, resume_nodes);
   if (*up) return Up(g, up_options);

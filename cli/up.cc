@@ -265,6 +265,8 @@ int Up(const Global& g, const UpOptions& o) {
     std::string url;
     if (std::getline(in, url) && !url.empty()) {
       std::printf("Dashboard: %s/   Prometheus metrics: %s/metrics\n", url.c_str(), url.c_str());
+      // The secret stays in its 0600 file, out of terminals and logs.
+      if (!g.insecure) std::printf("Dashboard log-in: the admin token in %s/token\n", g.home.c_str());
     }
   }
   std::printf("Ctrl-C stops the cluster.\n");

@@ -11,6 +11,7 @@ pkgs=(
   libcpp-httplib-dev hyperfine prometheus chromium fonts-dejavu-core
   libssl-dev openssl        # TLS certificates, token hashes, job credentials
   clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
+  python3-torch             # torchrun and a gloo DDP step in tests/integration/launcher_test.cc
 )
 # The dashboard is built with npm (web/package-lock.json): Debian's, unless a Node.js brought one.
 command -v npm >/dev/null || pkgs+=(nodejs npm)

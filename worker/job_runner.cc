@@ -152,14 +152,16 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
     // mpirun on the head node, with the allocation as its host list and loom-launch-agent as its
     // remote-start command: Open MPI starts its daemons through the workers, as it does under
     // Slurm, and no ssh is needed.
+    // Slots per host are the tasks per node (one per GPU by default).
+    const TaskLayout layout = NodeLayout(job.launch);
     std::string hosts, addresses;
     for (int i = 0; i < spec.allocation_size(); ++i) {
       const auto& a = spec.allocation(i);
-      hosts += (i ? "," : "") + a.node() + ":" + std::to_string(a.gpu_indices_size());
+      hosts += (i ? "," : "") + a.node() + ":" + std::to_string(layout.tasks_per_node);
       addresses += (i ? "," : "") + a.node() + "=" + job.launch.nodes(i).address();
     }
     RankSpec r;
-    r.argv = {"mpirun", "-np", std::to_string(spec.spec().gpus()), "--host", hosts,
+    r.argv = {"mpirun", "-np", std::to_string(layout.tasks()), "--host", hosts,
               "--mca", "plm_rsh_agent", options_.launch_agent, "--bind-to", "none"};
     r.argv.insert(r.argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
     r.argv.insert(r.argv.end(), spec.spec().command().begin(), spec.spec().command().end());
@@ -171,8 +173,8 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
     out.ranks.push_back(std::move(r));
     job.rank_gpus.push_back(-1);
   } else {
-    const auto& gpus = spec.allocation(job.launch.node_index()).gpu_indices();
-    for (int local = 0; local < gpus.size(); ++local) {
+    const TaskLayout layout = NodeLayout(job.launch);
+    for (int local = 0; local < layout.tasks_per_node; ++local) {
       EnvMap env = RankEnv(job.launch, local);
       const int rank = std::stoi(env["RANK"]);
       RankSpec r;
@@ -181,7 +183,9 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
       r.stdout_path = LogPath(job.dir, rank, false);
       r.stderr_path = LogPath(job.dir, rank, true);
       out.ranks.push_back(std::move(r));
-      job.rank_gpus.push_back(gpus[local]);
+      // A task driving several GPUs (launcher mode) has its busy time measured over its process
+      // tree and shared among the node's GPUs, as an MPI job's is.
+      job.rank_gpus.push_back(layout.gpus_per_task() == 1 ? spec.allocation(job.launch.node_index()).gpu_indices(local) : -1);
     }
   }
   for (RankSpec& r : out.ranks) {

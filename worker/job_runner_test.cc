@@ -99,6 +99,17 @@ TEST_F(JobRunnerTest, EveryRankRunsWithItsEnvironmentAndOutputIsCaptured) {
   EXPECT_EQ(runner_->ReadLog(req).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(JobRunnerTest, TasksPerNodeStartsOneProcessPerTaskWithItsShareOfGpus) {
+  v1::LaunchRequest l = Launch(11, 4, {"/bin/sh", "-c", "echo rank=$RANK of $WORLD_SIZE gpu=$CUDA_VISIBLE_DEVICES"});
+  l.mutable_job()->mutable_spec()->set_tasks_per_node(2);
+  ASSERT_TRUE(runner_->Launch(l).ok());
+  JobExit e = WaitExit(11);
+  EXPECT_EQ(e.exit_code, 0);
+  EXPECT_EQ(Read(dir_ + "/jobs/11/rank-0.out"), "rank=0 of 2 gpu=0,1\n");
+  EXPECT_EQ(Read(dir_ + "/jobs/11/rank-1.out"), "rank=1 of 2 gpu=2,3\n");
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/jobs/11/rank-2.out"));  // two processes, not four
+}
+
 TEST_F(JobRunnerTest, FailedRankFailsJobAndStopsItsSiblings) {
   ASSERT_TRUE(runner_->Launch(Launch(2, 2, {"/bin/sh", "-c", "if [ $RANK = 1 ]; then exit 3; fi; exec sleep 60"})).ok());
   JobExit e = WaitExit(2);

@@ -6,7 +6,9 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
+#include "common/task_layout.h"
 #include "loom/v1/loom.pb.h"
 
 namespace loom::worker {
@@ -22,9 +24,16 @@ int LaunchAttempt(const v1::Job& job);
 // the worker was started with.
 EnvMap BaseEnvironment(const EnvMap& worker_env);
 
+// How the job's tasks sit on this launch's node (--tasks-per-node; 0 in the spec: one per GPU).
+TaskLayout NodeLayout(const v1::LaunchRequest& launch);
+// The GPUs the `local_task`-th task on this node sees: all of the node's in the default one task
+// per GPU mode (ranks pick theirs by LOCAL_RANK), else its consecutive share of them.
+std::vector<int> TaskGpus(const v1::LaunchRequest& launch, int local_task);
+
 // Variables every process of the job on node `node_index` gets (MPI orteds too).
 EnvMap NodeEnv(const v1::LaunchRequest& launch);
-// NodeEnv plus the per-rank variables for the `local_rank`-th rank on that node.
+// NodeEnv plus the per-task variables for the `local_rank`-th task on that node (RANK, LOCAL_RANK
+// count tasks, as Slurm's SLURM_PROCID and SLURM_LOCALID do) and the GPUs it sees.
 EnvMap RankEnv(const v1::LaunchRequest& launch, int local_rank);
 
 }  // namespace loom::worker

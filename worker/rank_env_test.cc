@@ -78,5 +78,57 @@ TEST(RankEnvTest, JobCannotOverrideGpuBindingOrCredential) {
   EXPECT_EQ(NodeEnv(l).count("RANK"), 0u);  // per-node processes (orted) get no rank
 }
 
+
+TEST(RankEnvTest, LauncherModeIsOneTaskPerNodeSeeingAllItsGpus) {
+  v1::LaunchRequest l = TwoNodeLaunch(1);
+  l.mutable_job()->mutable_spec()->set_tasks_per_node(1);
+  const TaskLayout layout = NodeLayout(l);
+  EXPECT_EQ(layout.tasks_per_node, 1);
+  EXPECT_EQ(layout.tasks(), 2);
+  EnvMap env = RankEnv(l, 0);
+  // What torchrun --nnodes/--node-rank/--nproc-per-node/--master-* are given.
+  EXPECT_EQ(env["LOOM_NNODES"], "2");
+  EXPECT_EQ(env["NODE_RANK"], "1");
+  EXPECT_EQ(env["LOCAL_WORLD_SIZE"], "4");
+  EXPECT_EQ(env["MASTER_ADDR"], "10.0.0.1");
+  EXPECT_EQ(env["MASTER_PORT"], "20042");
+  // The task's own rank among tasks (SLURM_PROCID / SLURM_NTASKS), not among GPUs.
+  EXPECT_EQ(env["RANK"], "1");
+  EXPECT_EQ(env["LOCAL_RANK"], "0");
+  EXPECT_EQ(env["WORLD_SIZE"], "2");
+  EXPECT_EQ(env["LOOM_NTASKS"], "2");
+  EXPECT_EQ(env["LOOM_GPUS_PER_TASK"], "4");
+  EXPECT_EQ(env["CUDA_VISIBLE_DEVICES"], "0,1,2,3");
+  EXPECT_EQ(env["NVIDIA_VISIBLE_DEVICES"], "0,1,2,3");
+}
+
+TEST(RankEnvTest, TasksSplitTheNodesGpus) {
+  v1::LaunchRequest l = TwoNodeLaunch(1);
+  l.mutable_job()->mutable_allocation(1)->clear_gpu_indices();
+  for (int g : {4, 5, 6, 7}) l.mutable_job()->mutable_allocation(1)->add_gpu_indices(g);
+  l.mutable_job()->mutable_spec()->set_tasks_per_node(2);
+  EXPECT_EQ(TaskGpus(l, 0), (std::vector<int>{4, 5}));
+  EXPECT_EQ(TaskGpus(l, 1), (std::vector<int>{6, 7}));
+  EnvMap env = RankEnv(l, 1);
+  EXPECT_EQ(env["RANK"], "3");  // node 1's second task of two per node
+  EXPECT_EQ(env["LOCAL_RANK"], "1");
+  EXPECT_EQ(env["WORLD_SIZE"], "4");
+  EXPECT_EQ(env["LOOM_TASKS_PER_NODE"], "2");
+  EXPECT_EQ(env["CUDA_VISIBLE_DEVICES"], "6,7");
+  // The user cannot widen a task's share either.
+  (*l.mutable_job()->mutable_spec()->mutable_env())["CUDA_VISIBLE_DEVICES"] = "4,5,6,7";
+  EXPECT_EQ(RankEnv(l, 0)["CUDA_VISIBLE_DEVICES"], "4,5");
+  EXPECT_EQ(NodeEnv(l)["CUDA_VISIBLE_DEVICES"], "4,5,6,7");  // per-node daemons see the node's
+}
+
+TEST(RankEnvTest, DefaultModeKeepsEveryGpuVisibleToEveryRank) {
+  v1::LaunchRequest l = TwoNodeLaunch(0);
+  EXPECT_EQ(TaskGpus(l, 3), (std::vector<int>{0, 1, 2, 3}));
+  l.mutable_job()->mutable_spec()->set_tasks_per_node(4);  // said explicitly: the same
+  EXPECT_EQ(RankEnv(l, 3)["CUDA_VISIBLE_DEVICES"], "0,1,2,3");
+  EXPECT_EQ(RankEnv(l, 3)["RANK"], "3");
+  EXPECT_EQ(RankEnv(l, 3)["WORLD_SIZE"], "8");
+}
+
 }  // namespace
 }  // namespace loom::worker

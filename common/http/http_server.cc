@@ -2,10 +2,19 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 
 namespace loom::http {
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
 
 StatusOr<std::pair<std::string, int>> SplitListen(const std::string& listen) {
   size_t colon = listen.rfind(':');
@@ -36,15 +45,23 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& liste
   });
   s->host_ = host_port.first;
   for (Route& r : routes) {
-    s->server_->Get(r.pattern, [handler = std::move(r.handler)](const httplib::Request& req, httplib::Response& res) {
+    auto serve = [handler = std::move(r.handler)](const httplib::Request& req, httplib::Response& res) {
       Request request;
+      request.method = req.method;
       request.path = req.path;
       for (const auto& m : req.matches) request.matches.push_back(m.str());
       for (const auto& [k, v] : req.params) request.params[k] = v;
+      for (const auto& [k, v] : req.headers) request.headers[Lower(k)] = v;
       Reply reply = handler(request);
       res.status = reply.status;
+      for (const auto& [k, v] : reply.headers) res.set_header(k, v);
       res.set_content(reply.body, reply.content_type.c_str());
-    });
+    };
+    if (r.method == "POST") {
+      s->server_->Post(r.pattern, std::move(serve));
+    } else {
+      s->server_->Get(r.pattern, std::move(serve));
+    }
   }
   if (host_port.second == 0) {
     s->port_ = s->server_->bind_to_any_port(s->host_);
@@ -72,7 +89,16 @@ std::string HttpServer::url() const {
   return "http://" + host + ":" + std::to_string(port_);
 }
 
-StatusOr<std::string> Get(const std::string& url, int timeout_s) {
+StatusOr<std::string> Get(const std::string& url, int timeout_s, const std::string& token) {
+  std::map<std::string, std::string> headers;
+  if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+  LOOM_ASSIGN_OR_RETURN(Response res, Fetch("GET", url, headers, "", timeout_s));
+  if (res.status != 200) return Internal("GET " + url + ": HTTP " + std::to_string(res.status));
+  return res.body;
+}
+
+StatusOr<Response> Fetch(const std::string& method, const std::string& url,
+                         const std::map<std::string, std::string>& headers, const std::string& form, int timeout_s) {
   const std::string scheme = "http://";
   if (url.rfind(scheme, 0) != 0) return InvalidArgument("not an http:// URL: " + url);
   size_t slash = url.find('/', scheme.size());
@@ -81,10 +107,15 @@ StatusOr<std::string> Get(const std::string& url, int timeout_s) {
   httplib::Client client(origin);
   client.set_connection_timeout(timeout_s, 0);
   client.set_read_timeout(timeout_s, 0);
-  auto res = client.Get(path.c_str());
+  httplib::Headers h(headers.begin(), headers.end());
+  auto res = method == "POST" ? client.Post(path.c_str(), h, form, "application/x-www-form-urlencoded")
+                              : client.Get(path.c_str(), h);
   if (!res) return Unavailable("no HTTP answer from " + origin + ": " + httplib::to_string(res.error()));
-  if (res->status != 200) return Internal("GET " + url + ": HTTP " + std::to_string(res->status));
-  return res->body;
+  Response out;
+  out.status = res->status;
+  out.body = res->body;
+  for (const auto& [k, v] : res->headers) out.headers[Lower(k)] = v;
+  return out;
 }
 
 }  // namespace loom::http

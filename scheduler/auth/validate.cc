@@ -35,6 +35,7 @@ Status ValidateJobSpec(const v1::JobSpec& s, const Limits& l) {
   if (!s.tenant().empty()) LOOM_RETURN_IF_ERROR(ValidateTenant(s.tenant()));
   if (s.gpus() < 0 || s.gpus() > l.max_gpus) return Bad("gpus must be between 1 and " + std::to_string(l.max_gpus));
   if (s.gpus_per_node() < 0 || s.gpus_per_node() > l.max_node_gpus) return Bad("gpus_per_node must be between 0 and " + std::to_string(l.max_node_gpus));
+  if (s.tasks_per_node() < 0 || s.tasks_per_node() > l.max_node_gpus) return Bad("tasks_per_node must be between 0 and " + std::to_string(l.max_node_gpus));
   LOOM_RETURN_IF_ERROR(Seconds("time limit", s.time_limit_s(), l));
   LOOM_RETURN_IF_ERROR(Seconds("leaf wait", s.leaf_wait_s(), l));
   LOOM_RETURN_IF_ERROR(Seconds("grace", s.grace_s(), l));

@@ -57,7 +57,7 @@ std::vector<StepPoint> StepHistory::Of(int64_t job_id) const {
 }
 
 StatusOr<std::unique_ptr<LoomdHttp>> LoomdHttp::Start(const std::string& listen, ControlPlane* plane,
-                                                      int64_t sample_interval_ms) {
+                                                      int64_t sample_interval_ms, DashboardAuth auth) {
   std::unique_ptr<LoomdHttp> h(new LoomdHttp(plane));
   LoomdHttp* self = h.get();
   std::vector<Route> routes = {
@@ -79,6 +79,10 @@ StatusOr<std::unique_ptr<LoomdHttp>> LoomdHttp::Start(const std::string& listen,
     auto serve = [body, type](const Request&) { return Reply{200, type, body}; };
     routes.push_back({a.path, serve});
     if (std::string(a.path) == "/index.html") routes.push_back({"/", serve});
+  }
+  if (auth.verify) {
+    routes = Guard(std::move(routes), auth);
+    for (Route& r : LoginRoutes(auth)) routes.push_back(std::move(r));
   }
   LOOM_ASSIGN_OR_RETURN(h->server_, HttpServer::Start(listen, std::move(routes)));
   h->sampler_ = std::thread([self, sample_interval_ms] { self->Sample(sample_interval_ms); });

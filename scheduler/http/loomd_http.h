@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/http/http_server.h"
+#include "scheduler/http/dashboard_auth.h"
 #include "common/status.h"
 #include "scheduler/service/control_plane.h"
 
@@ -40,9 +41,11 @@ class StepHistory {
 
 class LoomdHttp {
  public:
-  // Serves on `listen` ("127.0.0.1:0": a free loopback port). `plane` must outlive this.
+  // Serves on `listen` ("127.0.0.1:0": a free loopback port). `plane` must outlive this. With
+  // `auth.verify` set (loomd with tokens) the pages and /api/ need an admin token
+  // (dashboard_auth.h); unset, they are open, as a plaintext loomd's gRPC is.
   static StatusOr<std::unique_ptr<LoomdHttp>> Start(const std::string& listen, ControlPlane* plane,
-                                                    int64_t sample_interval_ms = 2000);
+                                                    int64_t sample_interval_ms = 2000, DashboardAuth auth = {});
   ~LoomdHttp();  // stops the sampler and the server
 
   std::string url() const { return server_->url(); }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/metrics/registry.h"
+#include "common/task_layout.h"
 #include "scheduler/lifecycle/translate.h"
 #include "scheduler/policies/registry.h"
 
@@ -251,6 +252,7 @@ StatusOr<int64_t> ControlPlane::Submit(v1::JobSpec spec) {
     LOOM_ASSIGN_OR_RETURN(sched::JobRequest request,
                           core_->Normalize(lifecycle::RequestFromSpec(spec)));
     spec.set_gpus_per_node(request.gpus_per_node);
+    LOOM_RETURN_IF_ERROR(CheckTaskLayout(spec.gpus_per_node(), spec.tasks_per_node()));
     id = next_job_id_;
     v1::Job job;
     job.set_id(id);
@@ -321,14 +323,15 @@ StatusOr<v1::ReadLogReply> ControlPlane::ReadLog(const v1::ReadLogRequest& reque
     if (job.allocation().empty()) {
       return FailedPrecondition("job " + std::to_string(job.id()) + " has not started: no output yet");
     }
-    const int world = job.spec().mpi() ? 1 : job.spec().gpus();
+    const TaskLayout layout = LayoutOf(job.allocation_size(), job.spec().gpus_per_node(), job.spec().tasks_per_node());
+    const int world = job.spec().mpi() ? 1 : layout.tasks();
     if (request.rank() < 0 || request.rank() >= world) {
       return InvalidArgument(job.spec().mpi()
                                  ? "MPI jobs keep every rank's output in rank 0 (mpirun gathers it)"
                                  : "job " + std::to_string(job.id()) + " has ranks 0.." +
                                        std::to_string(world - 1));
     }
-    const std::string& node = job.allocation(request.rank() / job.spec().gpus_per_node()).node();
+    const std::string& node = job.allocation(layout.NodeOfTask(request.rank())).node();
     auto n = nodes_.find(node);
     if (n == nodes_.end()) return NotFound("node " + node + " is unknown");
     address = n->second.node.address();

@@ -2,10 +2,34 @@
 // store) and the node list, as the CLI and the dashboard see them.
 #include <algorithm>
 
+#include "scheduler/auth/token_store.h"
 #include "scheduler/lifecycle/translate.h"
 #include "scheduler/service/control_plane.h"
 
 namespace loom {
+namespace {
+
+// A ListJobs request's filters, checked: one clear error for a bad one, before any query.
+StatusOr<store::JobFilter> FilterOf(const v1::ListJobsRequest& request) {
+  store::JobFilter f;
+  for (int st : request.states()) {
+    if (!v1::JobState_IsValid(st) || st == v1::JOB_STATE_UNSPECIFIED) {
+      return InvalidArgument("unknown job state " + std::to_string(st));
+    }
+    f.states.push_back(static_cast<v1::JobState>(st));
+  }
+  f.from_ms = request.window().from_ms();
+  f.to_ms = request.window().to_ms();
+  if (f.from_ms < 0 || f.to_ms < 0) return InvalidArgument("a time window must not start before 1970");
+  if (f.to_ms > 0 && f.from_ms >= f.to_ms) return InvalidArgument("a time window must end after it starts");
+  if (!request.tenant().empty()) LOOM_RETURN_IF_ERROR(auth::ValidateTenant(request.tenant()));
+  if (request.name().size() > 256) return InvalidArgument("a job name filter must be at most 256 characters");
+  f.tenant = request.tenant();
+  f.name = request.name();
+  return f;
+}
+
+}  // namespace
 
 StatusOr<v1::Job> ControlPlane::GetJob(int64_t id) const {
   std::lock_guard<std::mutex> commit(commit_mu_);  // the MFU series reads the store
@@ -44,12 +68,11 @@ StatusOr<v1::ListJobsReply> ControlPlane::ListJobsPage(const v1::ListJobsRequest
     after = std::strtoll(request.page_token().c_str(), &end, 10);
     if (*end != '\0' || after < 0) return InvalidArgument("invalid page token '" + request.page_token() + "'");
   }
-  std::vector<v1::JobState> states;
-  for (int st : request.states()) states.push_back(static_cast<v1::JobState>(st));
+  LOOM_ASSIGN_OR_RETURN(const store::JobFilter filter, FilterOf(request));
   v1::ListJobsReply reply;
   if (request.include_finished()) {
     std::lock_guard<std::mutex> commit(commit_mu_);
-    LOOM_ASSIGN_OR_RETURN(auto page, store_->LoadJobsPage(after, limit, states));
+    LOOM_ASSIGN_OR_RETURN(auto page, store_->LoadJobsPage(after, limit, filter));
     std::lock_guard<std::mutex> lock(mu_);
     for (v1::Job& job : page) {
       auto it = jobs_.find(job.id());
@@ -61,7 +84,7 @@ StatusOr<v1::ListJobsReply> ControlPlane::ListJobsPage(const v1::ListJobsRequest
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = jobs_.upper_bound(after); it != jobs_.end() && reply.jobs_size() < limit; ++it) {
       const v1::Job& job = it->second;
-      if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
+      if (!store::Matches(job, filter)) continue;
       *reply.add_jobs() = job;
       DescribePending(*reply.mutable_jobs(reply.jobs_size() - 1), /*with_factors=*/false);
     }

@@ -174,7 +174,14 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<loom::http::LoomdHttp> http;
   if (!http_listen.empty()) {
-    auto started = loom::http::LoomdHttp::Start(http_listen, cp->get());
+    // With tokens, the dashboard takes the CLI's (an admin's); /metrics stays open to Prometheus.
+    loom::http::DashboardAuth dashboard_auth;
+    if (tokens) {
+      dashboard_auth.verify = [store = tokens.get(), &clock](const std::string& token) {
+        return store->Verify(token, clock.NowMs());
+      };
+    }
+    auto started = loom::http::LoomdHttp::Start(http_listen, cp->get(), 2000, dashboard_auth);
     if (!started.ok()) return Fail(started.status().message());
     http = std::move(*started);
     if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url() + "\n").ok()) return Fail("cannot write " + loom::HttpUrlFile(home));

@@ -138,7 +138,15 @@ grpc::Status SchedulerService::ListJobs(grpc::ServerContext* ctx, const v1::List
                                         v1::ListJobsReply* reply) {
   auto caller = User(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
-  auto page = cp_->ListJobsPage(*req);
+  v1::ListJobsRequest request = *req;
+  if (!caller->admin) {  // a tenant's own jobs, filtered in the query so that pages stay full
+    if (!request.tenant().empty() && request.tenant() != caller->tenant) {
+      return ToGrpc(PermissionDenied("tenant " + caller->tenant + " may list only its own jobs, not " +
+                                     request.tenant().substr(0, 64) + "'s"));
+    }
+    request.set_tenant(caller->tenant);
+  }
+  auto page = cp_->ListJobsPage(request);
   if (!page.ok()) return ToGrpc(page.status());
   // Another tenant's jobs are left out of the page (it may come back shorter than the limit; the
   // page token still marks where the next one starts).

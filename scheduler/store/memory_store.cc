@@ -35,13 +35,10 @@ StatusOr<std::vector<v1::Job>> MemoryStore::LoadJobs() {
   return out;
 }
 
-StatusOr<std::vector<v1::Job>> MemoryStore::LoadJobsPage(int64_t after_id, int limit,
-                                                         const std::vector<v1::JobState>& states) {
+StatusOr<std::vector<v1::Job>> MemoryStore::LoadJobsPage(int64_t after_id, int limit, const JobFilter& filter) {
   std::vector<v1::Job> out;
   for (auto it = jobs_.upper_bound(after_id); it != jobs_.end() && static_cast<int>(out.size()) < limit; ++it) {
-    if (states.empty() || std::find(states.begin(), states.end(), it->second.state()) != states.end()) {
-      out.push_back(it->second);
-    }
+    if (Matches(it->second, filter)) out.push_back(it->second);
   }
   return out;
 }

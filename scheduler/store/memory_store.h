@@ -19,8 +19,7 @@ class MemoryStore final : public Store {
   Status Commit(const Batch& batch) override;
   StatusOr<std::vector<v1::Job>> LoadJobs() override;
   StatusOr<std::vector<v1::Node>> LoadNodes() override;
-  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit,
-                                              const std::vector<v1::JobState>& states) override;
+  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit, const JobFilter& filter) override;
   StatusOr<std::vector<Event>> LoadEvents(int64_t job_id) override;
   StatusOr<int64_t> MaxJobId() override;
   StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage() override;
@@ -52,9 +51,8 @@ class FailingStore final : public Store {
   Status Commit(const Batch& batch) override;
   StatusOr<std::vector<v1::Job>> LoadJobs() override { return inner_->LoadJobs(); }
   StatusOr<std::vector<v1::Node>> LoadNodes() override { return inner_->LoadNodes(); }
-  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit,
-                                              const std::vector<v1::JobState>& states) override {
-    return inner_->LoadJobsPage(after_id, limit, states);
+  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit, const JobFilter& filter) override {
+    return inner_->LoadJobsPage(after_id, limit, filter);
   }
   StatusOr<std::vector<Event>> LoadEvents(int64_t job_id) override { return inner_->LoadEvents(job_id); }
   StatusOr<int64_t> MaxJobId() override { return inner_->MaxJobId(); }

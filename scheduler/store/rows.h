@@ -2,8 +2,10 @@
 // Header-only and free of SQLite, so the pure lifecycle module (and loom-sim) can build them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loom/v1/loom.pb.h"
@@ -25,6 +27,25 @@ struct FairShareUsage {
   double gpu_ms = 0;
   int64_t as_of_ms = 0;
 };
+
+// Which jobs a page of the history holds (`loom history`); an empty field matches any job.
+struct JobFilter {
+  JobFilter() = default;
+  JobFilter(std::vector<v1::JobState> s) : states(std::move(s)) {}  // NOLINT: a state list is a filter
+  std::vector<v1::JobState> states;
+  int64_t from_ms = 0, to_ms = 0;  // the job's life (submit .. end, or still going) overlaps [from, to)
+  std::string tenant, name;
+};
+
+// The filter as a predicate: what the SQLite query computes, for in-memory lists and tests.
+inline bool Matches(const v1::Job& job, const JobFilter& f) {
+  if (!f.states.empty() && std::find(f.states.begin(), f.states.end(), job.state()) == f.states.end()) return false;
+  if (!f.tenant.empty() && job.spec().tenant() != f.tenant) return false;
+  if (!f.name.empty() && job.spec().name() != f.name) return false;
+  if (f.to_ms > 0 && job.submit_time_ms() >= f.to_ms) return false;
+  if (f.from_ms > 0 && job.end_time_ms() != 0 && job.end_time_ms() < f.from_ms) return false;
+  return true;
+}
 
 // One transaction's worth of writes.
 struct Batch {

@@ -12,9 +12,13 @@ namespace {
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
-  id     INTEGER PRIMARY KEY,
-  state  INTEGER NOT NULL,
-  record BLOB NOT NULL
+  id        INTEGER PRIMARY KEY,
+  state     INTEGER NOT NULL,
+  record    BLOB NOT NULL,
+  tenant    TEXT,
+  name      TEXT,
+  submit_ms INTEGER,
+  end_ms    INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS nodes (
@@ -55,6 +59,14 @@ CREATE TABLE IF NOT EXISTS fair_share_usage (
   usage    REAL NOT NULL,
   as_of_ms INTEGER NOT NULL
 );
+)sql";
+
+// The history's filter columns (`loom history`): a database from before them gains them, and
+// its rows are filled in from their records (HistoryColumns), before these indexes are made.
+constexpr const char* kHistoryColumns[] = {"tenant TEXT", "name TEXT", "submit_ms INTEGER", "end_ms INTEGER"};
+constexpr const char* kHistoryIndexes = R"sql(
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, id);
+CREATE INDEX IF NOT EXISTS jobs_by_end ON jobs(end_ms);
 )sql";
 
 // Adds a bucket to the one already stored for the same key, if any.
@@ -142,10 +154,9 @@ class Stmt {
   int rc_;
 };
 
+// The records (column 0, with the row's key in column 1) a prepared, bound statement returns.
 template <typename Message>
-StatusOr<std::vector<Message>> LoadRecords(sqlite3* db, const char* sql, const char* what) {
-  Stmt stmt(db, sql);
-  LOOM_RETURN_IF_ERROR(stmt.status(what));
+StatusOr<std::vector<Message>> ReadRecords(sqlite3* db, Stmt& stmt, const char* what) {
   std::vector<Message> out;
   int rc;
   while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
@@ -160,6 +171,13 @@ StatusOr<std::vector<Message>> LoadRecords(sqlite3* db, const char* sql, const c
   }
   if (rc != SQLITE_DONE) return SqlError(db, what);
   return out;
+}
+
+template <typename Message>
+StatusOr<std::vector<Message>> LoadRecords(sqlite3* db, const char* sql, const char* what) {
+  Stmt stmt(db, sql);
+  LOOM_RETURN_IF_ERROR(stmt.status(what));
+  return ReadRecords<Message>(db, stmt, what);
 }
 
 // Runs a query with integer parameters and turns each row into a T with `row`.
@@ -188,8 +206,7 @@ class SqliteStore final : public Store {
   Status Commit(const Batch& batch) override;
   StatusOr<std::vector<v1::Job>> LoadJobs() override;
   StatusOr<std::vector<v1::Node>> LoadNodes() override;
-  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit,
-                                              const std::vector<v1::JobState>& states) override;
+  StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit, const JobFilter& filter) override;
   StatusOr<std::vector<Event>> LoadEvents(int64_t job_id) override;
   StatusOr<int64_t> MaxJobId() override;
   StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage() override;
@@ -197,6 +214,8 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<acct::StepBucket>> LoadSteps(int64_t from, int64_t to, int64_t job_id) override;
   Status RollUp(int64_t now, const RollUpPolicy& policy) override;
   Status Exec(const char* sql);
+  // Adds the history columns to a database written before them and fills them in.
+  Status UpgradeJobsTable();
 
  private:
   sqlite3* db_;
@@ -219,6 +238,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
   LOOM_RETURN_IF_ERROR(store->Exec(options.sync_full ? "PRAGMA synchronous=FULL"
                                                      : "PRAGMA synchronous=NORMAL"));
   LOOM_RETURN_IF_ERROR(store->Exec(kSchema));
+  LOOM_RETURN_IF_ERROR(store->UpgradeJobsTable());
+  LOOM_RETURN_IF_ERROR(store->Exec(kHistoryIndexes));
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -237,12 +258,17 @@ Status SqliteStore::Commit(const Batch& batch) {
   if (batch.empty()) return Status::Ok();
   LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto write = [&]() -> Status {
-    Stmt job(db_, "INSERT OR REPLACE INTO jobs(id, state, record) VALUES(?, ?, ?)");
+    Stmt job(db_, "INSERT OR REPLACE INTO jobs(id, state, record, tenant, name, submit_ms, end_ms) "
+                  "VALUES(?, ?, ?, ?, ?, ?, ?)");
     LOOM_RETURN_IF_ERROR(job.status("prepare job write"));
     for (const v1::Job* j : batch.jobs) {
       sqlite3_bind_int64(job.get(), 1, j->id());
       sqlite3_bind_int(job.get(), 2, j->state());
       job.BindBlob(3, j->SerializeAsString());
+      job.BindText(4, j->spec().tenant());
+      job.BindText(5, j->spec().name());
+      sqlite3_bind_int64(job.get(), 6, j->submit_time_ms());
+      sqlite3_bind_int64(job.get(), 7, j->end_time_ms());
       LOOM_RETURN_IF_ERROR(job.Run("write job"));
     }
     Stmt node(db_, "INSERT OR REPLACE INTO nodes(name, record) VALUES(?, ?)");
@@ -306,15 +332,44 @@ StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobs() {
   return LoadRecords<v1::Job>(db_, "SELECT record, id FROM jobs ORDER BY id", "load jobs");
 }
 
-StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobsPage(int64_t after_id, int limit,
-                                                         const std::vector<v1::JobState>& states) {
+StatusOr<std::vector<v1::Job>> SqliteStore::LoadJobsPage(int64_t after_id, int limit, const JobFilter& filter) {
   std::string in;
-  for (v1::JobState st : states) in += (in.empty() ? "" : ",") + std::to_string(static_cast<int>(st));
-  // The states are enum numbers, not user text: safe to put in the statement.
-  const std::string sql = "SELECT record, id FROM jobs WHERE id > " + std::to_string(after_id) +
-                          (in.empty() ? "" : " AND state IN (" + in + ")") + " ORDER BY id LIMIT " +
-                          std::to_string(std::max(limit, 0));
-  return LoadRecords<v1::Job>(db_, sql.c_str(), "load jobs page");
+  for (v1::JobState st : filter.states) in += (in.empty() ? "" : ",") + std::to_string(static_cast<int>(st));
+  // The states are enum numbers, not user text: safe to put in the statement; the rest is
+  // bound. Only the filters given are in the query, so that SQLite can use jobs_by_tenant (a
+  // tenant's page is a range of that index) and jobs_by_end. Matches() in rows.h is the same
+  // predicate.
+  std::string sql = "SELECT record, id FROM jobs WHERE id > ?1";
+  if (!in.empty()) sql += " AND state IN (" + in + ")";
+  if (!filter.tenant.empty()) sql += " AND tenant = ?2";
+  if (!filter.name.empty()) sql += " AND name = ?3";
+  if (filter.to_ms > 0) sql += " AND submit_ms < ?4";
+  if (filter.from_ms > 0) sql += " AND (end_ms = 0 OR end_ms >= ?5)";
+  sql += " ORDER BY id LIMIT ?6";
+  Stmt stmt(db_, sql.c_str());
+  LOOM_RETURN_IF_ERROR(stmt.status("load jobs page"));
+  sqlite3_bind_int64(stmt.get(), 1, after_id);
+  stmt.BindText(2, filter.tenant);
+  stmt.BindText(3, filter.name);
+  sqlite3_bind_int64(stmt.get(), 4, filter.to_ms);
+  sqlite3_bind_int64(stmt.get(), 5, filter.from_ms);
+  sqlite3_bind_int64(stmt.get(), 6, std::max(limit, 0));
+  return ReadRecords<v1::Job>(db_, stmt, "load jobs page");
+}
+
+Status SqliteStore::UpgradeJobsTable() {
+  for (const char* column : kHistoryColumns) {
+    const std::string name = std::string(column).substr(0, std::string(column).find(' '));
+    Stmt probe(db_, ("SELECT " + name + " FROM jobs LIMIT 0").c_str());
+    if (probe.status("probe").ok()) continue;
+    LOOM_RETURN_IF_ERROR(Exec(("ALTER TABLE jobs ADD COLUMN " + std::string(column)).c_str()));
+  }
+  LOOM_ASSIGN_OR_RETURN(auto old, LoadRecords<v1::Job>(db_, "SELECT record, id FROM jobs WHERE tenant IS NULL",
+                                                        "load jobs to upgrade"));
+  if (old.empty()) return Status::Ok();
+  Batch batch;
+  for (const v1::Job& j : old) batch.jobs.push_back(&j);
+  return Commit(batch);  // rewrites each row with its columns
 }
 
 StatusOr<std::vector<v1::Node>> SqliteStore::LoadNodes() {

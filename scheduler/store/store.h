@@ -45,10 +45,9 @@ class Store {
   // must not keep loomd from starting.
   virtual StatusOr<std::vector<v1::Job>> LoadJobs() = 0;    // by id
   virtual StatusOr<std::vector<v1::Node>> LoadNodes() = 0;  // by name
-  // At most `limit` jobs with ids above `after_id`, by id, in `states` (empty: any): a page of
-  // the job history.
-  virtual StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit,
-                                                      const std::vector<v1::JobState>& states) = 0;
+  // At most `limit` jobs with ids above `after_id`, by id, that match `filter`: a page of the
+  // job history. The filter is part of the query, so a page is full unless the history ends.
+  virtual StatusOr<std::vector<v1::Job>> LoadJobsPage(int64_t after_id, int limit, const JobFilter& filter) = 0;
   virtual StatusOr<std::vector<Event>> LoadEvents(int64_t job_id) = 0;
   virtual StatusOr<int64_t> MaxJobId() = 0;
   virtual StatusOr<std::vector<FairShareUsage>> LoadFairShareUsage() = 0;  // by tenant

@@ -159,6 +159,99 @@ TEST_F(StoreTest, AnUnreadableRowIsSkippedAndTheRestLoads) {
   EXPECT_EQ((*jobs)[0].id(), 2);
 }
 
+// A history of jobs across tenants, names, states and times (minutes apart), for the filters.
+std::vector<v1::Job> History() {
+  std::vector<v1::Job> jobs;
+  const v1::JobState states[] = {v1::COMPLETED, v1::FAILED, v1::CANCELLED, v1::RUNNING, v1::PENDING};
+  for (int i = 1; i <= 40; ++i) {
+    v1::Job j;
+    j.set_id(i);
+    j.set_state(states[i % 5]);
+    j.mutable_spec()->set_tenant(i % 3 == 0 ? "vision" : "llm");
+    j.mutable_spec()->set_name(i % 4 == 0 ? "eval" : "pretrain");
+    j.set_submit_time_ms(i * 60000);
+    const bool ended = j.state() != v1::RUNNING && j.state() != v1::PENDING;
+    if (ended) j.set_end_time_ms(i * 60000 + 5 * 60000);
+    jobs.push_back(j);
+  }
+  return jobs;
+}
+
+std::vector<int64_t> Ids(const std::vector<v1::Job>& jobs) {
+  std::vector<int64_t> ids;
+  for (const v1::Job& j : jobs) ids.push_back(j.id());
+  return ids;
+}
+
+TEST_F(StoreTest, HistoryFiltersInTheQueryMatchAPlainScan) {
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok());
+  const std::vector<v1::Job> all = History();
+  Batch b;
+  for (const v1::Job& j : all) b.jobs.push_back(&j);
+  ASSERT_TRUE((*store)->Commit(b).ok());
+  std::vector<JobFilter> filters(6);
+  filters[1].tenant = "vision";
+  filters[2].name = "eval";
+  filters[2].states = {v1::COMPLETED, v1::FAILED};
+  filters[3].from_ms = 20 * 60000;  // ended at or after minute 20, or still going
+  filters[3].to_ms = 30 * 60000;    // submitted before minute 30
+  filters[4].tenant = "llm";
+  filters[4].name = "pretrain";
+  filters[4].from_ms = 10 * 60000;
+  filters[5].tenant = "nobody";
+  for (size_t f = 0; f < filters.size(); ++f) {
+    std::vector<int64_t> want;
+    for (const v1::Job& j : all) {
+      if (Matches(j, filters[f])) want.push_back(j.id());
+    }
+    auto got = (*store)->LoadJobsPage(0, 1000, filters[f]);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(Ids(*got), want) << "filter " << f;
+    if (f > 0 && f < 5) EXPECT_LT(want.size(), all.size()) << "filter " << f << " filters nothing";
+    if (f < 5) EXPECT_FALSE(want.empty()) << "filter " << f;
+  }
+  // Pages are full: the filter is applied before the limit, and paging resumes after the last id.
+  auto page = (*store)->LoadJobsPage(0, 4, filters[1]);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<int64_t>{3, 6, 9, 12}));
+  page = (*store)->LoadJobsPage(12, 4, filters[1]);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<int64_t>{15, 18, 21, 24}));
+}
+
+TEST_F(StoreTest, ADatabaseFromBeforeTheHistoryColumnsIsUpgraded) {
+  v1::Job old = History()[2];  // job 3, tenant vision
+  {
+    sqlite3* db;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE jobs (id INTEGER PRIMARY KEY, state INTEGER NOT NULL, record BLOB NOT NULL)",
+                           nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_stmt* st;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO jobs VALUES(3, ?, ?)", -1, &st, nullptr), SQLITE_OK);
+    const std::string bytes = old.SerializeAsString();
+    sqlite3_bind_int(st, 1, old.state());
+    sqlite3_bind_blob(st, 2, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  auto store = Store::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  JobFilter f;
+  f.tenant = "vision";
+  f.from_ms = old.end_time_ms();
+  auto got = (*store)->LoadJobsPage(0, 10, f);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(Ids(*got), (std::vector<int64_t>{3}));
+  f.tenant = "llm";
+  EXPECT_TRUE((*store)->LoadJobsPage(0, 10, f)->empty());
+  auto all = (*store)->LoadJobs();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].spec().name(), old.spec().name());  // the record itself is untouched
+}
+
 TEST_F(StoreTest, UnwritablePathIsAClearError) {
   auto store = Store::Open("/nonexistent-dir/x/loomd.db");
   ASSERT_FALSE(store.ok());

@@ -126,6 +126,11 @@ class LoomUp {
   }
   const std::string& home() const { return home_; }
   std::string log() { return ReadFile(home_ + "/up.out"); }
+  // The admin token `loom up` made: what the dashboard and its API ask for.
+  std::string Token() {
+    std::string t = ReadFile(home_ + "/token");
+    return t.substr(0, t.find('\n'));
+  }
 
  private:
   std::string home_;
@@ -202,6 +207,14 @@ TEST(Observability, PrometheusScrapesLoomUpAndAnswersForLoomGpus) {
                    std::chrono::seconds(30))) << Body(http::Get(per_gpu, 2));
 }
 
+// `page` ("/#/queue") through the dashboard's log-in link, which sets the token's cookie and
+// sends the browser on: each Chromium run below starts with an empty profile.
+std::string LoggedIn(const std::string& url, const std::string& token, const std::string& page) {
+  std::string next;
+  for (char c : page) next += c == '/' ? "%2F" : c == '#' ? "%23" : std::string(1, c);
+  return url + "/login?token=" + token + "&next=" + next;
+}
+
 // Chromium loads `url`, runs its scripts for a few seconds of virtual time, and prints the DOM;
 // a screenshot goes to `png`.
 std::string RenderPage(const std::string& url, const std::string& png, const std::string& profile) {
@@ -235,32 +248,36 @@ TEST(Observability, DashboardPagesRenderInChromium) {
   ASSERT_EQ(up.Loom("submit --gpus 4 --name dash-waiting -- sleep 1").exit_code, 0);
   // The sampler records the job's figures every 2 s once steps arrive.
   ASSERT_TRUE(Poll([&] {
-    std::string j = Body(http::Get(url + "/api/jobs/" + train_id));
+    std::string j = Body(http::Get(url + "/api/jobs/" + train_id, 10, up.Token()));
     return j.find("\"samples\":[{") != std::string::npos && j.find("},{\"mfu\"") != std::string::npos;
-  }, std::chrono::seconds(90))) << Body(http::Get(url + "/api/jobs/" + train_id));
+  }, std::chrono::seconds(90))) << Body(http::Get(url + "/api/jobs/" + train_id, 10, up.Token()));
+  // Behind the token: without it the API refuses and a page shows the log-in form.
+  EXPECT_EQ(http::Get(url + "/api/queue").status().code(), StatusCode::kInternal);  // HTTP 401
+  EXPECT_NE(RenderPage(url + "/#/queue", up.home() + "/login.png", up.home() + "/chromium-anon").find("data-page=\"login\""),
+            std::string::npos);
 
   const std::string shots = std::string(LOOM_ARTIFACT_DIR) + "/dashboard";
   std::filesystem::create_directories(shots);
   const std::string profile = up.home() + "/chromium";
 
-  std::string queue = RenderPage(url + "/#/queue", shots + "/queue.png", profile + "-queue");
+  std::string queue = RenderPage(LoggedIn(url, up.Token(), "/#/queue"), shots + "/queue.png", profile + "-queue");
   EXPECT_NE(queue.find("data-page=\"queue\""), std::string::npos) << queue.substr(0, 2000);
   EXPECT_NE(queue.find("dash-running"), std::string::npos);
   EXPECT_NE(queue.find("dash-train"), std::string::npos);
   EXPECT_NE(queue.find("(Resources)"), std::string::npos);  // dash-waiting's reason
 
-  std::string cluster = RenderPage(url + "/#/cluster", shots + "/cluster.png", profile + "-cluster");
+  std::string cluster = RenderPage(LoggedIn(url, up.Token(), "/#/cluster"), shots + "/cluster.png", profile + "-cluster");
   EXPECT_NE(cluster.find("node-1"), std::string::npos) << cluster.substr(0, 2000);
   EXPECT_NE(cluster.find("leaf"), std::string::npos);
   EXPECT_NE(cluster.find("class=\"gpu alloc\""), std::string::npos);
 
-  std::string job = RenderPage(url + "/#/job/" + train_id, shots + "/job.png", profile + "-job");
+  std::string job = RenderPage(LoggedIn(url, up.Token(), "/#/job/" + train_id), shots + "/job.png", profile + "-job");
   EXPECT_NE(job.find("dash-train"), std::string::npos) << job.substr(0, 2000);
   EXPECT_NE(job.find("id=\"attempts\""), std::string::npos);
   EXPECT_GE(PointsOf(job, "Step time \\(s\\)"), 2) << job.substr(0, 4000);
   EXPECT_GE(PointsOf(job, "MFU \\(sampled\\)"), 2);
 
-  std::string eff = RenderPage(url + "/#/efficiency", shots + "/efficiency.png", profile + "-eff");
+  std::string eff = RenderPage(LoggedIn(url, up.Token(), "/#/efficiency"), shots + "/efficiency.png", profile + "-eff");
   EXPECT_GE(PointsOf(eff, "Cluster, last hour"), 1) << eff.substr(0, 2000);
   EXPECT_NE(eff.find("id=\"tenants\""), std::string::npos);
 

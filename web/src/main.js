@@ -7,6 +7,9 @@ const page = document.getElementById("page");
 
 async function api(path) {
   const r = await fetch(path);
+  if (r.status === 401) {  // no or an expired token cookie: to the log-in form, then back here
+    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.hash);
+  }
   if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
   return r.json();
 }
@@ -110,9 +113,11 @@ async function jobPage(id) {
       Number(r.steps), r.step_time_s > 0 && r.peak_flops > 0 ? pct(r.model_flops / (r.peak_flops * r.step_time_s)) : "–",
       r.cause === "END_CAUSE_UNSPECIFIED" ? "" : r.cause]), "attempts"));
   out.push(el("h2", {}, "Ranks"));
-  const gpn = s.gpus_per_node || s.gpus;
+  // Tasks per node (--tasks-per-node; 0: one per GPU): what `loom logs --rank` counts.
+  const tpn = s.tasks_per_node || s.gpus_per_node || s.gpus;
+  const ranks = (i) => tpn === 1 ? `${i}` : `${i * tpn}–${(i + 1) * tpn - 1}`;
   out.push(table(["NODE", "RANKS", "GPUS"], (job.allocation || []).map((a, i) =>
-    [a.node, s.mpi ? "mpirun" : `${i * gpn}–${(i + 1) * gpn - 1}`, (a.gpu_indices || []).join(",")]), "ranks"));
+    [a.node, s.mpi ? "mpirun" : ranks(i), (a.gpu_indices || []).join(",")]), "ranks"));
   out.push(el("h2", {}, "Training"));
   const mfu = job.mfu_series || [];
   if (mfu.length) {
