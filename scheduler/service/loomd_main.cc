@@ -22,6 +22,7 @@
 #include "scheduler/auth/token_store.h"
 #include "scheduler/http/loomd_http.h"
 #include "scheduler/config/policy_config.h"
+#include "scheduler/service/callback_service.h"
 #include "scheduler/service/control_plane.h"
 #include "scheduler/service/scheduler_service.h"
 
@@ -86,6 +87,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}))->capture_default_str();
   app.add_option("--sync", sync, "SQLite durability: full (survives power loss) or normal (process crashes)")
       ->check(CLI::IsMember({"full", "normal"}))->capture_default_str();
+  int rpc_threads = 8;
+  app.add_option("--rpc-threads", rpc_threads,
+                 "threads for the RPCs that may wait for a commit (heartbeats that commit nothing "
+                 "are answered on gRPC's own threads)")
+      ->check(CLI::Range(1, 256))->capture_default_str();
   std::string http_listen;
   app.add_option("--http-listen", http_listen,
                  "serve /metrics and the dashboard here, e.g. 127.0.0.1:0 (off when not given)");
@@ -181,6 +187,9 @@ int main(int argc, char** argv) {
   }
 
   loom::SchedulerService service(cp->get(), tokens.get(), &clock, /*secure=*/!insecure, admission);
+  // Declared before the server, so it outlives the server's Shutdown, which waits for its calls.
+  loom::CallPool rpc_pool(rpc_threads);
+  loom::SchedulerCallbackService callback_service(&service, &rpc_pool);
   int port = 0;
   grpc::ServerBuilder builder;
   auto credentials = security->ServerCredentials();
@@ -189,7 +198,7 @@ int main(int argc, char** argv) {
         std::make_shared<loom::auth::Authenticator>(tokens.get(), &*job_credentials, &clock));
   }
   builder.AddListeningPort(listen, credentials, &port);
-  builder.RegisterService(&service);
+  builder.RegisterService(&callback_service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(loom::metrics::RpcMetricsInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
