@@ -1,4 +1,5 @@
 // loomd: the Loom scheduler daemon.
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -57,6 +58,9 @@ int CreateTokenLocally(const std::string& home, const std::string& tenant, bool 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // gRPC locks absl::Mutexes on every call; the distribution's abseil is built without NDEBUG,
+  // which leaves its lock-order (deadlock) graph on: about 8% of loomd's CPU at 18,750 nodes.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"loomd: the Loom scheduler daemon"};
   std::string home = loom::LoomHome();
   std::string listen = "127.0.0.1:0";
