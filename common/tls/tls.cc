@@ -71,7 +71,7 @@ std::shared_ptr<grpc::Channel> Security::Dial(const std::string& address, const 
   return grpc::CreateCustomChannel(address, credentials, args);
 }
 
-std::string PeerIdentity(const grpc::ServerContext& ctx) {
+std::string PeerIdentity(const grpc::ServerContextBase& ctx) {
   auto auth = ctx.auth_context();
   if (!auth) return "";
   // Present only when the peer sent a certificate, which the CA then verified.

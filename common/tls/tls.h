@@ -60,7 +60,7 @@ class Security {
 
 // The verified certificate identity of the caller ("loomd", "node:n1"); empty for a caller
 // without a certificate (or over plaintext).
-std::string PeerIdentity(const grpc::ServerContext& ctx);
+std::string PeerIdentity(const grpc::ServerContextBase& ctx);
 
 // Constant-time comparison, for secrets (tokens, credentials).
 bool SecretEquals(const std::string& a, const std::string& b);

@@ -42,7 +42,7 @@ std::string Caller::Describe() const {
   return "an unauthenticated caller";
 }
 
-Caller CallerOf(const grpc::ServerContext& ctx) {
+Caller CallerOf(const grpc::ServerContextBase& ctx) {
   Caller c;
   auto auth = ctx.auth_context();
   if (!auth) return c;

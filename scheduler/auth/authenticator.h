@@ -43,7 +43,7 @@ struct Caller {
   // "tenant alice (token 3)", "node n1", "job 7 attempt 1": for audit lines and errors.
   std::string Describe() const;
 };
-Caller CallerOf(const grpc::ServerContext& ctx);
+Caller CallerOf(const grpc::ServerContextBase& ctx);
 
 class Authenticator final : public grpc::AuthMetadataProcessor {
  public:

@@ -40,6 +40,7 @@ StatusOr<NodeIndex> Cluster::UpsertNode(const std::string& name, int gpu_count,
   leaf_of_.push_back(LeafIndex(labels));
   node.labels = std::move(labels);
   nodes_.push_back(std::move(node));
+  jobs_on_.emplace_back();
   NodeIndex index = static_cast<NodeIndex>(nodes_.size() - 1);
   by_name_.emplace(name, index);
   return index;
@@ -73,7 +74,11 @@ Status Cluster::Allocate(JobId job, const Allocation& allocation) {
   if (auto twice = std::adjacent_find(named.begin(), named.end()); twice != named.end()) {
     return InvalidArgument("allocation names node " + nodes_[*twice].name + " twice");
   }
-  for (const NodeGrant& g : allocation) nodes_[g.node].free &= ~GrantMask(nodes_[g.node], g);
+  for (const NodeGrant& g : allocation) {
+    nodes_[g.node].free &= ~GrantMask(nodes_[g.node], g);
+    std::vector<JobId>& on = jobs_on_[g.node];
+    on.insert(std::upper_bound(on.begin(), on.end(), job), job);
+  }
   held_.emplace(job, allocation);
   return Status::Ok();
 }
@@ -81,7 +86,10 @@ Status Cluster::Allocate(JobId job, const Allocation& allocation) {
 void Cluster::Release(JobId job) {
   auto it = held_.find(job);
   if (it == held_.end()) return;
-  for (const NodeGrant& g : it->second) nodes_[g.node].free |= GrantMask(nodes_[g.node], g);
+  for (const NodeGrant& g : it->second) {
+    nodes_[g.node].free |= GrantMask(nodes_[g.node], g);
+    std::erase(jobs_on_[g.node], job);
+  }
   held_.erase(it);
 }
 
@@ -91,14 +99,8 @@ const Allocation* Cluster::AllocationOf(JobId job) const {
 }
 
 std::vector<JobId> Cluster::JobsOn(NodeIndex n) const {
-  std::vector<JobId> jobs;
-  for (const auto& [job, allocation] : held_) {
-    for (const NodeGrant& g : allocation) {
-      if (g.node == n) jobs.push_back(job);
-    }
-  }
-  std::sort(jobs.begin(), jobs.end());
-  return jobs;
+  if (n < 0 || n >= size()) return {};
+  return jobs_on_[n];
 }
 
 int Cluster::total_gpus() const {

@@ -55,6 +55,9 @@ class Cluster {
   // Frees whatever `job` holds; a job holding nothing is a no-op (release is idempotent).
   void Release(JobId job);
   const Allocation* AllocationOf(JobId job) const;
+  // The jobs holding GPUs of node `n`, by id. From an index kept by Allocate and Release, not a
+  // scan of every allocation: each heartbeat asks this for its node, 18,750 times a second at the
+  // seeds' scale with a thousand jobs running.
   std::vector<JobId> JobsOn(NodeIndex n) const;
 
   // Leaf switches, numbered densely in the order nodes first named them, so policies index
@@ -77,6 +80,7 @@ class Cluster {
   std::vector<std::string> leaf_names_;
   std::unordered_map<std::string, int> leaf_by_name_;
   std::unordered_map<JobId, Allocation> held_;
+  std::vector<std::vector<JobId>> jobs_on_;  // per node, sorted: the jobs held_ grants it
 };
 
 }  // namespace loom::sched

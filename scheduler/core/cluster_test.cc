@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 namespace loom::sched {
 namespace {
 
@@ -64,6 +67,38 @@ TEST(ClusterTest, ExclusiveGrantHoldsWholeNode) {
   c.Release(1);
   EXPECT_TRUE(c.node(0).whole_free());
   EXPECT_TRUE(c.node(1).whole_free());
+}
+
+// JobsOn answers from an index kept by Allocate and Release; it must equal a scan of every
+// job's allocation after any mix of them, refused ones included.
+TEST(ClusterTest, JobsOnIndexMatchesAScanOfTheAllocations) {
+  Cluster c;
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(c.UpsertNode("n" + std::to_string(i), 4, {}).ok());
+  std::mt19937 rng(7);
+  std::map<JobId, Allocation> held;
+  for (int step = 0; step < 2000; ++step) {
+    const JobId job = 1 + static_cast<JobId>(rng() % 40);
+    if (held.count(job) && rng() % 2) {
+      c.Release(job);
+      held.erase(job);
+    } else {
+      Allocation a;
+      const int nodes = 1 + static_cast<int>(rng() % 2);
+      for (int k = 0; k < nodes; ++k) {
+        a.push_back({static_cast<NodeIndex>(rng() % 6), static_cast<GpuMask>(1u << (rng() % 4)), rng() % 5 == 0});
+      }
+      if (c.Allocate(job, a).ok()) held[job] = a;  // refused ones (double booking) change nothing
+    }
+    for (NodeIndex n = 0; n < c.size(); ++n) {
+      std::vector<JobId> scan;
+      for (const auto& [id, allocation] : held) {
+        for (const NodeGrant& g : allocation) if (g.node == n) scan.push_back(id);
+      }
+      ASSERT_EQ(c.JobsOn(n), scan) << "node " << n << " after step " << step;
+    }
+  }
+  EXPECT_TRUE(c.JobsOn(-1).empty());
+  EXPECT_TRUE(c.JobsOn(6).empty());
 }
 
 TEST(ClusterTest, UpsertKeepsIndexAndRefusesResizeUnderLoad) {

@@ -388,7 +388,7 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
   return reply;
 }
 
-v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) {
+std::optional<v1::HeartbeatReply> ControlPlane::TryHeartbeat(const v1::HeartbeatRequest& request) {
   v1::HeartbeatReply reply;
   const std::vector<v1::JobAttempt> running(request.running().begin(), request.running().end());
   {
@@ -425,7 +425,14 @@ v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) 
       return reply;
     }
   }
+  return std::nullopt;  // rows change: the writer path
+}
+
+v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) {
+  if (auto reply = TryHeartbeat(request)) return std::move(*reply);
   // Rows change (a job lost, a health drain): the writer path, decided again under its lock.
+  v1::HeartbeatReply reply;
+  const std::vector<v1::JobAttempt> running(request.running().begin(), request.running().end());
   std::vector<WorkerCall> calls;
   {
     std::lock_guard<std::mutex> commit(commit_mu_);

@@ -89,6 +89,11 @@ class ControlPlane {
   // --- workers
   StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request);
   v1::HeartbeatReply Heartbeat(const v1::HeartbeatRequest& request);
+  // Heartbeat's common case, which commits nothing and takes only mu_ (briefly): the reply, or
+  // nullopt when rows must change (a job lost, a health drain), for which the caller calls
+  // Heartbeat (it may block on a commit). The node's liveness and utilisation are recorded
+  // either way. loomd answers it on gRPC's own threads; Heartbeat runs on its CallPool.
+  std::optional<v1::HeartbeatReply> TryHeartbeat(const v1::HeartbeatRequest& request);
   // OK once the report is committed, or found stale (an older attempt, an unknown job): either
   // way the worker may forget it. Any other error: the worker keeps it and retries.
   Status ReportJobExit(const v1::ReportJobExitRequest& request);

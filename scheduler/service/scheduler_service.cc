@@ -53,7 +53,7 @@ Status CheckAdmission(const v1::JobSpec& spec, const sched::TenantLimits& limits
 
 }  // namespace
 
-StatusOr<auth::Caller> SchedulerService::User(const grpc::ServerContext& ctx) const {
+StatusOr<auth::Caller> SchedulerService::User(const grpc::ServerContextBase& ctx) const {
   if (!secure_) {
     auth::Caller local;
     local.kind = auth::CallerKind::kUser;
@@ -66,7 +66,7 @@ StatusOr<auth::Caller> SchedulerService::User(const grpc::ServerContext& ctx) co
   return c;
 }
 
-StatusOr<auth::Caller> SchedulerService::Admin(const grpc::ServerContext& ctx) const {
+StatusOr<auth::Caller> SchedulerService::Admin(const grpc::ServerContextBase& ctx) const {
   LOOM_ASSIGN_OR_RETURN(auth::Caller c, User(ctx));
   if (!c.admin) return PermissionDenied("only an admin token may do this (tenant " + c.tenant + " is not admin)");
   return c;
@@ -80,7 +80,7 @@ StatusOr<v1::Job> SchedulerService::VisibleJob(const auth::Caller& caller, int64
   return job;
 }
 
-Status SchedulerService::CheckNodeCaller(const grpc::ServerContext& ctx, const std::string& node) const {
+Status SchedulerService::CheckNodeCaller(const grpc::ServerContextBase& ctx, const std::string& node) const {
   LOOM_RETURN_IF_ERROR(ValidateNodeName(node));
   if (!secure_) return Status::Ok();
   const std::string peer = tls::PeerIdentity(ctx);
@@ -94,7 +94,7 @@ void SchedulerService::Audit(const auth::Caller& caller, const std::string& what
                result.ok() ? "ok" : result.ToString().c_str());
 }
 
-grpc::Status SchedulerService::Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
+grpc::Status SchedulerService::Submit(grpc::ServerContextBase* ctx, const v1::SubmitRequest* req,
                                       v1::SubmitReply* reply) {
   auto caller = User(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -128,13 +128,13 @@ grpc::Status SchedulerService::Submit(grpc::ServerContext* ctx, const v1::Submit
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req, v1::Job* reply) {
+grpc::Status SchedulerService::GetJob(grpc::ServerContextBase* ctx, const v1::GetJobRequest* req, v1::Job* reply) {
   auto caller = User(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
   return Reply(VisibleJob(*caller, req->job_id()), reply);
 }
 
-grpc::Status SchedulerService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
+grpc::Status SchedulerService::ListJobs(grpc::ServerContextBase* ctx, const v1::ListJobsRequest* req,
                                         v1::ListJobsReply* reply) {
   auto caller = User(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -157,7 +157,7 @@ grpc::Status SchedulerService::ListJobs(grpc::ServerContext* ctx, const v1::List
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req, v1::Job* reply) {
+grpc::Status SchedulerService::Cancel(grpc::ServerContextBase* ctx, const v1::CancelRequest* req, v1::Job* reply) {
   auto caller = User(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
   StatusOr<v1::Job> job = VisibleJob(*caller, req->job_id());
@@ -166,14 +166,14 @@ grpc::Status SchedulerService::Cancel(grpc::ServerContext* ctx, const v1::Cancel
   return Reply(std::move(job), reply);
 }
 
-grpc::Status SchedulerService::ListNodes(grpc::ServerContext* ctx, const v1::ListNodesRequest*,
+grpc::Status SchedulerService::ListNodes(grpc::ServerContextBase* ctx, const v1::ListNodesRequest*,
                                          v1::ListNodesReply* reply) {
   if (auto caller = User(*ctx); !caller.ok()) return ToGrpc(caller.status());
   for (v1::Node& n : cp_->ListNodes()) *reply->add_nodes() = std::move(n);
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::Drain(grpc::ServerContext* ctx, const v1::DrainRequest* req,
+grpc::Status SchedulerService::Drain(grpc::ServerContextBase* ctx, const v1::DrainRequest* req,
                                      v1::DrainReply* reply) {
   auto caller = Admin(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -184,7 +184,7 @@ grpc::Status SchedulerService::Drain(grpc::ServerContext* ctx, const v1::DrainRe
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::Resume(grpc::ServerContext* ctx, const v1::ResumeRequest* req,
+grpc::Status SchedulerService::Resume(grpc::ServerContextBase* ctx, const v1::ResumeRequest* req,
                                       v1::ResumeReply* reply) {
   auto caller = Admin(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -195,7 +195,7 @@ grpc::Status SchedulerService::Resume(grpc::ServerContext* ctx, const v1::Resume
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
+grpc::Status SchedulerService::ReadLog(grpc::ServerContextBase* ctx, const v1::ReadLogRequest* req,
                                        v1::ReadLogReply* reply) {
   auto caller = User(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -204,7 +204,7 @@ grpc::Status SchedulerService::ReadLog(grpc::ServerContext* ctx, const v1::ReadL
   return Reply(cp_->ReadLog(*req), reply);
 }
 
-grpc::Status SchedulerService::GetStats(grpc::ServerContext* ctx, const v1::GetStatsRequest* req,
+grpc::Status SchedulerService::GetStats(grpc::ServerContextBase* ctx, const v1::GetStatsRequest* req,
                                         v1::Stats* reply) {
   if (auto caller = User(*ctx); !caller.ok()) return ToGrpc(caller.status());
   if (req->window_ms() < 0 || req->end_ms() < 0 || req->window_ms() > 100LL * 366 * 86400 * 1000) {
@@ -213,7 +213,7 @@ grpc::Status SchedulerService::GetStats(grpc::ServerContext* ctx, const v1::GetS
   return Reply(cp_->GetStats(*req), reply);
 }
 
-grpc::Status SchedulerService::ReportSteps(grpc::ServerContext* ctx, const v1::ReportStepsRequest* req,
+grpc::Status SchedulerService::ReportSteps(grpc::ServerContextBase* ctx, const v1::ReportStepsRequest* req,
                                            v1::ReportStepsReply*) {
   if (secure_) {
     const auth::Caller caller = auth::CallerOf(*ctx);
@@ -227,7 +227,7 @@ grpc::Status SchedulerService::ReportSteps(grpc::ServerContext* ctx, const v1::R
   return ToGrpc(cp_->ReportSteps(*req));
 }
 
-grpc::Status SchedulerService::Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
+grpc::Status SchedulerService::Register(grpc::ServerContextBase* ctx, const v1::RegisterRequest* req,
                                         v1::RegisterReply* reply) {
   Status s = CheckNodeCaller(*ctx, req->node().name());
   if (s.ok()) s = auth::ValidateNode(req->node());
@@ -243,15 +243,29 @@ grpc::Status SchedulerService::Register(grpc::ServerContext* ctx, const v1::Regi
   return ToGrpc(s);
 }
 
-grpc::Status SchedulerService::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
+Status SchedulerService::CheckHeartbeat(const grpc::ServerContextBase& ctx, const v1::HeartbeatRequest& req) const {
+  LOOM_RETURN_IF_ERROR(CheckNodeCaller(ctx, req.node()));
+  return auth::ValidateGpus(req.gpus());
+}
+
+grpc::Status SchedulerService::Heartbeat(grpc::ServerContextBase* ctx, const v1::HeartbeatRequest* req,
                                          v1::HeartbeatReply* reply) {
-  if (Status s = CheckNodeCaller(*ctx, req->node()); !s.ok()) return ToGrpc(s);
-  if (Status s = auth::ValidateGpus(req->gpus()); !s.ok()) return ToGrpc(s);
+  if (Status s = CheckHeartbeat(*ctx, *req); !s.ok()) return ToGrpc(s);
   *reply = cp_->Heartbeat(*req);
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::ReportJobExit(grpc::ServerContext* ctx, const v1::ReportJobExitRequest* req,
+std::optional<grpc::Status> SchedulerService::TryHeartbeat(grpc::ServerContextBase* ctx,
+                                                           const v1::HeartbeatRequest* req,
+                                                           v1::HeartbeatReply* reply) {
+  if (Status s = CheckHeartbeat(*ctx, *req); !s.ok()) return ToGrpc(s);
+  auto answered = cp_->TryHeartbeat(*req);
+  if (!answered) return std::nullopt;
+  *reply = std::move(*answered);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::ReportJobExit(grpc::ServerContextBase* ctx, const v1::ReportJobExitRequest* req,
                                              v1::ReportJobExitReply*) {
   Status s = CheckNodeCaller(*ctx, req->node());
   if (s.ok() && req->reason().size() > 1024) s = InvalidArgument("exit reason longer than 1024 characters");
@@ -263,7 +277,7 @@ grpc::Status SchedulerService::ReportJobExit(grpc::ServerContext* ctx, const v1:
   return ToGrpc(s);
 }
 
-grpc::Status SchedulerService::CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
+grpc::Status SchedulerService::CreateToken(grpc::ServerContextBase* ctx, const v1::CreateTokenRequest* req,
                                            v1::CreateTokenReply* reply) {
   auto caller = Admin(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -282,7 +296,7 @@ grpc::Status SchedulerService::CreateToken(grpc::ServerContext* ctx, const v1::C
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::ListTokens(grpc::ServerContext* ctx, const v1::ListTokensRequest*,
+grpc::Status SchedulerService::ListTokens(grpc::ServerContextBase* ctx, const v1::ListTokensRequest*,
                                           v1::ListTokensReply* reply) {
   auto caller = Admin(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -291,7 +305,7 @@ grpc::Status SchedulerService::ListTokens(grpc::ServerContext* ctx, const v1::Li
   return grpc::Status::OK;
 }
 
-grpc::Status SchedulerService::RevokeToken(grpc::ServerContext* ctx, const v1::RevokeTokenRequest* req,
+grpc::Status SchedulerService::RevokeToken(grpc::ServerContextBase* ctx, const v1::RevokeTokenRequest* req,
                                            v1::RevokeTokenReply*) {
   auto caller = Admin(*ctx);
   if (!caller.ok()) return ToGrpc(caller.status());

@@ -7,7 +7,13 @@
 //   nodes     Register, Heartbeat, ReportJobExit as the node their certificate names
 //   jobs      ReportSteps for their own job (the attempt's credential)
 // Every state-changing call is logged with its caller (audit lines on loomd's stderr).
+//
+// The methods are the RPCs' bodies, without a threading model: loomd serves them through
+// SchedulerCallbackService (callback_service.h), which decides on which thread each runs. They
+// take any server context (sync or callback): only its auth context is read.
 #pragma once
+
+#include <optional>
 
 #include "common/clock.h"
 #include "loom/v1/loom.grpc.pb.h"
@@ -18,7 +24,7 @@
 
 namespace loom {
 
-class SchedulerService final : public v1::Scheduler::Service {
+class SchedulerService final {
  public:
   // `secure`: TLS with the authenticator installed. A plaintext (--insecure, loopback) loomd has
   // no identities and treats every caller as an admin. `tokens` may be null when not secure.
@@ -27,33 +33,39 @@ class SchedulerService final : public v1::Scheduler::Service {
                    sched::AdmissionLimits admission = {})
       : cp_(cp), tokens_(tokens), clock_(clock), secure_(secure), admission_(std::move(admission)) {}
 
-  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*, v1::SubmitReply*) override;
-  grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::Job*) override;
-  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsReply*) override;
-  grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest*, v1::Job*) override;
-  grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*, v1::ListNodesReply*) override;
-  grpc::Status Drain(grpc::ServerContext*, const v1::DrainRequest*, v1::DrainReply*) override;
-  grpc::Status Resume(grpc::ServerContext*, const v1::ResumeRequest*, v1::ResumeReply*) override;
-  grpc::Status ReadLog(grpc::ServerContext*, const v1::ReadLogRequest*, v1::ReadLogReply*) override;
-  grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::Stats*) override;
-  grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*, v1::RegisterReply*) override;
-  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatReply*) override;
-  grpc::Status ReportJobExit(grpc::ServerContext*, const v1::ReportJobExitRequest*,
-                             v1::ReportJobExitReply*) override;
-  grpc::Status ReportSteps(grpc::ServerContext*, const v1::ReportStepsRequest*,
-                           v1::ReportStepsReply*) override;
-  grpc::Status CreateToken(grpc::ServerContext*, const v1::CreateTokenRequest*, v1::CreateTokenReply*) override;
-  grpc::Status ListTokens(grpc::ServerContext*, const v1::ListTokensRequest*, v1::ListTokensReply*) override;
-  grpc::Status RevokeToken(grpc::ServerContext*, const v1::RevokeTokenRequest*, v1::RevokeTokenReply*) override;
+  grpc::Status Submit(grpc::ServerContextBase*, const v1::SubmitRequest*, v1::SubmitReply*);
+  grpc::Status GetJob(grpc::ServerContextBase*, const v1::GetJobRequest*, v1::Job*);
+  grpc::Status ListJobs(grpc::ServerContextBase*, const v1::ListJobsRequest*, v1::ListJobsReply*);
+  grpc::Status Cancel(grpc::ServerContextBase*, const v1::CancelRequest*, v1::Job*);
+  grpc::Status ListNodes(grpc::ServerContextBase*, const v1::ListNodesRequest*, v1::ListNodesReply*);
+  grpc::Status Drain(grpc::ServerContextBase*, const v1::DrainRequest*, v1::DrainReply*);
+  grpc::Status Resume(grpc::ServerContextBase*, const v1::ResumeRequest*, v1::ResumeReply*);
+  grpc::Status ReadLog(grpc::ServerContextBase*, const v1::ReadLogRequest*, v1::ReadLogReply*);
+  grpc::Status GetStats(grpc::ServerContextBase*, const v1::GetStatsRequest*, v1::Stats*);
+  grpc::Status Register(grpc::ServerContextBase*, const v1::RegisterRequest*, v1::RegisterReply*);
+  grpc::Status Heartbeat(grpc::ServerContextBase*, const v1::HeartbeatRequest*, v1::HeartbeatReply*);
+  // Heartbeat without blocking (ControlPlane::TryHeartbeat): the status, or nullopt when the
+  // heartbeat needs a commit and Heartbeat must be called instead.
+  std::optional<grpc::Status> TryHeartbeat(grpc::ServerContextBase*, const v1::HeartbeatRequest*,
+                                           v1::HeartbeatReply*);
+  grpc::Status ReportJobExit(grpc::ServerContextBase*, const v1::ReportJobExitRequest*,
+                             v1::ReportJobExitReply*);
+  grpc::Status ReportSteps(grpc::ServerContextBase*, const v1::ReportStepsRequest*,
+                           v1::ReportStepsReply*);
+  grpc::Status CreateToken(grpc::ServerContextBase*, const v1::CreateTokenRequest*, v1::CreateTokenReply*);
+  grpc::Status ListTokens(grpc::ServerContextBase*, const v1::ListTokensRequest*, v1::ListTokensReply*);
+  grpc::Status RevokeToken(grpc::ServerContextBase*, const v1::RevokeTokenRequest*, v1::RevokeTokenReply*);
 
  private:
   // The calling user (an admin stand-in when not secure); UNAUTHENTICATED for anyone else.
-  StatusOr<auth::Caller> User(const grpc::ServerContext& ctx) const;
-  StatusOr<auth::Caller> Admin(const grpc::ServerContext& ctx) const;
+  StatusOr<auth::Caller> User(const grpc::ServerContextBase& ctx) const;
+  StatusOr<auth::Caller> Admin(const grpc::ServerContextBase& ctx) const;
   // The job, if `caller` may see it.
   StatusOr<v1::Job> VisibleJob(const auth::Caller& caller, int64_t job_id) const;
   // A worker RPC naming `node`: a valid name, said by that node's certificate.
-  Status CheckNodeCaller(const grpc::ServerContext& ctx, const std::string& node) const;
+  Status CheckNodeCaller(const grpc::ServerContextBase& ctx, const std::string& node) const;
+  // A heartbeat's caller and figures.
+  Status CheckHeartbeat(const grpc::ServerContextBase& ctx, const v1::HeartbeatRequest& req) const;
   void Audit(const auth::Caller& caller, const std::string& what, const Status& result) const;
 
   ControlPlane* const cp_;
