@@ -45,6 +45,9 @@ class SchedulerService final : public v1::Scheduler::Service {
   grpc::Status CreateToken(grpc::ServerContext*, const v1::CreateTokenRequest*, v1::CreateTokenReply*) override;
   grpc::Status ListTokens(grpc::ServerContext*, const v1::ListTokensRequest*, v1::ListTokensReply*) override;
   grpc::Status RevokeToken(grpc::ServerContext*, const v1::RevokeTokenRequest*, v1::RevokeTokenReply*) override;
+  grpc::Status Hold(grpc::ServerContext*, const v1::JobsRequest*, v1::JobsReply*) override;
+  grpc::Status Release(grpc::ServerContext*, const v1::JobsRequest*, v1::JobsReply*) override;
+  grpc::Status CancelJobs(grpc::ServerContext*, const v1::JobsRequest*, v1::JobsReply*) override;
 
  private:
   // The calling user (an admin stand-in when not secure); UNAUTHENTICATED for anyone else.
@@ -55,6 +58,11 @@ class SchedulerService final : public v1::Scheduler::Service {
   // A worker RPC naming `node`: a valid name, said by that node's certificate.
   Status CheckNodeCaller(const grpc::ServerContext& ctx, const std::string& node) const;
   void Audit(const auth::Caller& caller, const std::string& what, const Status& result) const;
+  // Hold, Release and CancelJobs: the caller must own every job named (as Cancel); `what` names
+  // the audit line.
+  template <typename Change>
+  grpc::Status ChangeJobs(grpc::ServerContext* ctx, const v1::JobsRequest* req, v1::JobsReply* reply,
+                          const char* what, Change change);
 
   ControlPlane* const cp_;
   auth::TokenStore* const tokens_;
