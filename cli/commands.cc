@@ -156,9 +156,7 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   Status s = client.Call(&v1::Scheduler::Stub::Submit, req, &reply);
   if (!s.ok()) return Error(s.message());
   if (g.json && !wait) return PrintJson(reply);
-  if (!g.json) {
-    std::printf("Submitted %s %lld\n", spec.array().empty() ? "job" : "array job", static_cast<long long>(reply.job_id()));
-  }
+  if (!g.json) std::printf("Submitted job %lld\n", static_cast<long long>(reply.job_id()));  // an array's id too
   std::fflush(stdout);
   if (!wait) return 0;
 
