@@ -13,15 +13,8 @@ anchor=${2:-1000}
 repeat=${3:-3}
 export LOOM_HOME=$(mktemp -d /tmp/loom-bench-XXXXXX)
 unset LOOM_SERVER LOOM_TOKEN LOOM_INSECURE
-"$bin/loom" up --workers 1 --gpus-per-worker 4 > "$LOOM_HOME/up.log" 2>&1 &
-up=$!
-trap 'rc=$?; kill -INT $up 2>/dev/null; wait $up 2>/dev/null || true
-      if [ $rc -eq 0 ]; then rm -rf "$LOOM_HOME"; else echo "state kept in $LOOM_HOME" >&2; fi' EXIT
-for _ in $(seq 100); do
-  grep -q "Loom is up" "$LOOM_HOME/up.log" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q "Loom is up" "$LOOM_HOME/up.log" || { cat "$LOOM_HOME/up.log"; exit 1; }
+source "$root/bench/loom_up.sh"
+loom_up up --workers 1 --gpus-per-worker 4
 
 now_ns() { date +%s%N; }
 echo "machine: $(nproc) cores, $(uptime)"
