@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <grpcpp/grpcpp.h>
+
 #include "tests/integration/local_cluster.h"
 
 namespace loom::testing {
@@ -139,6 +141,46 @@ TEST_F(ArraysIntegrationTest, ArrayWithLimitTwoNeverRunsMoreThanTwo) {
   ASSERT_TRUE(held.ok());
   EXPECT_EQ(cluster_.Loom({"cancel", std::to_string(*held)}).exit_code, 0);
   for (int t = 0; t < 10; ++t) EXPECT_EQ(cluster_.GetJob(*held + t)->state(), v1::CANCELLED);
+}
+
+// Only a job's tenant (or an admin) may hold, release or depend on it.
+TEST_F(ArraysIntegrationTest, AnotherTenantMayNotHoldOrDependOnAJob) {
+  auto alice = SchedulerStub(cluster_.address(), cluster_.certs_dir(), "", cluster_.CreateToken("alice"));
+  auto bob = SchedulerStub(cluster_.address(), cluster_.certs_dir(), "", cluster_.CreateToken("bob"));
+  v1::SubmitRequest submit;
+  submit.mutable_spec()->set_gpus(12);
+  submit.mutable_spec()->set_hold(true);
+  submit.mutable_spec()->add_command("/bin/true");
+  v1::SubmitReply submitted;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(alice->Submit(&ctx, submit, &submitted).ok());
+  }
+  v1::JobsRequest jobs;
+  jobs.add_jobs()->set_job_id(submitted.job_id());
+  v1::JobsReply reply;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(bob->Release(&ctx, jobs, &reply).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  EXPECT_TRUE(cluster_.GetJob(submitted.job_id())->held());
+  v1::SubmitRequest after;
+  after.mutable_spec()->set_gpus(1);
+  after.mutable_spec()->add_command("/bin/true");
+  v1::Dependency* d = after.mutable_spec()->add_dependencies();
+  d->set_type(v1::AFTER_ANY);
+  d->set_job_id(submitted.job_id());
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = bob->Submit(&ctx, after, &submitted);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(alice->Release(&ctx, jobs, &reply).ok());
+  }
+  ASSERT_EQ(reply.jobs_size(), 1);
+  EXPECT_FALSE(reply.jobs(0).held());
 }
 
 }  // namespace
