@@ -301,6 +301,10 @@ int Show(const Global& g, const std::string& job_text) {
                          std::to_string(j.array().task_count()) +
                          (j.array().max_running() > 0 ? ", at most " + std::to_string(j.array().max_running()) + " at once)" : ")"));
   }
+
+  line("Name", j.spec().name());
+  line("Tenant", j.spec().tenant());
+  line("State", StateName(j.state()) + (j.reason().empty() ? "" : " (" + j.reason() + ")"));
   if (j.held()) line("Held", "yes (loom release " + JobIdText(j) + ")");
   if (j.spec().dependencies_size() > 0) {
     std::string deps;
@@ -312,11 +316,7 @@ int Show(const Global& g, const std::string& job_text) {
       deps += (deps.empty() ? "" : ",") + term;
     }
     line("Dependency", deps + " (" + std::to_string(j.pending_dependencies_size()) + " unsatisfied)");
-  }
-  line("Name", j.spec().name());
-  line("Tenant", j.spec().tenant());
-  line("State", StateName(j.state()) + (j.reason().empty() ? "" : " (" + j.reason() + ")"));
-  line("ExitCode", std::to_string(j.exit_code()));
+  }  line("ExitCode", std::to_string(j.exit_code()));
   line("Priority", std::to_string(j.spec().priority()) + " (QoS " + std::to_string(j.spec().qos()) + ")");
   if (j.spec().leaf() != v1::LEAF_FEWEST) line("Leaf", v1::LeafPolicy_Name(j.spec().leaf()));
   line("Gpus", std::to_string(j.spec().gpus()) + " (" + std::to_string(j.spec().gpus_per_node()) + " per node)");

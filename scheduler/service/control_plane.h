@@ -165,8 +165,10 @@ class ControlPlane {
   // `done`: per array, whether every task is done and old enough (computed once per call).
   bool Forgettable(const v1::Job& job, int64_t now, std::map<int64_t, bool>& done) const
       LOOM_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Resolves `refs` and runs `handler` on the ids through Change; `pending_tasks`: a whole array
+  // stands for its PENDING tasks only.
   template <typename Handler>
-  StatusOr<std::vector<v1::Job>> ChangeJobs(const std::vector<v1::JobRef>& refs, Handler handler);
+  StatusOr<std::vector<v1::Job>> ChangeJobs(const std::vector<v1::JobRef>& refs, bool pending_tasks, Handler handler);
   // Sends calls; a failed launch is the lifecycle's LAUNCH_FAILED for that node.
   void RunCalls(std::vector<lifecycle::WorkerCall> calls) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
 

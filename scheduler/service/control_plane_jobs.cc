@@ -138,11 +138,17 @@ bool ControlPlane::Forgettable(const v1::Job& job, int64_t now, std::map<int64_t
 }
 
 template <typename Handler>
-StatusOr<std::vector<v1::Job>> ControlPlane::ChangeJobs(const std::vector<v1::JobRef>& refs, Handler handler) {
+StatusOr<std::vector<v1::Job>> ControlPlane::ChangeJobs(const std::vector<v1::JobRef>& refs, bool pending_tasks,
+                                                        Handler handler) {
   std::vector<int64_t> ids;
   LOOM_RETURN_IF_ERROR(Change([&](const StateView& view, int64_t now) -> StatusOr<lifecycle::Edit> {
     for (const v1::JobRef& ref : refs) {
       LOOM_ASSIGN_OR_RETURN(std::vector<int64_t> named, ResolveRef(ref));
+      // Holding or releasing a whole array means its pending tasks (as scontrol hold does).
+      if (pending_tasks && !ref.has_array_task() && arrays_.count(ref.job_id())) {
+        std::erase_if(named, [&](int64_t id) { return jobs_.at(id).state() != v1::PENDING; });
+        if (named.empty()) return FailedPrecondition("array " + std::to_string(ref.job_id()) + " has no pending tasks");
+      }
       ids.insert(ids.end(), named.begin(), named.end());
     }
     std::sort(ids.begin(), ids.end());
@@ -158,19 +164,19 @@ StatusOr<std::vector<v1::Job>> ControlPlane::ChangeJobs(const std::vector<v1::Jo
 }
 
 StatusOr<std::vector<v1::Job>> ControlPlane::Hold(const std::vector<v1::JobRef>& refs) {
-  return ChangeJobs(refs, [&](const StateView& view, const std::vector<int64_t>& ids, int64_t now) {
+  return ChangeJobs(refs, /*pending_tasks=*/true, [&](const StateView& view, const std::vector<int64_t>& ids, int64_t now) {
     return lifecycle_.OnHold(view, ids, now);
   });
 }
 
 StatusOr<std::vector<v1::Job>> ControlPlane::Release(const std::vector<v1::JobRef>& refs) {
-  return ChangeJobs(refs, [&](const StateView& view, const std::vector<int64_t>& ids, int64_t now) {
+  return ChangeJobs(refs, /*pending_tasks=*/true, [&](const StateView& view, const std::vector<int64_t>& ids, int64_t now) {
     return lifecycle_.OnRelease(view, ids, now);
   });
 }
 
 StatusOr<std::vector<v1::Job>> ControlPlane::CancelJobs(const std::vector<v1::JobRef>& refs) {
-  return ChangeJobs(refs, [&](const StateView& view, const std::vector<int64_t>& ids, int64_t now) {
+  return ChangeJobs(refs, /*pending_tasks=*/false, [&](const StateView& view, const std::vector<int64_t>& ids, int64_t now) {
     return lifecycle_.OnCancelAll(view, ids, now);
   });
 }

@@ -149,8 +149,16 @@ TEST_F(ControlPlaneJobsTest, ReferencesNameOneTaskOrTheWholeArray) {
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->jobs_size(), 1);
   EXPECT_EQ(page->jobs(0).id(), array + 4);
+  EXPECT_EQ(cp_->SchedulePass(), 1);  // task 1 runs
+  ASSERT_TRUE(cp_->Hold({Ref(array)}).ok());  // the whole array: its pending tasks
+  EXPECT_EQ(Get(array).state(), v1::RUNNING);
+  EXPECT_TRUE(Get(array + 1).held());
+  EXPECT_FALSE(Get(array + 3).held());  // cancelled before
   ASSERT_TRUE(cp_->CancelJobs({Ref(array)}).ok());
   EXPECT_EQ(cp_->ListJobs({v1::CANCELLED}).size(), 5u);
+  ASSERT_EQ(workers_.kills.size(), 3u);  // the running task's ranks are told to stop, on each node
+  for (const auto& kill : workers_.kills) EXPECT_EQ(kill.second, array);
+  EXPECT_EQ(cp_->Hold({Ref(array)}).status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST_F(ControlPlaneJobsTest, BadArraysAndDependenciesSubmitNothing) {
