@@ -3,7 +3,8 @@
 namespace loom::lifecycle {
 namespace {
 
-// The outcome of a term over a set of ended states: any() is "some task not COMPLETED".
+// A term's outcome over its jobs (one, or an array's tasks): whether all ended, and whether one
+// ended otherwise than COMPLETED.
 TermState Outcome(v1::DependencyType type, bool all_ended, bool any_failed) {
   switch (type) {
     case v1::AFTER_OK:

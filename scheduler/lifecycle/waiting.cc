@@ -65,14 +65,14 @@ bool Reconsider(Builder& b, const View& over, int64_t id, ActiveCounts& active, 
 }
 
 // Checks every job of `ids` exists and is PENDING, or names the first that is not.
-Status CheckPending(const View& view, const std::vector<int64_t>& ids, const char* verb) {
+Status CheckPending(const View& view, const std::vector<int64_t>& ids, const char* verb, const char* done) {
   if (ids.empty()) return InvalidArgument(std::string("name at least one job to ") + verb);
   for (int64_t id : ids) {
     const v1::Job* j = view.job(id);
     if (!j) return NotFound("no job " + std::to_string(id));
     if (j->state() != v1::PENDING) {
       return FailedPrecondition("job " + std::to_string(id) + " is " + v1::JobState_Name(j->state()) +
-                                ": only pending jobs can be " + (std::string(verb) == "hold" ? "held" : "released"));
+                                ": only pending jobs can be " + done);
     }
   }
   return Status::Ok();
@@ -114,7 +114,7 @@ Edit Lifecycle::OnSubmitAll(const View& view, std::vector<v1::Job> jobs, int64_t
 }
 
 StatusOr<Edit> Lifecycle::OnHold(const View& view, const std::vector<int64_t>& ids, int64_t now) const {
-  LOOM_RETURN_IF_ERROR(CheckPending(view, ids, "hold"));
+  LOOM_RETURN_IF_ERROR(CheckPending(view, ids, "hold", "held"));
   Edit edit;
   Builder b(view, edit, *this, now);
   for (int64_t id : ids) {
@@ -132,7 +132,7 @@ StatusOr<Edit> Lifecycle::OnHold(const View& view, const std::vector<int64_t>& i
 }
 
 StatusOr<Edit> Lifecycle::OnRelease(const View& view, const std::vector<int64_t>& ids, int64_t now) const {
-  LOOM_RETURN_IF_ERROR(CheckPending(view, ids, "release"));
+  LOOM_RETURN_IF_ERROR(CheckPending(view, ids, "release", "released"));
   Edit edit;
   Builder b(view, edit, *this, now);
   for (int64_t id : ids) {
