@@ -220,6 +220,7 @@ int main(int argc, char** argv) {
     }
     if (submit->count("--array")) {
       if (auto parsed = loom::ParseArraySpec(array); !parsed.ok()) return Error(parsed.status().message());
+      if (wait) return Error("--wait follows one job, not an array (submit a job with -d afterany:ARRAY_ID --wait)");
       flags.set_array(array);
     }
     for (const std::string& c : command) flags.add_command(c);

@@ -190,6 +190,16 @@ TEST_F(ControlPlaneJobsTest, DependencyOnAnArrayWaitsForEveryTaskAcrossARestart)
   d->set_job_id(array);
   const int64_t waiter = *cp_->Submit(after);
   EXPECT_TRUE(Get(waiter).pending_dependencies(0).whole_array());
+  v1::JobSpec on_task = Spec(4);  // afterok:ARRAY_1 names the task's own job
+  on_task.add_dependencies()->set_type(v1::AFTER_OK);
+  on_task.mutable_dependencies(0)->set_job_id(array);
+  on_task.mutable_dependencies(0)->set_array_task(1);
+  const int64_t on_task_id = *cp_->Submit(on_task);
+  EXPECT_EQ(Get(on_task_id).pending_dependencies(0).job_id(), array + 1);
+  EXPECT_FALSE(Get(on_task_id).pending_dependencies(0).whole_array());
+  on_task.mutable_dependencies(0)->set_array_task(5);
+  EXPECT_EQ(cp_->Submit(on_task).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(cp_->CancelJobs({Ref(on_task_id)}).ok());
   EXPECT_EQ(cp_->SchedulePass(), 2);
   Exit(array);
   EXPECT_EQ(Get(waiter).reason(), "Dependency");
