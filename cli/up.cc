@@ -216,11 +216,17 @@ int Up(const Global& g, const UpOptions& o) {
   // Every emulated GPU here shares this machine's GEMM rate: the peak their MFU is measured against.
   int machine_gpus = 0;
   for (const WorkerPlan& w : *plan) machine_gpus += w.gpus;
+  if (geteuid() == 0) {
+    std::printf("loom up: running as root, so jobs' ranks run as root too (a shared cluster's root workers "
+                "map tenants to accounts: loom-worker --run-as)\n");
+  }
   for (const WorkerPlan& w : *plan) {
     std::vector<std::string> argv = {bin + "/loom-worker", "--name", w.name, "--home", g.home, "--server", address,
                                      "--emulate-gpus", std::to_string(w.gpus), "--gpu-model", w.model,
                                      "--machine-gpus", std::to_string(machine_gpus),
                                      "--mpirun-args", kLoopbackMpirunArgs, "--node-lease", lease};
+    // A local cluster is one user's: as root, its ranks run as root (said above).
+    if (geteuid() == 0) argv.push_back("--allow-root-ranks");
     argv.insert(argv.end(), w.extra_args.begin(), w.extra_args.end());
     if (!o.http_listen.empty()) argv.insert(argv.end(), {"--http-listen", HttpHost(o.http_listen) + ":0"});
     argv.insert(argv.end(), security_args.begin(), security_args.end());

@@ -106,6 +106,12 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
   const AttemptKey key{spec.id(), LaunchAttempt(spec)};
   std::lock_guard<std::mutex> lock(mu_);
   if (jobs_.count(key)) return Status::Ok();
+  if (launch.registration() != registration_) {
+    // Decided before loomd saw this node's latest registration, which did not list it: loomd
+    // has already taken the attempt for gone, and may have given its GPUs to another job.
+    return FailedPrecondition("job " + std::to_string(spec.id()) + " attempt " + std::to_string(key.attempt) +
+                              " was decided under an earlier registration of this node");
+  }
   if (const Job* other = FindJob(spec.id())) {
     // Never two attempts at once: loomd must wait until the older one's ranks are gone.
     return FailedPrecondition("job " + std::to_string(spec.id()) + " attempt " +
@@ -280,7 +286,11 @@ bool JobRunner::PollSupervisor(Job& job, std::vector<Finished>& finished) {
 }
 
 Status JobRunner::ResolveAccount(Job& job) const {
-  if (options_.run_as.empty()) return Status::Ok();
+  if (options_.run_as.empty()) {
+    if (!options_.refuse_unmapped) return Status::Ok();
+    return FailedPrecondition("this worker runs as root and maps no tenant to a Unix account, so it runs no ranks "
+                              "(loom-worker --run-as TENANT=USER; --allow-root-ranks on a single-user machine)");
+  }
   const std::string& tenant = job.launch.job().spec().tenant();
   auto it = options_.run_as.find(tenant);
   if (it == options_.run_as.end()) it = options_.run_as.find("*");
@@ -487,8 +497,18 @@ void JobRunner::KillAll(const std::string& reason) {
   for (const AttemptKey& key : Running()) Kill(key.job_id, key.attempt, reason);
 }
 
+std::vector<AttemptKey> JobRunner::BeginRegistration(uint64_t registration) {
+  std::lock_guard<std::mutex> lock(mu_);
+  registration_ = registration;
+  return KeysLocked();
+}
+
 std::vector<AttemptKey> JobRunner::Running() const {
   std::lock_guard<std::mutex> lock(mu_);
+  return KeysLocked();
+}
+
+std::vector<AttemptKey> JobRunner::KeysLocked() const {
   std::vector<AttemptKey> keys;
   for (const auto& [key, job] : jobs_) keys.push_back(key);
   return keys;

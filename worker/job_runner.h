@@ -42,6 +42,9 @@ struct RunnerOptions {
   // A root worker runs each job's processes as its tenant's Unix account ("*": every tenant not
   // named). Empty: as the worker's own user. Not empty: a tenant without an account is refused.
   std::map<std::string, std::string> run_as;
+  // With run_as empty: refuse every launch (a root worker with no mapping; ranks never run as
+  // root unless the operator says so with loom-worker --allow-root-ranks).
+  bool refuse_unmapped = false;
 };
 
 // One attempt of one job.
@@ -71,8 +74,13 @@ class JobRunner {
   int Adopt();
 
   // Starts this node's part of a job attempt. Idempotent for the attempt already running here;
-  // FAILED_PRECONDITION while another attempt of the job still runs here.
+  // FAILED_PRECONDITION while another attempt of the job still runs here, or when the launch was
+  // decided under another registration than the latest (BeginRegistration).
   Status Launch(const v1::LaunchRequest& launch);
+  // Atomically with Launch: from now on only launches stamped `registration` are accepted, and
+  // the attempts returned are what that registration tells loomd runs here. (0, the default
+  // before any registration, is what a LaunchRequest without a stamp carries.)
+  std::vector<AttemptKey> BeginRegistration(uint64_t registration);
   // SIGTERM to the attempt's processes, SIGKILL after `grace_ms` (0: the runner's default).
   // attempt 0 means every attempt of the job (an older loomd). No-op for unknown attempts.
   void Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms = 0);
@@ -142,6 +150,7 @@ class JobRunner {
   StatusOr<pid_t> SpawnInJob(Job& job, std::vector<std::string> argv, std::map<std::string, std::string> env,
                              const std::string& out, const std::string& err, int out_fd, int err_fd);
   void SignalExecs(const Job& job, int sig) const;
+  std::vector<AttemptKey> KeysLocked() const;  // mu_ held
   // A supervised attempt: its result if the supervisor finished or is gone (mu_ held).
   bool PollSupervisor(Job& job, std::vector<Finished>& finished);
   void LoadRanks(Job& job);
@@ -168,6 +177,7 @@ class JobRunner {
   int live_children_ = 0;                       // GUARDED_BY(mu_)
   uint64_t spawned_ = 0;                        // GUARDED_BY(mu_): processes ever started
   bool stopping_ = false;                       // GUARDED_BY(mu_)
+  uint64_t registration_ = 0;                   // GUARDED_BY(mu_)
   int64_t last_utilization_ms_ = 0;             // GUARDED_BY(mu_)
   Spawner spawner_;  // forks from one thread that lives as long as the runner (see Spawner)
   std::thread reaper_, monitor_;

@@ -155,6 +155,30 @@ TEST_F(JobRunnerTest, AnotherAttemptOfARunningJobIsRefused) {
   runner_->Kill(6, 0, "Cancelled");  // attempt 0 (an older loomd): whatever runs
 }
 
+TEST_F(JobRunnerTest, LaunchDecidedUnderAnEarlierRegistrationIsRefused) {
+  v1::LaunchRequest before = Launch(9, 1, {"sleep", "60"});
+  before.mutable_job()->set_attempt(1);
+  before.set_registration(5);
+  // The registration the launch was decided under is no longer the node's latest, and the
+  // latest one's list (taken in the same step) did not have it: loomd took it for gone.
+  EXPECT_TRUE(runner_->BeginRegistration(5).empty());
+  EXPECT_TRUE(runner_->BeginRegistration(6).empty());
+  Status s = runner_->Launch(before);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("earlier registration"), std::string::npos) << s.message();
+  EXPECT_TRUE(runner_->Running().empty());
+
+  v1::LaunchRequest now = before;
+  now.set_registration(6);
+  ASSERT_TRUE(runner_->Launch(now).ok());
+  const std::vector<AttemptKey> listed = runner_->BeginRegistration(7);
+  ASSERT_EQ(listed.size(), 1u);  // what the next registration tells loomd
+  EXPECT_EQ(listed[0].job_id, 9);
+  EXPECT_TRUE(runner_->Launch(now).ok());  // the attempt already runs: still idempotent
+  runner_->Kill(9, 0, "Cancelled");
+  WaitExit(9);
+}
+
 TEST_F(JobRunnerTest, RankKilledBySignalReportsIt) {
   ASSERT_TRUE(runner_->Launch(Launch(7, 1, {"/bin/sh", "-c", "kill -SEGV $$"})).ok());
   JobExit e = WaitExit(7);

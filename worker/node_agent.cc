@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <set>
 
 #include "scheduler/service/grpc_status.h"
@@ -47,7 +48,8 @@ Status NodeAgent::DoRegister() {
   v1::RegisterRequest req;
   *req.mutable_node() = node_;
   req.set_session(session_);
-  ListAttempts(*req.mutable_running());
+  req.set_registration(NewRegistration());
+  ListAttempts(*req.mutable_running(), req.registration());
   if (health_) *req.mutable_health() = health_();
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);
@@ -64,10 +66,20 @@ Status NodeAgent::DoRegister() {
 
 Status NodeAgent::Register() { return DoRegister(); }
 
-void NodeAgent::ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out) {
+uint64_t NodeAgent::NewRegistration() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t r = 0;
+  while (r == 0) r = rng();  // 0 is an unstamped launch
+  return r;
+}
+
+void NodeAgent::ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out,
+                             std::optional<uint64_t> registration) {
   std::set<AttemptKey> listed;
   if (runner_) {
-    for (const AttemptKey& k : runner_->Running()) listed.insert(k);
+    for (const AttemptKey& k : registration ? runner_->BeginRegistration(*registration) : runner_->Running()) {
+      listed.insert(k);
+    }
   }
   {
     // An attempt whose report waits is not over for loomd yet: listing it keeps loomd from

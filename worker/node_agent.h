@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,11 @@ class NodeAgent {
   void Heartbeat(SteadyTime& next_heartbeat, bool& registered);
   void CheckLease();
   // The attempts running here and those whose exit report waits, for Register and heartbeats.
-  void ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out);
+  // With `registration`, the runner accepts only launches stamped with it from now on, and the
+  // list is taken in the same step (the Register call's; JobRunner::BeginRegistration).
+  void ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out,
+                    std::optional<uint64_t> registration = std::nullopt);
+  static uint64_t NewRegistration();
   void Contact(SteadyTime sent);  // loomd answered a call sent at `sent`
 
   std::unique_ptr<v1::Scheduler::Stub> stub_;

@@ -172,6 +172,13 @@ TEST_F(NodeAgentTest, NodeLeaseKillsJobsWhenLoomdStaysAway) {
   l.mutable_job()->add_allocation()->set_node("n0");
   l.mutable_job()->mutable_allocation(0)->add_gpu_indices(0);
   l.add_nodes()->set_name("n0");
+  {
+    // As loomd does: the launch names the registration it was decided under.
+    std::lock_guard<std::mutex> lock(fake_->mu_);
+    ASSERT_FALSE(fake_->registered_.empty());
+    EXPECT_NE(fake_->registered_.back().registration(), 0u);
+    l.set_registration(fake_->registered_.back().registration());
+  }
   ASSERT_TRUE(runner.Launch(l).ok());
   {
     std::lock_guard<std::mutex> lock(fake_->mu_);

@@ -111,6 +111,10 @@ int main(int argc, char** argv) {
   app.add_option("--run-as", run_as,
                  "TENANT=USER: a root worker runs that tenant's ranks as USER ('*=USER' for every other "
                  "tenant); with any given, unmapped tenants are refused at launch. Repeatable");
+  bool allow_root_ranks = false;
+  app.add_flag("--allow-root-ranks", allow_root_ranks,
+               "a root worker without --run-as runs ranks as root (a single-user development machine; "
+               "without it such a worker refuses every launch)");
   app.add_flag("--insecure", insecure, "plaintext, no certificates: only on a loopback --listen (development)");
   app.add_option("--certs", certs, "certificate directory holding ca.crt and node-<name>.crt/.key; default <home>/certs");
   CLI11_PARSE(app, argc, argv);
@@ -221,7 +225,13 @@ int main(int argc, char** argv) {
   }
   if (!run_as.empty() && geteuid() != 0) return Fail("--run-as needs a worker running as root");
   if (run_as.empty() && geteuid() == 0) {
-    std::fprintf(stderr, "loom-worker: warning: running as root without --run-as: jobs' ranks run as root too\n");
+    if (allow_root_ranks) {
+      std::fprintf(stderr, "loom-worker: warning: --allow-root-ranks: jobs' ranks run as root\n");
+    } else {
+      options.refuse_unmapped = true;
+      std::fprintf(stderr, "loom-worker: running as root with no --run-as: every launch is refused "
+                           "(map tenants with --run-as TENANT=USER, or --allow-root-ranks)\n");
+    }
   }
 
   // The agent is created once the service's port is known; exits reported before that (attempts

@@ -213,6 +213,13 @@ StatusOr<std::vector<WorkerCall>> ControlPlane::LogAndApply(Edit edit, const sto
   for (auto& [name, node] : edit.nodes) nodes_[name].node = std::move(node);
   for (const std::string& line : edit.log) std::fprintf(stderr, "%s\n", line.c_str());
   if (changed) MarkDirty();
+  // Stamped now, under commit_mu_, which Register also holds while it records a new registration:
+  // a Launch carries the registration its decision saw, however late RunCalls sends it.
+  for (WorkerCall& call : edit.calls) {
+    if (call.kind != WorkerCall::kLaunch) continue;
+    auto n = nodes_.find(call.node);
+    if (n != nodes_.end()) call.launch.set_registration(n->second.registration);
+  }
   return std::move(edit.calls);
 }
 
@@ -362,6 +369,7 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
     std::lock_guard<std::mutex> lock(mu_);
     NodeEntry& entry = nodes_[in.name()];
     entry.session = request.session();
+    entry.registration = request.registration();
     entry.last_seen_ms = now;
     entry.misses.clear();
   }

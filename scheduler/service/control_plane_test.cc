@@ -44,8 +44,10 @@ class ControlPlaneTest : public ::testing::Test {
     cp_ = std::move(*cp);
   }
 
-  Status RegisterNode(const std::string& name, const std::string& session, std::vector<int64_t> running) {
+  Status RegisterNode(const std::string& name, const std::string& session, std::vector<int64_t> running,
+                      uint64_t registration = 1) {
     v1::RegisterRequest r;
+    r.set_registration(registration);
     r.mutable_node()->set_name(name);
     r.mutable_node()->set_address(name + ":1");
     for (int g = 0; g < 4; ++g) {
@@ -344,6 +346,25 @@ TEST_F(ControlPlaneTest, WorkerThatLostItsJobRequeuesItOnRegister) {
   EXPECT_EQ(job.state(), v1::PENDING);
   EXPECT_EQ(job.runs(1).cause(), v1::CAUSE_WORKER_LOST);
   EXPECT_EQ(job.requeues(), 2);
+}
+
+TEST_F(ControlPlaneTest, LaunchesCarryTheRegistrationTheirDecisionSaw) {
+  // The worker refuses a Launch stamped with an older registration than its latest: a Launch
+  // decided before loomd saw a re-registration that did not list it must never start ranks.
+  ASSERT_TRUE(RegisterNode("n0", "s0", {}, 41).ok());
+  ASSERT_TRUE(RegisterNode("n1", "s1", {}, 42).ok());
+  ASSERT_TRUE(RegisterNode("n2", "s2", {}, 43).ok());
+  ASSERT_TRUE(Submit(8, 4).ok());
+  workers_.launches.clear();
+  cp_->SchedulePass();
+  ASSERT_EQ(workers_.launches.size(), 2u);
+  std::set<uint64_t> stamps;
+  for (const auto& [address, launch] : workers_.launches) {
+    const std::string node = address.substr(0, address.find(':'));
+    stamps.insert(launch.registration());
+    EXPECT_EQ(launch.registration(), 41u + static_cast<uint64_t>(node[1] - '0')) << node;
+  }
+  EXPECT_EQ(stamps.size(), 2u);
 }
 
 TEST_F(ControlPlaneTest, PendingJobsCarryReasonExpectedStartAndPriorityFactors) {

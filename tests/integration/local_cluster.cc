@@ -167,6 +167,7 @@ Status LocalCluster::StartWorker(int i) {
   const int64_t lease_ms = options_.node_lease_ms < 0 ? options_.node_timeout_ms : options_.node_lease_ms;
   if (lease_ms > 0) argv.insert(argv.end(), {"--node-lease", std::to_string((lease_ms + 999) / 1000) + "s"});
   if (options_.insecure) argv.push_back("--insecure");
+  if (options_.allow_root_ranks) argv.push_back("--allow-root-ranks");
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   LOOM_ASSIGN_OR_RETURN(workers_[static_cast<size_t>(i)], Start(std::move(argv), name + ".log"));
   return Status::Ok();

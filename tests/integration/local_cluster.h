@@ -35,6 +35,8 @@ class LocalCluster {
     int64_t node_lease_ms = -1;
     bool insecure = false;      // plaintext everywhere (--insecure); default: TLS with its own CA
     std::vector<std::string> worker_args;  // extra loom-worker flags (e.g. --run-as)
+    // loom-worker --allow-root-ranks (a no-op unless the test runs as root, as CI does).
+    bool allow_root_ranks = true;
   };
   explicit LocalCluster(Options options);
   LocalCluster() : LocalCluster(Options{}) {}

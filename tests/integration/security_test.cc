@@ -498,6 +498,7 @@ TEST(SecurityAccountTest, RootWorkersRankRunsAsTheMappedAccountWithoutTheWorkers
   LocalCluster::Options options;
   options.workers = 1;
   options.worker_args = {"--run-as", "alice=nobody"};
+  options.allow_root_ranks = false;
   LocalCluster cluster(options);
   unsetenv("LOOM_TOKEN");
   ASSERT_TRUE(cluster.Start().ok());
@@ -524,6 +525,29 @@ TEST(SecurityAccountTest, RootWorkersRankRunsAsTheMappedAccountWithoutTheWorkers
   EXPECT_EQ(env.find("worker-secret-token"), std::string::npos);
   EXPECT_NE(env.find("LOOM_JOB_ID=" + std::to_string(*id)), std::string::npos);
   EXPECT_NE(env.find("USER=nobody"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SecurityAccountTest, RootWorkerWithoutAnAccountMapRunsNoRanks) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (a worker not running as root runs ranks as itself)";
+  LocalCluster::Options options;
+  options.workers = 1;
+  options.allow_root_ranks = false;
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start().ok());
+  char tmpl[] = "/tmp/loom-rootless-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  v1::SubmitRequest req;
+  req.mutable_spec()->set_gpus(1);
+  req.mutable_spec()->set_workdir(dir);
+  req.mutable_spec()->set_no_requeue(true);
+  for (const char* a : {"/bin/sh", "-c", "touch ran"}) req.mutable_spec()->add_command(a);
+  auto id = SubmitAs(cluster.stub(), req);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  auto job = cluster.WaitForState(*id, v1::NODE_FAIL);
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  EXPECT_NE(job->reason().find("maps no tenant to a Unix account"), std::string::npos) << job->reason();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/ran"));
   std::filesystem::remove_all(dir);
 }
 
