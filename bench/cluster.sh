@@ -14,13 +14,6 @@ if [ "${1:-}" = "--insecure" ]; then
   export LOOM_INSECURE=1
   shift
 fi
-"$bin/loom" "${insecure[@]}" up --workers 3 --gpus-per-worker 4 > "$LOOM_HOME/up.log" 2>&1 &
-up=$!
-trap 'rc=$?; kill -INT $up 2>/dev/null; wait $up 2>/dev/null || true
-      if [ $rc -eq 0 ]; then rm -rf "$LOOM_HOME"; else echo "state kept in $LOOM_HOME" >&2; fi' EXIT
-for _ in $(seq 100); do
-  grep -q "Loom is up" "$LOOM_HOME/up.log" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q "Loom is up" "$LOOM_HOME/up.log" || { cat "$LOOM_HOME/up.log"; exit 1; }
+source "$root/bench/loom_up.sh"
+loom_up "${insecure[@]}" up --workers 3 --gpus-per-worker 4
 "$bin/loom-bench" cluster "$@"

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/client.h"
+#include "cli/job_control.h"
 #include "cli/job_file.h"
 #include "cli/job_format.h"
 #include "cli/progress.h"
@@ -121,6 +122,9 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   if (flags.has_max_requeues()) spec.set_max_requeues(flags.max_requeues());
   if (flags.no_requeue()) spec.set_no_requeue(true);
   if (!flags.workdir().empty()) spec.set_workdir(flags.workdir());
+  if (flags.hold()) spec.set_hold(true);
+  if (flags.dependencies_size() > 0) *spec.mutable_dependencies() = flags.dependencies();
+  if (!flags.array().empty()) spec.set_array(flags.array());
   if (flags.command_size() > 0) *spec.mutable_command() = flags.command();
   for (const auto& [k, v] : flags.env()) (*spec.mutable_env())[k] = v;
   if (spec.gpus() == 0 && file.empty()) spec.set_gpus(1);  // like sbatch: one task by default
@@ -142,7 +146,7 @@ int Submit(const Global& g, v1::JobSpec flags, const std::string& file, bool wai
   Status s = client.Call(&v1::Scheduler::Stub::Submit, req, &reply);
   if (!s.ok()) return Error(s.message());
   if (g.json && !wait) return PrintJson(reply);
-  if (!g.json) std::printf("Submitted job %lld\n", static_cast<long long>(reply.job_id()));
+  if (!g.json) std::printf("Submitted job %lld\n", static_cast<long long>(reply.job_id()));  // an array's id too
   std::fflush(stdout);
   if (!wait) return 0;
 
@@ -199,11 +203,14 @@ int Queue(const Global& g, bool all, const std::vector<std::string>& states, int
   }
   if (g.json) return PrintJson(reply);
   Table t({"JOBID", "NAME", "TENANT", "STATE", "GPUS", "NODES", "TIME", "START", "NODELIST(REASON)"});
-  for (const v1::Job& j : reply.jobs()) {
+  std::vector<const v1::Job*> listed;
+  for (const v1::Job& j : reply.jobs()) listed.push_back(&j);
+  for (const QueueRow& row : CollapseArrays(listed)) {  // an array's pending tasks: one row
+    const v1::Job& j = *row.job;
     const int nodes = j.spec().gpus_per_node() > 0 ? j.spec().gpus() / j.spec().gpus_per_node() : 0;
     std::string where = j.state() == v1::PENDING ? "(" + j.reason() + ")" : NodeList(j);
     if (j.state() != v1::PENDING && j.state() != v1::RUNNING && !j.reason().empty()) where += " (" + j.reason() + ")";
-    t.Add({std::to_string(j.id()), j.spec().name(), j.spec().tenant(), StateName(j.state()),
+    t.Add({row.id, j.spec().name(), j.spec().tenant(), StateName(j.state()),
            std::to_string(j.spec().gpus()), std::to_string(nodes), Elapsed(j), StartColumn(j), where});
   }
   t.Print();
@@ -248,11 +255,21 @@ void PrintTraining(const v1::Job& j, const Line& line) {
 }
 
 int Show(const Global& g, const std::string& job_text) {
-  auto id = ParseJobId(job_text);
-  if (!id.ok()) return Error(id.status().message());
+  auto ref = ParseRef(job_text);
+  if (!ref.ok()) return Error(ref.status().message());
   LOOM_CLI_CONNECT(client, g);
   v1::GetJobRequest req;
-  req.set_job_id(*id);
+  req.set_job_id(ref->job_id());
+  if (ref->has_array_task()) {  // 12_7: the task's own job id, from the array's list
+    v1::ListJobsRequest list;
+    list.set_array_job_id(ref->job_id());
+    list.set_array_task(ref->array_task());
+    v1::ListJobsReply found;
+    Status s = client.Call(&v1::Scheduler::Stub::ListJobs, list, &found);
+    if (!s.ok()) return Error(s.message());
+    if (found.jobs_size() == 0) return Error("no task " + job_text + " (no such array, or no such task in it)");
+    req.set_job_id(found.jobs(0).id());
+  }
   v1::Job j;
   Status s = client.Call(&v1::Scheduler::Stub::GetJob, req, &j);
   if (!s.ok()) return Error(s.message());
@@ -261,10 +278,27 @@ int Show(const Global& g, const std::string& job_text) {
   std::string command;
   for (const auto& a : j.spec().command()) command += (command.empty() ? "" : " ") + a;
   line("JobId", std::to_string(j.id()));
+  if (j.array().array_job_id() != 0) {
+    line("ArrayJob", JobIdText(j) + " (task " + std::to_string(j.array().task_id()) + " of " +
+                         std::to_string(j.array().task_count()) +
+                         (j.array().max_running() > 0 ? ", at most " + std::to_string(j.array().max_running()) + " at once)" : ")"));
+  }
+
   line("Name", j.spec().name());
   line("Tenant", j.spec().tenant());
   line("State", StateName(j.state()) + (j.reason().empty() ? "" : " (" + j.reason() + ")"));
-  line("ExitCode", std::to_string(j.exit_code()));
+  if (j.held()) line("Held", "yes (loom release " + JobIdText(j) + ")");
+  if (j.spec().dependencies_size() > 0) {
+    std::string deps;
+    for (const v1::Dependency& d : j.spec().dependencies()) {
+      std::string term = v1::DependencyType_Name(d.type());
+      std::transform(term.begin(), term.end(), term.begin(), ::tolower);
+      term.erase(std::remove(term.begin(), term.end(), '_'), term.end());
+      if (d.type() != v1::SINGLETON) term += ":" + std::to_string(d.job_id());
+      deps += (deps.empty() ? "" : ",") + term;
+    }
+    line("Dependency", deps + " (" + std::to_string(j.pending_dependencies_size()) + " unsatisfied)");
+  }  line("ExitCode", std::to_string(j.exit_code()));
   line("Priority", std::to_string(j.spec().priority()) + " (QoS " + std::to_string(j.spec().qos()) + ")");
   if (j.spec().leaf() != v1::LEAF_FEWEST) line("Leaf", v1::LeafPolicy_Name(j.spec().leaf()));
   line("Gpus", std::to_string(j.spec().gpus()) + " (" + std::to_string(j.spec().gpus_per_node()) + " per node)");
@@ -310,27 +344,27 @@ int Show(const Global& g, const std::string& job_text) {
 }
 
 int Cancel(const Global& g, const std::vector<std::string>& jobs) {
-  std::vector<int64_t> ids;
+  std::vector<v1::JobRef> refs;
   for (const std::string& text : jobs) {  // all ids are checked before anything is cancelled
-    auto id = ParseJobId(text);
-    if (!id.ok()) return Error(id.status().message());
-    ids.push_back(*id);
+    auto ref = ParseRef(text);
+    if (!ref.ok()) return Error(ref.status().message());
+    refs.push_back(*ref);
   }
   LOOM_CLI_CONNECT(client, g);
   int rc = 0;
-  for (int64_t id : ids) {
-    v1::CancelRequest req;
-    req.set_job_id(id);
-    v1::Job job;
-    Status s = client.Call(&v1::Scheduler::Stub::Cancel, req, &job);
+  for (size_t i = 0; i < refs.size(); ++i) {  // each on its own: one that ended spoils no other
+    v1::JobsRequest req;
+    *req.add_jobs() = refs[i];
+    v1::JobsReply reply;
+    Status s = client.Call(&v1::Scheduler::Stub::CancelJobs, req, &reply);
     if (!s.ok()) {
       rc = Error(s.message());
       continue;
     }
     if (g.json) {
-      PrintJson(job);
+      for (const v1::Job& job : reply.jobs()) PrintJson(job);
     } else {
-      std::printf("Cancelled job %lld\n", static_cast<long long>(id));
+      std::printf("Cancelled job %s\n", jobs[i].c_str());
     }
   }
   return rc;

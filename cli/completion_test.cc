@@ -76,6 +76,10 @@ TEST(BashCompletion, TheRealLoomScriptLoadsAndCompletes) {
   EXPECT_EQ(Complete(script, "loom sub"), "submit");
   EXPECT_EQ(Complete(script, "loom submit --gpus-p"), "--gpus-per-node");
   EXPECT_EQ(Complete(script, "loom --server 127.0.0.1:1 up --http"), "--http-listen");
+  EXPECT_EQ(Complete(script, "loom ho"), "hold");
+  EXPECT_EQ(Complete(script, "loom rel"), "release");
+  EXPECT_EQ(Complete(script, "loom submit --arr"), "--array");
+  EXPECT_EQ(Complete(script, "loom submit --dep"), "--dependency");
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
 #include <sstream>
 #include <vector>
 
+#include "cli/job_control.h"
 #include "common/duration.h"
+#include "common/job_syntax.h"
 
 namespace loom::cli {
 namespace {
@@ -19,7 +21,8 @@ namespace {
 const std::vector<std::string>& KnownFields() {
   static const auto* fields = new std::vector<std::string>{
       "name", "tenant", "gpus", "gpus_per_node", "time", "priority", "qos", "leaf", "leaf_wait",
-      "mpi", "command", "env", "workdir", "signal", "grace", "max_requeues", "no_requeue", "tasks_per_node"};
+      "mpi", "command", "env", "workdir", "signal", "grace", "max_requeues", "no_requeue", "tasks_per_node",
+      "hold", "dependency", "array"};
   return *fields;
 }
 
@@ -192,6 +195,14 @@ StatusOr<v1::JobSpec> ParseJobFile(const std::string& text, const std::string& s
     } else if (key == "no_requeue") {
       LOOM_ASSIGN_OR_RETURN(bool v, As<bool>(value, key, "true or false", source));
       spec.set_no_requeue(v);
+    } else if (key == "hold") {
+      LOOM_ASSIGN_OR_RETURN(bool v, As<bool>(value, key, "true or false", source));
+      spec.set_hold(v);
+    } else if (key == "dependency" || key == "array") {  // as --dependency and --array spell them
+      LOOM_ASSIGN_OR_RETURN(std::string v, As<std::string>(value, key, "a string", source));
+      Status s = key == "dependency" ? ParseDependencies(v, spec) : ParseArraySpec(v).status();
+      if (!s.ok()) return InvalidArgument(At(source, value.Mark()) + ": " + s.message());
+      if (key == "array") spec.set_array(v);
     } else if (key == "env") {
       LOOM_ASSIGN_OR_RETURN(auto env, (As<std::map<std::string, std::string>>(value, key, "a mapping of names to strings", source)));
       for (auto& [k, v] : env) (*spec.mutable_env())[k] = v;

@@ -83,6 +83,19 @@ TEST(JobFileTest, SignalGraceAndRequeueFields) {
   EXPECT_NE(bad.status().message().find("unknown signal 'BOGUS'"), std::string::npos) << bad.status().message();
 }
 
+TEST(JobFileTest, HoldDependencyAndArrayFields) {
+  auto spec = ParseJobFile("command: /bin/true\nhold: true\ndependency: afterok:3:4,singleton\narray: 0-9%2\n", "j.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_TRUE(spec->hold());
+  ASSERT_EQ(spec->dependencies_size(), 3);
+  EXPECT_EQ(spec->dependencies(1).job_id(), 4);
+  EXPECT_EQ(spec->array(), "0-9%2");
+  auto bad = ParseJobFile("command: /bin/true\narray: 9-1\n", "j.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("j.yaml:2"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(ParseJobFile("command: /bin/true\ndependency: after:3\n", "j.yaml").ok());
+}
+
 TEST(SignalSpecTest, NamesNumbersAndSecondsInEveryForm) {
   v1::JobSpec spec;
   ASSERT_TRUE(ParseSignalSpec("USR1@120", spec).ok());

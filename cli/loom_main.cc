@@ -4,8 +4,10 @@
 #include "cli/commands.h"
 #include "cli/completion.h"
 #include "cli/history.h"
+#include "cli/job_control.h"
 #include "cli/job_file.h"
 #include "common/duration.h"
+#include "common/job_syntax.h"
 #include "common/paths.h"
 
 int main(int argc, char** argv) {
@@ -52,6 +54,12 @@ int main(int argc, char** argv) {
   submit->add_option("--grace", grace_text, "between SIGTERM and SIGKILL when the job is preempted, drained or cancelled (e.g. 2m)");
   submit->add_option("--max-requeues", max_requeues, "requeues on infrastructure failure before NODE_FAIL (default: loomd's, 5)");
   submit->add_flag("--no-requeue", no_requeue, "an infrastructure failure ends the job NODE_FAIL instead of requeueing it");
+  bool hold = false;
+  std::string dependency, array;
+  submit->add_flag("--hold,-H", hold, "submit held: PENDING (JobHeldUser) until loom release");
+  submit->add_option("--dependency,-d", dependency,
+                     "afterok:ID[:ID...], afterany:, afternotok:, singleton; joined by ',' (all must hold)");
+  submit->add_option("--array,-a", array, "a job array: 0-99%8 (at most 8 at once), 1,3,5-7 or 0-15:4");
   submit->add_option("--file,-f", file, "YAML job file; flags override its fields");
   submit->add_flag("--wait,-W", wait, "wait for the job to end; exit with its status");
   std::vector<std::string> command;
@@ -69,11 +77,18 @@ int main(int argc, char** argv) {
 
   auto* show = app.add_subcommand("show", "one job in detail");
   std::string job;
-  show->add_option("job", job, "job id")->required();
+  show->add_option("job", job, "job id (12, or 12_7 for an array's task)")->required();
 
   auto* cancel = app.add_subcommand("cancel", "cancel pending or running jobs (like scancel)");
   std::vector<std::string> jobs;
-  cancel->add_option("jobs", jobs, "job ids")->required();
+  cancel->add_option("jobs", jobs, "job ids: 12, 12_7 (an array's task), or an array's id (all tasks)")->required();
+
+  auto* hold_cmd = app.add_subcommand("hold", "keep pending jobs from starting (like scontrol hold)");
+  std::vector<std::string> hold_jobs;
+  hold_cmd->add_option("jobs", hold_jobs, "job ids: 12, 12_7 (an array's task), or an array's id (all tasks)")->required();
+  auto* release_cmd = app.add_subcommand("release", "let held jobs start (like scontrol release)");
+  std::vector<std::string> release_jobs;
+  release_cmd->add_option("jobs", release_jobs, "job ids: 12, 12_7, or an array's id")->required();
 
   auto* nodes = app.add_subcommand("nodes", "the cluster's nodes (like sinfo -N)");
 
@@ -218,12 +233,23 @@ int main(int argc, char** argv) {
     if (submit->count("--max-requeues")) flags.set_max_requeues(max_requeues);
     if (loom::Status s = CheckRequeue(flags); !s.ok()) return Error(s.message());
     flags.set_no_requeue(no_requeue);
+    flags.set_hold(hold);
+    if (submit->count("--dependency")) {
+      if (loom::Status s = ParseDependencies(dependency, flags); !s.ok()) return Error(s.message());
+    }
+    if (submit->count("--array")) {
+      if (auto parsed = loom::ParseArraySpec(array); !parsed.ok()) return Error(parsed.status().message());
+      if (wait) return Error("--wait follows one job, not an array (submit a job with -d afterany:ARRAY_ID --wait)");
+      flags.set_array(array);
+    }
     for (const std::string& c : command) flags.add_command(c);
     return Submit(g, flags, file, wait);
   }
   if (*queue) return Queue(g, all, states, limit);
   if (*show) return Show(g, job);
   if (*cancel) return Cancel(g, jobs);
+  if (*hold_cmd) return Hold(g, hold_jobs);
+  if (*release_cmd) return Release(g, release_jobs);
   if (*nodes) return Nodes(g);
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);

@@ -47,6 +47,8 @@ Status ValidateJobSpec(const v1::JobSpec& s, const Limits& l) {
   if (s.signal() < 0 || s.signal() > 64) return Bad("signal must be a signal number (1-64)");
   if (s.has_max_requeues() && (s.max_requeues() < 0 || s.max_requeues() > 1000)) return Bad("max_requeues must be between 0 and 1000");
   if (!v1::LeafPolicy_IsValid(s.leaf())) return Bad("unknown leaf policy");
+  if (s.dependencies_size() > 1000) return Bad("at most 1000 dependency terms");
+  if (s.array().size() > 1024) return Bad("--array spec longer than 1024 characters");
   if (static_cast<size_t>(s.command_size()) > l.max_args) return Bad("command has more than " + std::to_string(l.max_args) + " arguments");
   size_t bytes = 0;
   for (const std::string& a : s.command()) {

@@ -69,11 +69,12 @@ void JobFamilies(const std::vector<v1::Job>& jobs, std::vector<metrics::Family>&
   std::map<std::string, int> pending_gpus;
   for (const v1::Job& j : jobs) {
     ++by_state_tenant[{Lower(v1::JobState_Name(j.state())), j.spec().tenant()}];
-    if (j.state() == v1::PENDING) pending_gpus[j.spec().tenant()] += j.spec().gpus();
+    // Demand the scheduler sees: held, dependent and array-limited jobs wait outside the queue.
+    if (j.state() == v1::PENDING && j.wait() == v1::WAIT_NONE) pending_gpus[j.spec().tenant()] += j.spec().gpus();
   }
   metrics::Family& f = AddFamily(out, "loom_jobs", "Jobs loomd holds in memory, by state and tenant", Type::kGauge);
   for (const auto& [key, count] : by_state_tenant) Add(f, {{"state", key.first}, {"tenant", key.second}}, count);
-  metrics::Family& p = AddFamily(out, "loom_pending_gpus", "GPUs asked for by pending jobs, by tenant", Type::kGauge);
+  metrics::Family& p = AddFamily(out, "loom_pending_gpus", "GPUs asked for by queued pending jobs (not held or waiting), by tenant", Type::kGauge);
   for (const auto& [tenant, gpus] : pending_gpus) Add(p, {{"tenant", tenant}}, gpus);
 
   metrics::Family& mfu = AddFamily(out, "loom_job_mfu_ratio",

@@ -50,9 +50,11 @@ TEST(LoomdMetrics, NodesAndGpusByState) {
 }
 
 TEST(LoomdMetrics, JobsByStateAndTenantAndPendingDemand) {
+  v1::Job held = MakeJob(5, v1::PENDING, "a", 16);
+  held.set_wait(v1::WAIT_HELD);  // a job, but no demand
   std::string t = Text({}, {MakeJob(1, v1::PENDING, "a", 4), MakeJob(2, v1::PENDING, "a", 8),
-                            MakeJob(3, v1::RUNNING, "b", 2), MakeJob(4, v1::COMPLETED, "a", 1)});
-  EXPECT_TRUE(Has(t, "loom_jobs{state=\"pending\",tenant=\"a\"} 2")) << t;
+                            MakeJob(3, v1::RUNNING, "b", 2), MakeJob(4, v1::COMPLETED, "a", 1), held});
+  EXPECT_TRUE(Has(t, "loom_jobs{state=\"pending\",tenant=\"a\"} 3")) << t;
   EXPECT_TRUE(Has(t, "loom_jobs{state=\"running\",tenant=\"b\"} 1"));
   EXPECT_TRUE(Has(t, "loom_jobs{state=\"completed\",tenant=\"a\"} 1"));
   EXPECT_TRUE(Has(t, "loom_pending_gpus{tenant=\"a\"} 12"));

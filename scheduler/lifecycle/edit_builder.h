@@ -121,6 +121,19 @@ class Builder {
     run->set_lost(lost);
   }
 
+  // Cancels a PENDING job: out of the core's queue if it was in it.
+  void cancel_pending(int64_t id, const std::string& reason) {
+    v1::Job& j = mut(id);
+    const bool queued = j.wait() == v1::WAIT_NONE;
+    (void)Transition(j, v1::CANCELLED);
+    j.set_end_time_ms(now_);
+    j.set_reason(reason);
+    j.set_released(true);
+    j.set_wait(v1::WAIT_NONE);
+    event(id, "", reason == "Cancelled" ? "cancelled" : "cancelled: " + reason);
+    if (queued) core({CoreChange::kRemovePending, id});
+  }
+
   // Ends the job in `state`; kills what still runs; releases once every node is quiet.
   void finalize(int64_t id, v1::JobState state, int exit_code, const std::string& reason,
                 v1::EndCause cause, const std::string& detail, int64_t grace_ms) {

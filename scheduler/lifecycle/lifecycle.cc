@@ -115,6 +115,24 @@ const v1::Node* EditView::node(const std::string& name) const {
   return it != edit_.nodes.end() ? &it->second : base_.node(name);
 }
 
+std::vector<int64_t> EditView::ArrayTasks(int64_t array) const {
+  std::vector<int64_t> ids = base_.ArrayTasks(array);
+  // An array submitted in this edit is not in the base yet.
+  if (ids.empty()) {
+    for (const auto& [id, j] : edit_.jobs) {
+      if (j.array().array_job_id() == array) ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
+std::vector<int64_t> EditView::Waiting() const {
+  std::set<int64_t> ids;
+  for (int64_t id : base_.Waiting()) ids.insert(id);
+  for (const auto& [id, j] : edit_.jobs) ids.insert(id);  // callers read each row again
+  return {ids.begin(), ids.end()};
+}
+
 void Edit::Merge(Edit other) {
   for (auto& [id, j] : other.jobs) jobs[id] = std::move(j);
   for (auto& [name, n] : other.nodes) nodes[name] = std::move(n);
@@ -246,13 +264,7 @@ StatusOr<Edit> Lifecycle::OnCancel(const View& view, int64_t id, int64_t now) co
   Edit edit;
   Builder b(view, edit, *this, now);
   if (job->state() == v1::PENDING) {
-    v1::Job& j = b.mut(id);
-    (void)Transition(j, v1::CANCELLED);
-    j.set_end_time_ms(now);
-    j.set_reason("Cancelled");
-    j.set_released(true);
-    b.event(id, "", "cancelled");
-    b.core({CoreChange::kRemovePending, id});
+    b.cancel_pending(id, "Cancelled");
     return edit;
   }
   b.finalize(id, v1::CANCELLED, 0, "Cancelled", v1::CAUSE_CANCELLED, "cancelled", GraceMs(*job));

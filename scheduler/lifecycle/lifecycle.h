@@ -83,6 +83,16 @@ class View {
   virtual std::vector<int64_t> JobsOn(const std::string& node) const = 0;
   // Whether the core may place jobs on `node` now.
   virtual bool Placeable(const std::string& node) const = 0;
+  // For job arrays and dependencies (scheduler/lifecycle/eligibility.h). The defaults suit a
+  // View without them. The ids of array `array_job_id`'s tasks, ascending.
+  virtual std::vector<int64_t> ArrayTasks(int64_t /*array_job_id*/) const { return {}; }
+  // PENDING jobs waiting outside the core's queue (held, dependency, array limit), ascending.
+  virtual std::vector<int64_t> Waiting() const { return {}; }
+  // Unfinished jobs of `tenant` named `name` (singleton), ascending. May list jobs that an
+  // edit laid over the view ended: callers read each row again.
+  virtual std::vector<int64_t> Named(const std::string& /*tenant*/, const std::string& /*name*/) const {
+    return {};
+  }
 };
 
 struct Edit;
@@ -96,6 +106,11 @@ class EditView final : public View {
   const v1::Node* node(const std::string& name) const override;
   std::vector<int64_t> JobsOn(const std::string& node) const override { return base_.JobsOn(node); }
   bool Placeable(const std::string& node) const override { return base_.Placeable(node); }
+  std::vector<int64_t> ArrayTasks(int64_t array) const override;
+  std::vector<int64_t> Waiting() const override;
+  std::vector<int64_t> Named(const std::string& tenant, const std::string& name) const override {
+    return base_.Named(tenant, name);
+  }
 
  private:
   const View& base_;
@@ -158,6 +173,22 @@ class Lifecycle {
   // --- jobs
   // `job` is a new, validated row (id, spec, submit time set): PENDING and queued.
   Edit OnSubmit(v1::Job job, int64_t now) const;
+  // New, validated rows submitted together (one job, or every task of an array, ids ascending;
+  // dependencies resolved): PENDING, queued or waiting (held, dependency, array limit) as
+  // eligibility.h decides; a dependency that can never hold cancels the job at once.
+  Edit OnSubmitAll(const View& view, std::vector<v1::Job> jobs, int64_t now) const;
+  // loom hold / loom release. FAILED_PRECONDITION (nothing changed) if a job is not PENDING,
+  // NOT_FOUND for an unknown one. Released jobs join the queue keeping their submit time, once
+  // their dependencies and their array's limit allow.
+  StatusOr<Edit> OnHold(const View& view, const std::vector<int64_t>& jobs, int64_t now) const;
+  StatusOr<Edit> OnRelease(const View& view, const std::vector<int64_t>& jobs, int64_t now) const;
+  // Cancels every unfinished job of `jobs` (an array's tasks) in one edit; finished ones are
+  // skipped. FAILED_PRECONDITION if none is unfinished, NOT_FOUND for an unknown one.
+  StatusOr<Edit> OnCancelAll(const View& view, const std::vector<int64_t>& jobs, int64_t now) const;
+  // Re-evaluates the waiting jobs after `edit` (laid over `view`): queues those now eligible,
+  // cancels those whose dependency can never hold (and so on, until nothing changes). Appends
+  // to `edit`. Called for every edit that ends or releases a job, and once after a restart.
+  void Wake(const View& view, Edit& edit, int64_t now) const;
   // The core started `starts` (its GPUs are already held in the core; on a failed commit the
   // caller undoes them) and decided `preemptions`. Launch calls for every node of every start.
   Edit OnPass(const View& view, const sched::Cluster& cluster, const sched::PassResult& pass,

@@ -41,6 +41,9 @@ LOOM_ON_POOL(ReportSteps, v1::ReportStepsRequest, v1::ReportStepsReply)
 LOOM_ON_POOL(CreateToken, v1::CreateTokenRequest, v1::CreateTokenReply)
 LOOM_ON_POOL(ListTokens, v1::ListTokensRequest, v1::ListTokensReply)
 LOOM_ON_POOL(RevokeToken, v1::RevokeTokenRequest, v1::RevokeTokenReply)
+LOOM_ON_POOL(Hold, v1::JobsRequest, v1::JobsReply)
+LOOM_ON_POOL(Release, v1::JobsRequest, v1::JobsReply)
+LOOM_ON_POOL(CancelJobs, v1::JobsRequest, v1::JobsReply)
 #undef LOOM_ON_POOL
 
 }  // namespace loom

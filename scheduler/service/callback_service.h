@@ -41,6 +41,9 @@ class SchedulerCallbackService final : public v1::Scheduler::CallbackService {
   Reactor* CreateToken(Ctx*, const v1::CreateTokenRequest*, v1::CreateTokenReply*) override;
   Reactor* ListTokens(Ctx*, const v1::ListTokensRequest*, v1::ListTokensReply*) override;
   Reactor* RevokeToken(Ctx*, const v1::RevokeTokenRequest*, v1::RevokeTokenReply*) override;
+  Reactor* Hold(Ctx*, const v1::JobsRequest*, v1::JobsReply*) override;
+  Reactor* Release(Ctx*, const v1::JobsRequest*, v1::JobsReply*) override;
+  Reactor* CancelJobs(Ctx*, const v1::JobsRequest*, v1::JobsReply*) override;
 
  private:
   // Runs `method` of SchedulerService on the pool and finishes the call with its status.

@@ -10,6 +10,7 @@
 #include "common/task_layout.h"
 #include "scheduler/lifecycle/translate.h"
 #include "scheduler/policies/registry.h"
+#include "scheduler/service/state_view.h"
 
 namespace loom {
 namespace {
@@ -53,31 +54,6 @@ Status CheckSpec(const v1::JobSpec& spec) {
 }
 
 }  // namespace
-
-// The lifecycle's view of loomd's maps and core; valid while mu_ is held.
-class ControlPlane::StateView final : public lifecycle::View {
- public:
-  explicit StateView(const ControlPlane& cp) : cp_(cp) {}
-  const v1::Job* job(int64_t id) const override {
-    auto it = cp_.jobs_.find(id);
-    return it == cp_.jobs_.end() ? nullptr : &it->second;
-  }
-  const v1::Node* node(const std::string& name) const override {
-    auto it = cp_.nodes_.find(name);
-    return it == cp_.nodes_.end() ? nullptr : &it->second.node;
-  }
-  std::vector<int64_t> JobsOn(const std::string& name) const override {
-    auto index = cp_.core_->cluster().Find(name);
-    return index ? cp_.core_->cluster().JobsOn(*index) : std::vector<int64_t>{};
-  }
-  bool Placeable(const std::string& name) const override {
-    auto index = cp_.core_->cluster().Find(name);
-    return index && cp_.core_->cluster().node(*index).up;
-  }
-
- private:
-  const ControlPlane& cp_;
-};
 
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(std::unique_ptr<store::Store> store,
                                                              WorkerClient* workers, Clock* clock,
@@ -124,8 +100,11 @@ Status ControlPlane::Recover() {
     int64_t id = job.id();
     const lifecycle::Phase phase = lifecycle::PhaseOf(job);
     if (phase == lifecycle::Phase::kPending) {
-      LOOM_ASSIGN_OR_RETURN(sched::JobRequest r, lifecycle::RequestOf(job.spec()));
-      LOOM_RETURN_IF_ERROR(core_->AddPending(id, r, job.submit_time_ms()));
+      // Held, dependency and array-limit waiters stay out of the core (eligibility.h).
+      if (job.wait() == v1::WAIT_NONE) {
+        LOOM_ASSIGN_OR_RETURN(sched::JobRequest r, lifecycle::RequestOf(job.spec()));
+        LOOM_RETURN_IF_ERROR(core_->AddPending(id, r, job.submit_time_ms()));
+      }
     } else if (phase != lifecycle::Phase::kDone) {
       auto allocation = lifecycle::AllocationOf(job, core_->cluster());
       Status s = allocation.ok() ? core_->Adopt(id, *allocation, lifecycle::RequestFromSpec(job.spec()),
@@ -146,6 +125,7 @@ Status ControlPlane::Recover() {
         unrecoverable.push_back(id);
       }
     }
+    IndexJob(nullptr, job);
     jobs_[id] = std::move(job);
   }
   // Fair share resumes where it was: usage decays from when it was saved, and the re-adopted
@@ -154,9 +134,25 @@ Status ControlPlane::Recover() {
   for (const store::FairShareUsage& u : saved) written_usage_.push_back(FromStore(u));
   core_->RestoreUsage(written_usage_);
   usage_written_ms_ = now;
+  // Waiting jobs whose dependencies ended before the restart (a commit that ended them whose
+  // wake-up did not happen, e.g. an older loomd) are settled now.
+  lifecycle::Edit woken;
+  lifecycle_.Wake(StateView(*this), woken, now);
+  for (auto& [id, row] : woken.jobs) {
+    auto it = std::find(unrecoverable.begin(), unrecoverable.end(), id);
+    if (it != unrecoverable.end()) unrecoverable.erase(it);
+  }
   store::Batch batch;
   for (int64_t id : unrecoverable) batch.jobs.push_back(&jobs_[id]);
-  return store_->Commit(batch);
+  for (const auto& [id, row] : woken.jobs) batch.jobs.push_back(&row);
+  batch.events = woken.events;
+  LOOM_RETURN_IF_ERROR(store_->Commit(batch));
+  if (Status s = lifecycle::ApplyToCore(woken, *core_); !s.ok()) return s;
+  for (auto& [id, row] : woken.jobs) {
+    IndexJob(&jobs_[id], row);
+    jobs_[id] = std::move(row);
+  }
+  return Status::Ok();
 }
 
 namespace {
@@ -186,6 +182,14 @@ void ControlPlane::MarkDirty() {
 }
 
 StatusOr<std::vector<WorkerCall>> ControlPlane::LogAndApply(Edit edit, const store::Batch& extra) {
+  // A job that ended (or released its GPUs) may let waiting jobs go: the lifecycle re-evaluates
+  // them in the same commit. No writer changes rows meanwhile: the caller holds commit_mu_.
+  const bool ends = std::any_of(edit.jobs.begin(), edit.jobs.end(),
+                                [](const auto& row) { return lifecycle::IsTerminal(row.second.state()); });
+  if (ends) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!waiting_.empty()) lifecycle_.Wake(StateView(*this), edit, clock_->NowMs());
+  }
   store::Batch batch = extra;
   for (const auto& [id, job] : edit.jobs) batch.jobs.push_back(&job);
   for (const auto& [name, node] : edit.nodes) batch.nodes.push_back(&node);
@@ -204,6 +208,7 @@ StatusOr<std::vector<WorkerCall>> ControlPlane::LogAndApply(Edit edit, const sto
   for (auto& [id, job] : edit.jobs) {
     auto old = jobs_.find(id);
     CountRequeues(old == jobs_.end() ? nullptr : &old->second, job);
+    IndexJob(old == jobs_.end() ? nullptr : &old->second, job);
     jobs_[id] = std::move(job);
   }
   for (auto& [name, node] : edit.nodes) nodes_[name].node = std::move(node);
@@ -219,22 +224,6 @@ StatusOr<std::vector<WorkerCall>> ControlPlane::LogAndApply(Edit edit, const sto
   return std::move(edit.calls);
 }
 
-template <typename Decide>
-Status ControlPlane::Change(Decide decide) {
-  std::vector<WorkerCall> calls;
-  {
-    std::lock_guard<std::mutex> commit(commit_mu_);
-    StatusOr<Edit> edit = [&]() -> StatusOr<Edit> {
-      std::lock_guard<std::mutex> lock(mu_);
-      return decide(StateView(*this), clock_->NowMs());
-    }();
-    if (!edit.ok()) return edit.status();
-    LOOM_ASSIGN_OR_RETURN(calls, LogAndApply(std::move(*edit)));
-  }
-  RunCalls(std::move(calls));
-  return Status::Ok();
-}
-
 // ---------------------------------------------------------------------------------------------
 // CLI
 
@@ -244,7 +233,7 @@ StatusOr<int64_t> ControlPlane::Submit(v1::JobSpec spec) {
   if (spec.tenant().empty()) spec.set_tenant("default");
   if (spec.time_limit_s() == 0) spec.set_time_limit_s(options_.default_time_limit_ms / 1000);
 
-  int64_t id = 0;
+  int64_t id = 0, count = 0;
   std::lock_guard<std::mutex> commit(commit_mu_);
   Edit edit;
   {
@@ -253,15 +242,16 @@ StatusOr<int64_t> ControlPlane::Submit(v1::JobSpec spec) {
                           core_->Normalize(lifecycle::RequestFromSpec(spec)));
     spec.set_gpus_per_node(request.gpus_per_node);
     LOOM_RETURN_IF_ERROR(CheckTaskLayout(spec.gpus_per_node(), spec.tasks_per_node()));
+    std::map<int64_t, v1::Job> extra;  // finished jobs that only the store still has
+    LOOM_RETURN_IF_ERROR(ResolveDependencies(spec, extra));
     id = next_job_id_;
-    v1::Job job;
-    job.set_id(id);
-    *job.mutable_spec() = std::move(spec);
-    edit = lifecycle_.OnSubmit(std::move(job), clock_->NowMs());
+    LOOM_ASSIGN_OR_RETURN(std::vector<v1::Job> rows, MakeRows(spec));
+    count = static_cast<int64_t>(rows.size());
+    edit = lifecycle_.OnSubmitAll(ExtraRowsView(StateView(*this), extra), std::move(rows), clock_->NowMs());
   }
   LOOM_ASSIGN_OR_RETURN(auto calls, LogAndApply(std::move(edit)));
   std::lock_guard<std::mutex> lock(mu_);
-  next_job_id_ = std::max(next_job_id_, id + 1);
+  next_job_id_ = std::max(next_job_id_, id + count);
   return id;
 }
 
@@ -269,11 +259,16 @@ int ControlPlane::ForgetFinished() {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = clock_->NowMs();
   int forgotten = 0;
+  std::map<int64_t, bool> arrays_done;
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     const v1::Job& job = it->second;
     const bool old = lifecycle::PhaseOf(job) == lifecycle::Phase::kDone && job.end_time_ms() > 0 &&
                      now - job.end_time_ms() > options_.min_job_age_ms;
-    if (old && !metrics_jobs_.count(job.id())) {  // step totals not yet stored keep it a while
+    if (old && !metrics_jobs_.count(job.id()) && Forgettable(job, now, arrays_done)) {  // step totals not yet stored keep it a while
+      if (int64_t array = job.array().array_job_id()) {  // its tasks all go in this call
+        auto tasks = arrays_.find(array);
+        if (tasks != arrays_.end() && tasks->second.back() == job.id()) arrays_.erase(tasks);
+      }
       it = jobs_.erase(it);
       ++forgotten;
     } else {

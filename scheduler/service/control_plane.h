@@ -77,6 +77,12 @@ class ControlPlane {
   // INVALID_ARGUMENT for a page token this loomd did not hand out.
   StatusOr<v1::ListJobsReply> ListJobsPage(const v1::ListJobsRequest& request) const;
   StatusOr<v1::Job> Cancel(int64_t id);
+  // Jobs as the CLI names them (12; 12_7, task 7 of array 12; an array's id: every task), held,
+  // released or cancelled in one commit (control_plane_jobs.cc). NOT_FOUND or
+  // FAILED_PRECONDITION change nothing. Returns the jobs' rows after the change.
+  StatusOr<std::vector<v1::Job>> Hold(const std::vector<v1::JobRef>& refs);
+  StatusOr<std::vector<v1::Job>> Release(const std::vector<v1::JobRef>& refs);
+  StatusOr<std::vector<v1::Job>> CancelJobs(const std::vector<v1::JobRef>& refs);
   std::vector<v1::Node> ListNodes() const;
   // NOT_FOUND for an unknown node, changing nothing.
   StatusOr<std::vector<v1::Node>> Drain(const v1::DrainRequest& request);
@@ -130,6 +136,7 @@ class ControlPlane {
     lifecycle::MissCounts misses;  // heartbeats that left out a job held here
   };
   class StateView;
+  class ExtraRowsView;
 
   ControlPlane(std::unique_ptr<store::Store> store, WorkerClient* workers, Clock* clock,
                ControlPlaneOptions options, std::unique_ptr<sched::SchedulerCore> core);
@@ -147,6 +154,27 @@ class ControlPlane {
   template <typename Decide>
   Status Change(Decide decide) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
   void MarkDirty();
+
+  // control_plane_jobs.cc: arrays, dependencies, hold and release.
+  // The rows of one Submit: one job, or one per array task (ids from next_job_id_).
+  StatusOr<std::vector<v1::Job>> MakeRows(const v1::JobSpec& spec) const LOOM_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Resolves the spec's dependency terms (12_3 → the task's id; an array's id → whole_array) and
+  // checks that each names a known job; rows only the store still has go to `extra`.
+  Status ResolveDependencies(v1::JobSpec& spec, std::map<int64_t, v1::Job>& extra)
+      LOOM_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_, mu_);
+  // The ids `ref` names, ascending. NOT_FOUND for an unknown job or task.
+  StatusOr<std::vector<int64_t>> ResolveRef(const v1::JobRef& ref) const LOOM_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps the indexes below in step with a job row (`before`: its previous row, or null).
+  void IndexJob(const v1::Job* before, const v1::Job& after) LOOM_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a finished job may leave memory: an array's tasks stay until every task ended (a
+  // dependency on the array reads them all).
+  // `done`: per array, whether every task is done and old enough (computed once per call).
+  bool Forgettable(const v1::Job& job, int64_t now, std::map<int64_t, bool>& done) const
+      LOOM_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Resolves `refs` and runs `handler` on the ids through Change; `pending_tasks`: a whole array
+  // stands for its PENDING tasks only.
+  template <typename Handler>
+  StatusOr<std::vector<v1::Job>> ChangeJobs(const std::vector<v1::JobRef>& refs, bool pending_tasks, Handler handler);
   // Sends calls; a failed launch is the lifecycle's LAUNCH_FAILED for that node.
   void RunCalls(std::vector<lifecycle::WorkerCall> calls) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
 
@@ -185,6 +213,28 @@ class ControlPlane {
   int64_t last_rollup_ms_ LOOM_GUARDED_BY(mu_) = 0;
   std::vector<sched::TenantUsage> written_usage_ LOOM_GUARDED_BY(mu_);  // as last committed
   int64_t usage_written_ms_ LOOM_GUARDED_BY(mu_) = 0;
+  // For the lifecycle's View (eligibility.h): array id → its tasks' ids; PENDING jobs waiting
+  // outside the core; unfinished jobs by (tenant, name), for singleton.
+  std::map<int64_t, std::vector<int64_t>> arrays_ LOOM_GUARDED_BY(mu_);
+  std::set<int64_t> waiting_ LOOM_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, std::set<int64_t>> named_ LOOM_GUARDED_BY(mu_);
 };
+
+// Defined here so that each of ControlPlane's files may use it (they include state_view.h).
+template <typename Decide>
+inline Status ControlPlane::Change(Decide decide) {
+  std::vector<lifecycle::WorkerCall> calls;
+  {
+    std::lock_guard<std::mutex> commit(commit_mu_);
+    StatusOr<lifecycle::Edit> edit = [&]() -> StatusOr<lifecycle::Edit> {
+      std::lock_guard<std::mutex> lock(mu_);
+      return decide(StateView(*this), clock_->NowMs());
+    }();
+    if (!edit.ok()) return edit.status();
+    LOOM_ASSIGN_OR_RETURN(calls, LogAndApply(std::move(*edit)));
+  }
+  RunCalls(std::move(calls));
+  return Status::Ok();
+}
 
 }  // namespace loom

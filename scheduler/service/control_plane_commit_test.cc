@@ -1,5 +1,7 @@
 // Every entry point of the ControlPlane whose commit fails: nothing is applied (what readers see,
 // the store and the workers are as before), and the next try succeeds.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <gtest/gtest.h>
 
 #include "scheduler/service/control_plane.h"
@@ -8,6 +10,18 @@
 
 namespace loom {
 namespace {
+
+// Bytes of `m` with maps in key order (the spec's env is a map), so two reads compare equal.
+std::string Bytes(const google::protobuf::Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
 
 class CommitFailureTest : public ::testing::Test {
  protected:
@@ -58,7 +72,7 @@ class CommitFailureTest : public ::testing::Test {
   // What readers and workers see, to compare before and after a failed commit.
   std::string Seen() {
     std::string out;
-    for (v1::Job& j : cp_->ListJobs({})) out += j.SerializeAsString();
+    for (v1::Job& j : cp_->ListJobs({})) out += Bytes(j);
     for (v1::Node& n : cp_->ListNodes()) {
       n.clear_last_heartbeat_ms();
       out += n.SerializeAsString();
@@ -189,6 +203,62 @@ TEST_F(CommitFailureTest, LaunchFailureNotRecordedIsCaughtByHeartbeats) {
   (void)Heartbeat(node, {});
   (void)Heartbeat(node, {});
   EXPECT_EQ(State(id), v1::PENDING);
+}
+
+v1::JobRef Ref(int64_t id) {
+  v1::JobRef r;
+  r.set_job_id(id);
+  return r;
+}
+
+TEST_F(CommitFailureTest, HoldAndRelease) {
+  const int64_t id = Submit(12);
+  FailsAndChangesNothing([&] { EXPECT_EQ(cp_->Hold({Ref(id)}).status().code(), StatusCode::kInternal); });
+  ASSERT_TRUE(cp_->Hold({Ref(id)}).ok());
+  EXPECT_EQ(cp_->GetJob(id)->reason(), "JobHeldUser");
+  FailsAndChangesNothing([&] { EXPECT_FALSE(cp_->Release({Ref(id)}).ok()); });
+  ASSERT_TRUE(cp_->Release({Ref(id)}).ok());
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+}
+
+TEST_F(CommitFailureTest, ArraySubmitIsOneCommit) {
+  v1::JobSpec spec;
+  spec.set_gpus(1);
+  spec.set_array("0-99%2");
+  spec.add_command("/bin/true");
+  const int commits = memory_.commits();
+  FailsAndChangesNothing([&] { EXPECT_FALSE(cp_->Submit(spec).ok()); });
+  auto id = cp_->Submit(spec);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, 1);  // no id was used up by the failed one
+  EXPECT_EQ(memory_.commits(), commits + 1);
+  EXPECT_EQ(cp_->ListJobs({}).size(), 100u);
+  FailsAndChangesNothing([&] { EXPECT_FALSE(cp_->CancelJobs({Ref(1)}).ok()); });
+  ASSERT_TRUE(cp_->CancelJobs({Ref(1)}).ok());
+  EXPECT_EQ(cp_->ListJobs({v1::CANCELLED}).size(), 100u);
+}
+
+// The exit that ends a job and the wake-up of its dependent are one commit: both or neither.
+TEST_F(CommitFailureTest, ExitThatSatisfiesADependency) {
+  const int64_t first = Started(4);
+  v1::JobSpec spec;
+  spec.set_gpus(4);
+  spec.add_command("/bin/true");
+  v1::Dependency* d = spec.add_dependencies();
+  d->set_type(v1::AFTER_OK);
+  d->set_job_id(first);
+  const int64_t second = *cp_->Submit(spec);
+  EXPECT_EQ(cp_->GetJob(second)->reason(), "Dependency");
+  v1::ReportJobExitRequest r;
+  r.set_job_id(first);
+  r.set_node(Head(first));
+  r.set_attempt(1);
+  FailsAndChangesNothing([&] { EXPECT_FALSE(cp_->ReportJobExit(r).ok()); });
+  EXPECT_EQ(cp_->GetJob(second)->wait(), v1::WAIT_DEPENDENCY);
+  ASSERT_TRUE(cp_->ReportJobExit(r).ok());
+  EXPECT_EQ(cp_->GetJob(second)->wait(), v1::WAIT_NONE);
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+  EXPECT_EQ(State(second), v1::RUNNING);
 }
 
 }  // namespace

@@ -70,7 +70,21 @@ StatusOr<v1::ListJobsReply> ControlPlane::ListJobsPage(const v1::ListJobsRequest
   }
   LOOM_ASSIGN_OR_RETURN(const store::JobFilter filter, FilterOf(request));
   v1::ListJobsReply reply;
-  if (request.include_finished()) {
+  if (request.array_job_id() > 0) {  // an array's tasks: memory keeps them while any is recent
+    std::lock_guard<std::mutex> lock(mu_);
+    auto array = arrays_.find(request.array_job_id());
+    if (array == arrays_.end()) return reply;
+    for (auto it = std::upper_bound(array->second.begin(), array->second.end(), after);
+         it != array->second.end() && reply.jobs_size() < limit; ++it) {
+      auto row = jobs_.find(*it);
+      if (row == jobs_.end()) continue;
+      const v1::Job& job = row->second;
+      if (request.has_array_task() && job.array().task_id() != request.array_task()) continue;
+      if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
+      *reply.add_jobs() = job;
+      DescribePending(*reply.mutable_jobs(reply.jobs_size() - 1), /*with_factors=*/false);
+    }
+  } else if (request.include_finished()) {
     std::lock_guard<std::mutex> commit(commit_mu_);
     LOOM_ASSIGN_OR_RETURN(auto page, store_->LoadJobsPage(after, limit, filter));
     std::lock_guard<std::mutex> lock(mu_);

@@ -40,6 +40,7 @@ std::vector<double> ControlPlane::MfuSeries(const v1::Job& job) const {
 
 void ControlPlane::DescribePending(v1::Job& job, bool with_factors) const {
   if (job.state() != v1::PENDING) return;
+  if (job.wait() != v1::WAIT_NONE) return;  // held, dependency, array limit: the row's reason
   job.set_reason(sched::WaitReasonName(core_->reason(job.id())));
   if (auto start = core_->expected_start(job.id())) job.set_expected_start_ms(*start);
   if (!with_factors) return;

@@ -100,6 +100,13 @@ grpc::Status SchedulerService::Submit(grpc::ServerContextBase* ctx, const v1::Su
   if (!caller.ok()) return ToGrpc(caller.status());
   v1::JobSpec spec = req->spec();
   Status s = auth::ValidateJobSpec(spec);
+  // A dependency may name only jobs the caller may see (an unknown one: NOT_FOUND).
+  for (const v1::Dependency& d : spec.dependencies()) {
+    if (!s.ok() || d.type() == v1::SINGLETON) continue;
+    if (auto dep = VisibleJob(*caller, d.job_id()); !dep.ok()) {
+      s = Status(dep.status().code(), "dependency on job " + std::to_string(d.job_id()) + ": " + dep.status().message());
+    }
+  }
   if (s.ok()) {
     // A job's tenant is its token's; only an admin may charge another tenant.
     if (spec.tenant().empty() && secure_) spec.set_tenant(caller->tenant);
@@ -164,6 +171,40 @@ grpc::Status SchedulerService::Cancel(grpc::ServerContextBase* ctx, const v1::Ca
   if (job.ok()) job = cp_->Cancel(req->job_id());
   Audit(*caller, "cancel job " + std::to_string(req->job_id()), job.status());
   return Reply(std::move(job), reply);
+}
+
+template <typename Change>
+grpc::Status SchedulerService::ChangeJobs(grpc::ServerContextBase* ctx, const v1::JobsRequest* req,
+                                          v1::JobsReply* reply, const char* what, Change change) {
+  auto caller = User(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (req->jobs_size() == 0) return ToGrpc(InvalidArgument(std::string("name at least one job to ") + what));
+  if (req->jobs_size() > 10000) return ToGrpc(InvalidArgument("at most 10000 jobs per call"));
+  std::string names;
+  Status s = Status::Ok();
+  // An array's tasks share its tenant: the array's own row (its first task) decides.
+  for (const v1::JobRef& ref : req->jobs()) {
+    names += " " + std::to_string(ref.job_id()) + (ref.has_array_task() ? "_" + std::to_string(ref.array_task()) : "");
+    if (s.ok()) s = VisibleJob(*caller, ref.job_id()).status();
+  }
+  StatusOr<std::vector<v1::Job>> jobs = s;
+  if (s.ok()) jobs = change(std::vector<v1::JobRef>(req->jobs().begin(), req->jobs().end()));
+  Audit(*caller, std::string(what) + names.substr(0, 256), jobs.status());
+  if (!jobs.ok()) return ToGrpc(jobs.status());
+  for (v1::Job& j : *jobs) *reply->add_jobs() = std::move(j);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::Hold(grpc::ServerContextBase* ctx, const v1::JobsRequest* req, v1::JobsReply* reply) {
+  return ChangeJobs(ctx, req, reply, "hold", [&](const std::vector<v1::JobRef>& refs) { return cp_->Hold(refs); });
+}
+
+grpc::Status SchedulerService::Release(grpc::ServerContextBase* ctx, const v1::JobsRequest* req, v1::JobsReply* reply) {
+  return ChangeJobs(ctx, req, reply, "release", [&](const std::vector<v1::JobRef>& refs) { return cp_->Release(refs); });
+}
+
+grpc::Status SchedulerService::CancelJobs(grpc::ServerContextBase* ctx, const v1::JobsRequest* req, v1::JobsReply* reply) {
+  return ChangeJobs(ctx, req, reply, "cancel", [&](const std::vector<v1::JobRef>& refs) { return cp_->CancelJobs(refs); });
 }
 
 grpc::Status SchedulerService::ListNodes(grpc::ServerContextBase* ctx, const v1::ListNodesRequest*,

@@ -55,6 +55,9 @@ class SchedulerService final {
   grpc::Status CreateToken(grpc::ServerContextBase*, const v1::CreateTokenRequest*, v1::CreateTokenReply*);
   grpc::Status ListTokens(grpc::ServerContextBase*, const v1::ListTokensRequest*, v1::ListTokensReply*);
   grpc::Status RevokeToken(grpc::ServerContextBase*, const v1::RevokeTokenRequest*, v1::RevokeTokenReply*);
+  grpc::Status Hold(grpc::ServerContextBase*, const v1::JobsRequest*, v1::JobsReply*);
+  grpc::Status Release(grpc::ServerContextBase*, const v1::JobsRequest*, v1::JobsReply*);
+  grpc::Status CancelJobs(grpc::ServerContextBase*, const v1::JobsRequest*, v1::JobsReply*);
 
  private:
   // The calling user (an admin stand-in when not secure); UNAUTHENTICATED for anyone else.
@@ -67,6 +70,11 @@ class SchedulerService final {
   // A heartbeat's caller and figures.
   Status CheckHeartbeat(const grpc::ServerContextBase& ctx, const v1::HeartbeatRequest& req) const;
   void Audit(const auth::Caller& caller, const std::string& what, const Status& result) const;
+  // Hold, Release and CancelJobs: the caller must own every job named (as Cancel); `what` names
+  // the audit line.
+  template <typename Change>
+  grpc::Status ChangeJobs(grpc::ServerContextBase* ctx, const v1::JobsRequest* req, v1::JobsReply* reply,
+                          const char* what, Change change);
 
   ControlPlane* const cp_;
   auth::TokenStore* const tokens_;
