@@ -43,6 +43,15 @@ class SimRows final : public lifecycle::View {
     std::vector<sched::JobId> ids = cluster_.JobsOn(*n);
     return {ids.begin(), ids.end()};
   }
+  // The simulator installs every edit it gets (nothing can fail to commit) and reads no row
+  // before it does: the handler may have the row itself instead of a copy.
+  bool TakeJob(int64_t id, v1::Job* out) const override {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return false;
+    *out = std::move(it->second);
+    jobs_.erase(it);
+    return true;
+  }
   bool Placeable(const std::string& name) const override {
     auto n = cluster_.Find(name);
     return n && cluster_.node(*n).up;
@@ -58,6 +67,9 @@ class SimRows final : public lifecycle::View {
         // Only the current run is kept: the simulator records every attempt itself, and a row
         // of a job requeued thousands of times would otherwise be copied with all of them.
         if (j.runs_size() > 1) j.mutable_runs()->DeleteSubrange(0, j.runs_size() - 1);
+        // Nor the run's node list (the allocation names them; no handler reads it): a row
+        // copied per event of a job on N nodes then copies N names once, not twice.
+        if (j.runs_size() == 1) j.mutable_runs(0)->clear_nodes();
         jobs_[id] = std::move(j);
       }
     }
@@ -69,7 +81,7 @@ class SimRows final : public lifecycle::View {
  private:
   const sched::Cluster& cluster_;
   std::vector<v1::Node> nodes_;
-  std::unordered_map<int64_t, v1::Job> jobs_;
+  mutable std::unordered_map<int64_t, v1::Job> jobs_;  // mutable: TakeJob
 };
 
 }  // namespace loom::sim

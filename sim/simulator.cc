@@ -5,6 +5,8 @@
 #include <cmath>
 #include <queue>
 #include <random>
+#include <set>
+#include <tuple>
 
 #include "kernels/train/model_shape.h"
 #include "scheduler/accounting/efficiency.h"
@@ -19,7 +21,7 @@ using sched::TimeMs;
 TimeMs Ms(double s) { return static_cast<TimeMs>(std::llround(s * 1000)); }
 double Sec(TimeMs ms) { return ms / 1000.0; }
 
-// kRanksExit: the ranks of a job's attempt exit on a batch of nodes (after a kill's grace).
+// kRanksExit: the ranks of a job's attempt exit on the nodes its kill reached (after its grace).
 // kNodeDown: a failed node's heartbeats are missed for the detection delay; kLeaseEnd: its lease
 // is over (its ranks presumed gone); kRepair: it registers again.
 enum class Ev : uint8_t { kArrival, kAttemptEnd, kFailure, kNodeDown, kLeaseEnd, kRepair, kRanksExit, kPass, kSample };
@@ -82,7 +84,7 @@ class Simulation {
   void Start(const sched::StartDecision& d);
   void Apply(lifecycle::Edit edit);
   void Released(int j, const v1::Job& row);
-  void Exits(int j, const std::vector<std::string>& nodes, int code, const std::string& reason);
+  void Exits(int j, int attempt, int code, const std::string& reason);
   double SavedAt(const struct Run& r, TimeMs t, int* checkpoints) const;
   void NextFailure();
   void CountUp(int n);
@@ -101,8 +103,6 @@ class Simulation {
   std::vector<TimeMs> failing_until_;  // a failed node's detection time (0: healthy)
   std::vector<int> failing_cause_;
   std::vector<char> counted_up_;       // whether gpus_up_ counts the node
-  std::vector<std::vector<std::string>> exit_batches_;  // kRanksExit's nodes, by event
-  std::vector<int> free_batches_;
   SimResult result_;
   TimeMs now_ = 0, last_ = 0, next_pass_ = 0;
   bool dirty_ = false, pass_queued_ = false;
@@ -235,42 +235,30 @@ void Simulation::Apply(lifecycle::Edit edit) {
       if (it != index_.end() && row != edit.jobs.end()) Released(it->second, row->second);
     }
   }
-  std::map<std::pair<int64_t, int64_t>, std::vector<std::string>> kills;  // (job, grace) → nodes
-  for (lifecycle::WorkerCall& call : edit.calls) {
+  // A kill reaches every node it names (the lifecycle sends none to a DOWN node); their ranks
+  // exit after its grace: one event for the attempt, whose exit the lifecycle applies to every
+  // node of it that is still reachable then.
+  std::set<std::tuple<int64_t, int, int64_t>> kills;  // (job, attempt, grace)
+  for (const lifecycle::WorkerCall& call : edit.calls) {
     if (call.kind == lifecycle::WorkerCall::kKill) {
-      kills[{call.kill.job_id(), call.kill.grace_ms()}].push_back(std::move(call.node));
+      kills.insert({call.kill.job_id(), call.kill.attempt(), call.kill.grace_ms()});
     }
   }
-  for (auto& [key, nodes] : kills) {
-    auto it = index_.find(key.first);
-    if (it == index_.end()) continue;
-    int slot;
-    if (free_batches_.empty()) {
-      slot = static_cast<int>(exit_batches_.size());
-      exit_batches_.emplace_back();
-    } else {
-      slot = free_batches_.back();
-      free_batches_.pop_back();
-    }
-    exit_batches_[slot] = std::move(nodes);
-    Push(now_ + key.second, Ev::kRanksExit, it->second, slot);
+  for (const auto& [job, attempt, grace] : kills) {
+    auto it = index_.find(job);
+    if (it != index_.end()) Push(now_ + grace, Ev::kRanksExit, it->second, attempt);
   }
   rows_.Write(edit);
 }
 
-// The ranks of job `j`'s current attempt exit on `nodes`, as their workers would report it.
-void Simulation::Exits(int j, const std::vector<std::string>& nodes, int code, const std::string& reason) {
-  const v1::Job* row = rows_.job(runs_[j].job->id);
-  if (!row) return;
-  std::vector<v1::ReportJobExitRequest> reports(nodes.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    reports[i].set_job_id(row->id());
-    reports[i].set_attempt(row->attempt());
-    reports[i].set_node(nodes[i]);
-    reports[i].set_exit_code(code);
-    reports[i].set_reason(reason);
-  }
-  Apply(lc_.OnRanksExited(rows_, reports, now_));
+// The ranks of job `j`'s `attempt` exit on its reachable nodes, as their workers would report it.
+void Simulation::Exits(int j, int attempt, int code, const std::string& reason) {
+  v1::ReportJobExitRequest report;
+  report.set_job_id(runs_[j].job->id);
+  report.set_attempt(attempt);
+  report.set_exit_code(code);
+  report.set_reason(reason);
+  Apply(lc_.OnAttemptExited(rows_, report, now_));
 }
 
 void Simulation::Start(const sched::StartDecision& d) {
@@ -391,12 +379,10 @@ void Simulation::Handle(const Event& e) {
       const v1::Job* row = rows_.job(r.job->id);
       // A victim in its grace period is stopped by its kill, not by its own end.
       if (!row || lifecycle::PhaseOf(*row) != lifecycle::Phase::kRunning) break;
-      std::vector<std::string> nodes;
-      for (const auto& a : row->allocation()) nodes.push_back(a.node());
       if (now_ >= r.finish) {
-        Exits(e.a, nodes, 0, "");
+        Exits(e.a, row->attempt(), 0, "");
       } else {
-        Exits(e.a, nodes, -1, "TimeLimit");  // each node's supervisor enforces the limit
+        Exits(e.a, row->attempt(), -1, "TimeLimit");  // each node's supervisor enforces the limit
       }
       break;
     }
@@ -438,13 +424,9 @@ void Simulation::Handle(const Event& e) {
       Apply(lc_.OnRegister(rows_, in, {}, now_));  // a repaired node runs nothing
       break;
     }
-    case Ev::kRanksExit: {
-      std::vector<std::string> nodes = std::move(exit_batches_[e.b]);
-      exit_batches_[e.b].clear();
-      free_batches_.push_back(e.b);
-      Exits(e.a, nodes, 143, "Killed");
+    case Ev::kRanksExit:
+      Exits(e.a, e.b, 143, "Killed");
       break;
-    }
     case Ev::kPass:
       pass_queued_ = false;
       break;

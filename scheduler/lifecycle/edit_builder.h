@@ -52,7 +52,9 @@ class Builder {
   v1::Job& mut(int64_t id) {
     auto it = edit_.jobs.find(id);
     if (it != edit_.jobs.end()) return it->second;
-    return edit_.jobs[id] = *view_.job(id);
+    v1::Job& row = edit_.jobs[id];
+    if (!view_.TakeJob(id, &row)) row = *view_.job(id);
+    return row;
   }
   const v1::Node* node(const std::string& name) const {
     auto it = edit_.nodes.find(name);
@@ -94,10 +96,11 @@ class Builder {
   // Kill calls for the current attempt on each node that may still run its ranks and is
   // reachable (a DOWN node is told when it registers again, or kills them at its lease's end).
   void kill_remaining(const v1::Job& j, const std::string& reason, int64_t grace_ms) {
+    edit_.calls.reserve(edit_.calls.size() + j.allocation_size());  // a call is large to move
     for (const auto& a : j.allocation()) {
-      if (quiet(j, a.node())) continue;
-      const v1::Node* n = node(a.node());
-      if (n->state() == v1::DOWN) continue;
+      if (HasExited(j, a.node())) continue;
+      const v1::Node* n = node(a.node());  // one lookup a node: this runs for every node of a job
+      if (n == nullptr || n->state() == v1::DOWN) continue;
       edit_.calls.push_back(KillCall(j, *n, reason, grace_ms));
     }
   }
@@ -238,6 +241,51 @@ class Builder {
     v1::Job& m = mut(id);
     m.add_exited_nodes(name);
     if (defer_) sets(m).exited.insert(name);
+    decide_exit(id, name, cause, detail, exit);
+  }
+
+  // The ranks of (id, attempt) exited, as `exit` says, on every node of the attempt that still
+  // ran them and is not DOWN (a DOWN node reports nothing): what the reports of every reachable
+  // worker after a job-wide kill or end say, decided as those reports one by one would, but
+  // marking the nodes in one pass with no per-node report or set. Nodes whose reports came first
+  // are exited before the decision, so no kill is sent to a node whose ranks are gone.
+  void attempt_exited(int64_t id, int attempt, const v1::ReportJobExitRequest& exit) {
+    const v1::Job* j = job(id);
+    if (!j) {
+      log("lifecycle: report for unknown job " + std::to_string(id) + " ignored");
+      return;
+    }
+    if (attempt != 0 && attempt != j->attempt()) {
+      log("lifecycle: report of attempt " + std::to_string(attempt) + " of job " + std::to_string(id) +
+          " ignored (current attempt " + std::to_string(j->attempt()) + ")");
+      return;
+    }
+    const std::unordered_set<std::string> before(j->exited_nodes().begin(), j->exited_nodes().end());
+    std::vector<const std::string*> now_exited;
+    for (const auto& a : j->allocation()) {
+      if (before.count(a.node())) continue;
+      const v1::Node* n = node(a.node());
+      if (n != nullptr && n->state() == v1::DOWN) continue;
+      now_exited.push_back(&a.node());
+    }
+    if (now_exited.empty()) return;
+    // An MPI job ends when its head's mpirun exits: decide on the head's report if it is here.
+    const std::string& head = j->allocation(0).node();
+    const bool head_here = std::any_of(now_exited.begin(), now_exited.end(),
+                                       [&](const std::string* n) { return *n == head; });
+    const std::string first = head_here ? head : *now_exited.front();
+    std::vector<std::string> names;
+    names.reserve(now_exited.size());
+    for (const std::string* name : now_exited) names.push_back(*name);
+    v1::Job& m = mut(id);  // `j` is no longer to be read: the view may have handed its row over
+    for (std::string& name : names) m.add_exited_nodes(std::move(name));
+    decide_exit(id, first, v1::END_CAUSE_UNSPECIFIED, "", &exit);
+  }
+
+  // After the ranks on `name` are gone (already marked exited): the job's next step.
+  void decide_exit(int64_t id, const std::string& name, v1::EndCause cause, const std::string& detail,
+                   const v1::ReportJobExitRequest* exit) {
+    const v1::Job& m = *job(id);
     if (PhaseOf(m) != Phase::kRunning) {
       settle(id);
       return;
