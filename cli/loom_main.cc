@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/completion.h"
+#include "cli/export_trace.h"
 #include "cli/job_file.h"
 #include "common/duration.h"
 #include "common/paths.h"
@@ -83,6 +84,12 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "cluster counters and efficiency figures");
   std::string since = "24h";
   stats->add_option("--since", since, "the window, back from now (90s, 45m, 2h, 1d, ...)")->capture_default_str();
+
+  auto* export_trace = app.add_subcommand("export-trace", "finished jobs as a loom-sim trace CSV (docs/SIM.md)");
+  std::string trace_since = "7d", trace_until, trace_out;
+  export_trace->add_option("--since", trace_since, "jobs submitted since this long ago (90s, 45m, 2h, 1d, ...)")->capture_default_str();
+  export_trace->add_option("--until", trace_until, "and before this long ago (default: now)");
+  export_trace->add_option("-o,--output", trace_out, "write FILE instead of stdout");
 
   auto* drain = app.add_subcommand("drain", "stop placing jobs on nodes (like scontrol update state=drain)");
   std::vector<std::string> drain_nodes;
@@ -208,6 +215,7 @@ int main(int argc, char** argv) {
   if (*nodes) return Nodes(g);
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);
+  if (*export_trace) return ExportTrace(g, trace_since, trace_until, trace_out);
   if (*drain) return Drain(g, drain_nodes, drain_reason, drain_requeue);
   if (*resume) return Resume(g, resume_nodes);
   if (*up) return Up(g, up_options);
