@@ -92,7 +92,7 @@ TEST(SimAgreement, StartsAndJctMatchTheRealSystemOnTheSameTrace) {
   sim::SimOptions so;
   so.cluster = *config;
   so.policy = o.policy;
-  auto simulated = sim::RunSimulation(so, *jobs, sim::RequeueRules(so.failures.max_requeues));
+  auto simulated = sim::RunSimulation(so, *jobs);
   ASSERT_TRUE(simulated.ok()) << simulated.status().ToString();
 
   int64_t first_submit = real.begin()->second.submit_time_ms();
