@@ -5,6 +5,7 @@
 #include "cli/completion.h"
 #include "cli/history.h"
 #include "cli/job_control.h"
+#include "cli/export_trace.h"
 #include "cli/job_file.h"
 #include "common/duration.h"
 #include "common/job_syntax.h"
@@ -113,6 +114,11 @@ int main(int argc, char** argv) {
   history->add_option("--state", history_flags.states, "only jobs in these states (default: every final state)");
   history->add_option("--name,-J", history_flags.name, "only jobs of this name");
   history->add_option("--limit", history_flags.limit, "at most this many jobs (the oldest first)");
+  auto* export_trace = app.add_subcommand("export-trace", "finished jobs as a loom-sim trace CSV (docs/SIM.md)");
+  std::string trace_since = "7d", trace_until, trace_out;
+  export_trace->add_option("--since", trace_since, "jobs submitted since this long ago (90s, 45m, 2h, 1d, ...)")->capture_default_str();
+  export_trace->add_option("--until", trace_until, "and before this long ago (default: now)");
+  export_trace->add_option("-o,--output", trace_out, "write FILE instead of stdout");
 
   auto* drain = app.add_subcommand("drain", "stop placing jobs on nodes (like scontrol update state=drain)");
   std::vector<std::string> drain_nodes;
@@ -254,6 +260,7 @@ int main(int argc, char** argv) {
   if (*logs) return Logs(g, job, rank, err, follow);
   if (*stats) return Stats(g, since);
   if (*history) return History(g, history_flags);
+  if (*export_trace) return ExportTrace(g, trace_since, trace_until, trace_out);
   if (*drain) return Drain(g, drain_nodes, drain_reason, drain_requeue);
   if (*resume) return Resume(g, resume_nodes);
   if (*up) return Up(g, up_options);

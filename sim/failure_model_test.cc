@@ -60,6 +60,7 @@ TEST(FailureModel, MonteCarloEttrMatchesKokolisOverASweep) {
       o.failures = DefaultFailureModel();
       o.failures.rate_per_node_day = 6.5 / 1000;
       o.failures.detect_s = 0;
+      o.failures.max_requeues = 1 << 30;  // a year of work is restarted for as long as it takes
       o.failures.restart_s = 300;
       o.failures.repair_s = 3600;
       o.failures.checkpoint_write_s = 0;
@@ -70,7 +71,7 @@ TEST(FailureModel, MonteCarloEttrMatchesKokolisOverASweep) {
       job.gpus = 16000;
       job.gpus_per_node = 8;
       job.duration_s = 365 * 86400.0;
-      auto r = RunSimulation(o, {job}, RequeueRules(1 << 30));
+      auto r = RunSimulation(o, {job});
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       const JobResult& j = r->jobs.front();
       ASSERT_EQ(j.state, "COMPLETED");

@@ -66,7 +66,7 @@ StatusOr<FrontierRow> Frontier(const sched::ClusterConfig& cluster, const Fronti
   job.gpus_per_node = first.gpus;
   job.duration_s = work_s;
   LOOM_ASSIGN_OR_RETURN(SimResult result,
-                        RunSimulation(options, {job}, RequeueRules(failures.max_requeues)));
+                        RunSimulation(options, {job}));
   const JobResult& r = result.jobs.front();
   if (r.state != "COMPLETED") {
     return FailedPrecondition(cluster.name + ": the run ended " + r.state + " in the simulation");

@@ -110,7 +110,7 @@ int Run(const CommonFlags& f, const std::string& cluster_path, std::string polic
   options->cluster = *cluster;
   auto jobs = Workload(f);
   if (!jobs.ok()) return Fail(jobs.status());
-  auto result = RunSimulation(*options, *jobs, RequeueRules(options->failures.max_requeues));
+  auto result = RunSimulation(*options, *jobs);
   if (!result.ok()) return Fail(result.status());
   const Summary s = Summarize(*result);
   if (json) {
@@ -146,7 +146,7 @@ int Compare(const CommonFlags& f, const std::vector<std::string>& clusters,
       SimOptions o = *base;
       o.cluster = *cluster;
       o.policy = p;
-      auto result = RunSimulation(o, *jobs, RequeueRules(o.failures.max_requeues));
+      auto result = RunSimulation(o, *jobs);
       if (!result.ok()) return Fail(result.status());
       const Summary s = Summarize(*result);
       double lost = 0;

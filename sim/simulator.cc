@@ -5,10 +5,13 @@
 #include <cmath>
 #include <queue>
 #include <random>
+#include <set>
+#include <tuple>
 
 #include "kernels/train/model_shape.h"
 #include "scheduler/accounting/efficiency.h"
 #include "scheduler/core/scheduler_core.h"
+#include "scheduler/lifecycle/edit_builder.h"
 
 namespace loom::sim {
 namespace {
@@ -18,7 +21,10 @@ using sched::TimeMs;
 TimeMs Ms(double s) { return static_cast<TimeMs>(std::llround(s * 1000)); }
 double Sec(TimeMs ms) { return ms / 1000.0; }
 
-enum class Ev : uint8_t { kArrival, kAttemptEnd, kFailure, kJobFailed, kNodeDown, kRepair, kPreemptDone, kPass, kSample };
+// kRanksExit: the ranks of a job's attempt exit on the nodes its kill reached (after its grace).
+// kNodeDown: a failed node's heartbeats are missed for the detection delay; kLeaseEnd: its lease
+// is over (its ranks presumed gone); kRepair: it registers again.
+enum class Ev : uint8_t { kArrival, kAttemptEnd, kFailure, kNodeDown, kLeaseEnd, kRepair, kRanksExit, kPass, kSample };
 
 struct Event {
   TimeMs t;
@@ -39,7 +45,7 @@ struct Run {
   int packed_leaves = 1;                // leaves the job's nodes fill when packed
   int attempt = 0, requeues = 0, held = 0;
   TimeMs eligible = 0, attempt_start = 0, work_start = 0, finish = 0;
-  bool doomed = false;     // a node it runs on failed; the end comes when that is noticed
+  bool doomed = false;     // a node it runs on failed; the lifecycle stops it when that is noticed
   TimeMs failed_at = 0;
   int cause = 0;
   bool ended = false;
@@ -47,15 +53,24 @@ struct Run {
 
 class Simulation {
  public:
-  Simulation(const SimOptions& o, const std::vector<SimJob>& jobs, const JobEvents& events,
+  Simulation(const SimOptions& o, const std::vector<SimJob>& jobs,
              std::unique_ptr<sched::SchedulingPolicy> policy)
-      : o_(o), jobs_(jobs), events_(events), core_(std::move(policy)), rng_(o.seed) {}
+      : o_(o), jobs_(jobs), lc_(LifecycleOptions(o)), core_(std::move(policy)),
+        rows_(core_.cluster()), rng_(o.seed) {}
 
   StatusOr<SimResult> Run();
 
  private:
   static bool IsJobEvent(Ev t) {
-    return t == Ev::kArrival || t == Ev::kAttemptEnd || t == Ev::kJobFailed || t == Ev::kPreemptDone;
+    return t == Ev::kArrival || t == Ev::kAttemptEnd || t == Ev::kNodeDown || t == Ev::kLeaseEnd ||
+           t == Ev::kRanksExit;
+  }
+  static lifecycle::Options LifecycleOptions(const SimOptions& o) {
+    lifecycle::Options l;
+    l.default_max_requeues = o.failures.max_requeues;
+    l.default_grace_ms = l.max_grace_ms = Ms(o.preemption_grace_s);
+    l.launch_rows = false;  // nothing is launched: the simulated node is the Start below
+    return l;
   }
   void Push(TimeMs t, Ev type, int a = 0, int b = 0) {
     job_events_ += IsJobEvent(type);
@@ -67,15 +82,18 @@ class Simulation {
   void Handle(const Event& e);
   void Pass();
   void Start(const sched::StartDecision& d);
-  void EndAttempt(int j, AttemptEnd why, const std::string& cause);
+  void Apply(lifecycle::Edit edit);
+  void Released(int j, const v1::Job& row);
+  void Exits(int j, int attempt, int code, const std::string& reason);
   double SavedAt(const struct Run& r, TimeMs t, int* checkpoints) const;
   void NextFailure();
-  void NodeUp(int n, bool up);
+  void CountUp(int n);
 
   const SimOptions& o_;
   const std::vector<SimJob>& jobs_;
-  const JobEvents& events_;
+  const lifecycle::Lifecycle lc_;
   sched::SchedulerCore core_;
+  SimRows rows_;
   std::mt19937_64 rng_;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   uint64_t seq_ = 0;
@@ -83,6 +101,8 @@ class Simulation {
   std::unordered_map<sched::JobId, int> index_;
   std::vector<double> node_peak_;      // FLOP/s of each node at peak
   std::vector<TimeMs> failing_until_;  // a failed node's detection time (0: healthy)
+  std::vector<int> failing_cause_;
+  std::vector<char> counted_up_;       // whether gpus_up_ counts the node
   SimResult result_;
   TimeMs now_ = 0, last_ = 0, next_pass_ = 0;
   bool dirty_ = false, pass_queued_ = false;
@@ -103,6 +123,9 @@ Status Simulation::Prepare() {
   for (int n = 0; n < c.size(); ++n) nodes_per_leaf += c.leaf_of(n) == c.leaf_of(0);
   node_peak_.resize(c.size());
   failing_until_.assign(c.size(), 0);
+  failing_cause_.assign(c.size(), 0);
+  counted_up_.assign(c.size(), 1);
+  rows_.AddNodes();
   std::string gpu_model = o_.cluster.nodes.front().model;
   for (int n = 0; n < c.size(); ++n) {
     const sched::GpuModel* m = o_.cluster.FindModel(o_.cluster.nodes[n].model);
@@ -180,13 +203,13 @@ void Simulation::Integrate(TimeMs t) {
   last_ = t;
 }
 
-void Simulation::NodeUp(int n, bool up) {
+// gpus_up_ follows the core's placeable flag, which the lifecycle's edits set.
+void Simulation::CountUp(int n) {
   const sched::Node& node = core_.cluster().node(n);
-  if (node.up == up) return;
-  core_.cluster().SetUp(n, up);
-  gpus_up_ += up ? node.gpu_count : -node.gpu_count;
-  peak_up_ += up ? node_peak_[n] : -node_peak_[n];
-  dirty_ = true;
+  if (static_cast<bool>(counted_up_[n]) == node.up) return;
+  counted_up_[n] = node.up;
+  gpus_up_ += node.up ? node.gpu_count : -node.gpu_count;
+  peak_up_ += node.up ? node_peak_[n] : -node_peak_[n];
 }
 
 void Simulation::NextFailure() {
@@ -194,6 +217,48 @@ void Simulation::NextFailure() {
   if (rate <= 0) return;
   std::exponential_distribution<double> gap(rate);
   Push(now_ + std::max<TimeMs>(1, Ms(gap(rng_))), Ev::kFailure);
+}
+
+// What ControlPlane::LogAndApply does: commit the rows, apply the core changes, send the calls.
+// Here the "calls" are the simulated nodes': a kill's ranks exit after its grace.
+void Simulation::Apply(lifecycle::Edit edit) {
+  if (edit.empty()) return;
+  // The rows first: kAddPending reads the request from the edit's row.
+  (void)lifecycle::ApplyToCore(edit, core_);  // an error means a row and the core disagree: none here
+  for (const lifecycle::CoreChange& c : edit.core) {
+    dirty_ = true;
+    if (c.kind == lifecycle::CoreChange::kSetPlaceable) {
+      if (auto n = core_.cluster().Find(c.node)) CountUp(*n);
+    } else if (c.kind == lifecycle::CoreChange::kRequeue || c.kind == lifecycle::CoreChange::kFinish) {
+      auto it = index_.find(c.job);
+      auto row = edit.jobs.find(c.job);
+      if (it != index_.end() && row != edit.jobs.end()) Released(it->second, row->second);
+    }
+  }
+  // A kill reaches every node it names (the lifecycle sends none to a DOWN node); their ranks
+  // exit after its grace: one event for the attempt, whose exit the lifecycle applies to every
+  // node of it that is still reachable then.
+  std::set<std::tuple<int64_t, int, int64_t>> kills;  // (job, attempt, grace)
+  for (const lifecycle::WorkerCall& call : edit.calls) {
+    if (call.kind == lifecycle::WorkerCall::kKill) {
+      kills.insert({call.kill.job_id(), call.kill.attempt(), call.kill.grace_ms()});
+    }
+  }
+  for (const auto& [job, attempt, grace] : kills) {
+    auto it = index_.find(job);
+    if (it != index_.end()) Push(now_ + grace, Ev::kRanksExit, it->second, attempt);
+  }
+  rows_.Write(edit);
+}
+
+// The ranks of job `j`'s `attempt` exit on its reachable nodes, as their workers would report it.
+void Simulation::Exits(int j, int attempt, int code, const std::string& reason) {
+  v1::ReportJobExitRequest report;
+  report.set_job_id(runs_[j].job->id);
+  report.set_attempt(attempt);
+  report.set_exit_code(code);
+  report.set_reason(reason);
+  Apply(lc_.OnAttemptExited(rows_, report, now_));
 }
 
 void Simulation::Start(const sched::StartDecision& d) {
@@ -211,10 +276,11 @@ void Simulation::Start(const sched::StartDecision& d) {
   r.doomed = false;
   for (const sched::NodeGrant& g : d.allocation) {
     r.held += sched::PopCount(sched::GrantMask(core_.cluster().node(g.node), g));
-    if (failing_until_[g.node] > 0 && !r.doomed) {  // placed on a node that failed unnoticed
+    // Placed on a node that failed unnoticed: it is stopped when the node expires.
+    if (failing_until_[g.node] > 0 && !r.doomed) {
       r.doomed = true;
       r.failed_at = now_;
-      Push(failing_until_[g.node], Ev::kJobFailed, j, r.attempt);
+      r.cause = failing_cause_[g.node];
     }
   }
   gpus_allocated_ += r.held;
@@ -233,40 +299,44 @@ void Simulation::Start(const sched::StartDecision& d) {
   if (!r.doomed) Push(std::min(r.finish, sched::ExpectedEnd(now_, r.request)), Ev::kAttemptEnd, j, r.attempt);
 }
 
-void Simulation::EndAttempt(int j, AttemptEnd why, const std::string& cause) {
+// The lifecycle released job `j`'s GPUs (requeued or ended, as `row` says): the attempt's work
+// is accounted.
+void Simulation::Released(int j, const v1::Job& row) {
   struct Run& r = runs_[j];
   JobResult& res = result_.jobs[j];
-  const TimeMs stop = why == AttemptEnd::kNodeFailed ? r.failed_at : now_;
+  if (row.runs_size() == 0) return;
+  const v1::EndCause why = row.runs(row.runs_size() - 1).cause();
+  const bool completed = row.state() == v1::COMPLETED;
+  const TimeMs stop = r.doomed ? r.failed_at : std::min(now_, std::max(r.attempt_start, r.finish));
   int checkpoints = 0;
   double saved = SavedAt(r, stop, &checkpoints);
   const double wall = Sec(now_ - r.attempt_start);
   const double restart = std::min(Sec(r.work_start - r.attempt_start), Sec(stop - r.attempt_start));
   const double writes = checkpoints * r.write_s;
-  if (why == AttemptEnd::kCompleted) saved = r.remaining_s;
+  if (completed) saved = r.remaining_s;
   result_.checkpoint_gpu_s += r.held * writes;
   result_.restart_gpu_s += r.held * std::max(0.0, restart);
   const double lost = std::max(0.0, wall - saved - writes - std::max(0.0, restart));
-  if (why != AttemptEnd::kCompleted && lost > 0) result_.lost_gpu_s[cause] += r.held * lost;
+  std::string cause = why == v1::CAUSE_PREEMPTED ? "preemption"
+                      : why == v1::CAUSE_TIME_LIMIT ? "timeout"
+                      : r.doomed && !o_.failures.causes.empty() ? o_.failures.causes[r.cause].name
+                      : r.doomed ? "failure" : lifecycle::internal::Lower(lifecycle::internal::CauseName(why));
+  if (!completed && lost > 0) result_.lost_gpu_s[cause] += r.held * lost;
   r.remaining_s -= saved;
   res.useful_s += saved;
   gpus_allocated_ -= r.held;
   --running_;
-  const JobOutcome outcome = events_.OnAttemptEnded({why, r.requeues});
-  dirty_ = true;
-  if (outcome == JobOutcome::kRequeue) {
-    ++r.requeues;
+  r.doomed = false;
+  if (row.state() == v1::PENDING) {  // requeued, with its original submit time (the lifecycle's rule)
     r.eligible = now_;
-    // As loomd does: back in the queue with its original submit time, so it keeps its age.
-    (void)core_.Requeue(res.id, Ms(r.job->arrival_s), now_);
     res.state = "PENDING";
     return;
   }
-  core_.Finish(res.id, now_);
   r.ended = true;
   ++ended_;
   res.end_s = Sec(now_);
-  res.state = JobOutcomeName(outcome);
-  if (outcome == JobOutcome::kCompleted) {
+  res.state = v1::JobState_Name(row.state());
+  if (completed) {
     result_.useful_gpu_s += r.held * res.useful_s;
     result_.useful_flop += res.model_flops;
   }
@@ -277,13 +347,10 @@ void Simulation::Pass() {
   ++result_.passes;
   dirty_ = false;
   next_pass_ = now_ + Ms(o_.pass_interval_s);
+  // The rows (RUNNING, a new attempt; victims preempting, their kills) before the nodes start.
+  Apply(lc_.OnPass(rows_, core_.cluster(), pass, now_));
+  dirty_ = false;
   for (const sched::StartDecision& d : pass.starts) Start(d);
-  for (const sched::Preemption& p : pass.preemptions) {
-    auto it = index_.find(p.victim);
-    if (it != index_.end()) {
-      Push(now_ + Ms(o_.preemption_grace_s), Ev::kPreemptDone, it->second, runs_[it->second].attempt);
-    }
-  }
 }
 
 void Simulation::Handle(const Event& e) {
@@ -291,14 +358,32 @@ void Simulation::Handle(const Event& e) {
     case Ev::kArrival: {
       struct Run& r = runs_[e.a];
       r.eligible = now_;
-      (void)core_.AddPending(r.job->id, r.request, now_);
-      dirty_ = true;
+      v1::Job row;
+      row.set_id(r.job->id);
+      v1::JobSpec& spec = *row.mutable_spec();
+      spec.set_name(r.job->name);
+      spec.set_tenant(r.request.tenant);
+      spec.set_gpus(r.request.gpus);
+      spec.set_gpus_per_node(r.request.gpus_per_node);
+      spec.set_priority(r.request.priority);
+      spec.set_qos(r.request.qos);
+      // Whole seconds, as a submitted spec holds it; rounded up so no job ends before its limit.
+      spec.set_time_limit_s(static_cast<int64_t>(std::ceil(r.job->time_limit_s - 1e-9)));
+      r.request.time_limit_ms = spec.time_limit_s() * 1000;
+      Apply(lc_.OnSubmit(std::move(row), now_));
       break;
     }
     case Ev::kAttemptEnd: {
       struct Run& r = runs_[e.a];
-      if (r.ended || r.doomed || e.b != r.attempt || !core_.IsRunning(r.job->id)) break;
-      EndAttempt(e.a, now_ >= r.finish ? AttemptEnd::kCompleted : AttemptEnd::kTimedOut, "timeout");
+      if (r.ended || r.doomed || e.b != r.attempt) break;
+      const v1::Job* row = rows_.job(r.job->id);
+      // A victim in its grace period is stopped by its kill, not by its own end.
+      if (!row || lifecycle::PhaseOf(*row) != lifecycle::Phase::kRunning) break;
+      if (now_ >= r.finish) {
+        Exits(e.a, row->attempt(), 0, "");
+      } else {
+        Exits(e.a, row->attempt(), -1, "TimeLimit");  // each node's supervisor enforces the limit
+      }
       break;
     }
     case Ev::kFailure: {
@@ -311,39 +396,37 @@ void Simulation::Handle(const Event& e) {
       ++result_.failures;
       const TimeMs noticed = now_ + Ms(o_.failures.detect_s);
       failing_until_[n] = noticed;
+      failing_cause_[n] = cause;
       for (sched::JobId id : core_.cluster().JobsOn(n)) {
         struct Run& r = runs_[index_.at(id)];
         if (r.doomed) continue;
         r.doomed = true;
         r.failed_at = now_;
         r.cause = cause;
-        Push(noticed, Ev::kJobFailed, index_.at(id), r.attempt);
       }
-      Push(noticed, Ev::kNodeDown, n, cause);
-      break;
-    }
-    case Ev::kJobFailed: {
-      struct Run& r = runs_[e.a];
-      if (r.ended || e.b != r.attempt || !r.doomed) break;
-      const std::string cause =
-          o_.failures.causes.empty() ? "failure" : o_.failures.causes[r.cause].name;
-      EndAttempt(e.a, AttemptEnd::kNodeFailed, cause);
+      // loomd's clock: DOWN a heartbeat timeout after the last heartbeat, presumed gone at the
+      // lease (3 × the timeout, loomd's default), back when repaired and registered.
+      Push(noticed, Ev::kNodeDown, n);
+      Push(now_ + Ms(o_.node_lease_s >= 0 ? o_.node_lease_s : 3 * o_.failures.detect_s), Ev::kLeaseEnd, n);
       break;
     }
     case Ev::kNodeDown:
-      NodeUp(e.a, false);
+      Apply(lc_.OnNodeExpired(rows_, rows_.node(e.a).name(), now_));
       Push(now_ + Ms(o_.failures.repair_s), Ev::kRepair, e.a);
       break;
-    case Ev::kRepair:
-      failing_until_[e.a] = 0;
-      NodeUp(e.a, true);
+    case Ev::kLeaseEnd:
+      Apply(lc_.OnLeaseExpired(rows_, rows_.node(e.a).name(), now_));
       break;
-    case Ev::kPreemptDone: {
-      struct Run& r = runs_[e.a];
-      if (r.ended || r.doomed || e.b != r.attempt || !core_.IsRunning(r.job->id)) break;
-      EndAttempt(e.a, AttemptEnd::kPreempted, "preemption");
+    case Ev::kRepair: {
+      failing_until_[e.a] = 0;
+      v1::Node in = rows_.node(e.a);
+      in.set_state(v1::UP);
+      Apply(lc_.OnRegister(rows_, in, {}, now_));  // a repaired node runs nothing
       break;
     }
+    case Ev::kRanksExit:
+      Exits(e.a, e.b, 143, "Killed");
+      break;
     case Ev::kPass:
       pass_queued_ = false;
       break;
@@ -435,11 +518,10 @@ StatusOr<JobWork> WorkOf(const SimJob& job, int gpus_per_node, int nodes_per_lea
   return work;
 }
 
-StatusOr<SimResult> RunSimulation(const SimOptions& options, const std::vector<SimJob>& jobs,
-                                  const JobEvents& events) {
+StatusOr<SimResult> RunSimulation(const SimOptions& options, const std::vector<SimJob>& jobs) {
   LOOM_ASSIGN_OR_RETURN(auto policy, sched::MakePolicy(options.policy, options.policy_settings));
   if (options.failures.rate_per_node_day < 0) return InvalidArgument("the failure rate must not be negative");
-  Simulation sim(options, jobs, events, std::move(policy));
+  Simulation sim(options, jobs, std::move(policy));
   return sim.Run();
 }
 

@@ -2,8 +2,8 @@
 // policies (scheduler/core, scheduler/policies: the registry loomd uses) over simulated nodes.
 // A job runs for its work time (its duration, or the performance model's step time × steps),
 // checkpointing as the failure model says; nodes fail as a Poisson process, a failure is noticed
-// after the detection delay, and what happens to the job then is JobEvents' decision (the seam the
-// lifecycle module replaces). Single-threaded and deterministic for a given seed.
+// after the detection delay, and every state change of a job goes through scheduler/lifecycle,
+// the module loomd drives (sim/job_events.h: the seam). Single-threaded and deterministic for a given seed.
 //
 // Passes: like loomd, a pass runs whenever something changed (an arrival, an end, a requeue, a
 // node going down or coming back), once per instant; with pass_interval_s > 0 at most once per
@@ -35,6 +35,9 @@ struct SimOptions {
   uint64_t seed = 1;
   double pass_interval_s = 0;
   double preemption_grace_s = 30;  // loom-worker's SIGTERM-to-SIGKILL grace
+  // A failed node's ranks are presumed gone, and its jobs' GPUs released, this long after it
+  // failed (loomd's node lease). -1: 3 × the detection delay, loomd's default.
+  double node_lease_s = -1;
   double sample_interval_s = 600;  // utilization, queue and fragmentation samples
   double horizon_s = 0;            // stop then (0: when every job has ended)
   // Called now and then with the virtual time and the jobs ended so far (progress on stderr).
@@ -80,8 +83,7 @@ struct SimResult {
 
 // INVALID_ARGUMENT for an unknown policy or a model that is not a preset. Jobs the cluster can
 // never run are REFUSED, not errors (as loomd refuses them at submission).
-StatusOr<SimResult> RunSimulation(const SimOptions& options, const std::vector<SimJob>& jobs,
-                                  const JobEvents& events);
+StatusOr<SimResult> RunSimulation(const SimOptions& options, const std::vector<SimJob>& jobs);
 
 // A job's work time in seconds and, for model + steps jobs, its model FLOPs and TFLOP/s per GPU:
 // the performance model for a TP (inside a node) × DP layout, one micro-batch per DP rank a step,

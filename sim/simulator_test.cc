@@ -33,7 +33,7 @@ SimResult Simulate(const std::string& policy, const std::vector<SimJob>& jobs,
   o.policy = policy;
   o.failures = failures;
   o.seed = seed;
-  auto r = RunSimulation(o, jobs, RequeueRules(failures.max_requeues));
+  auto r = RunSimulation(o, jobs);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return *r;
 }
@@ -194,13 +194,13 @@ TEST(Simulator, ModelJobsSpanningLeavesRunAtTheSpinesSpeed) {
   ASSERT_GT(work.spread_factor, 1.5);
 
   // Alone, it gets the 2-node leaf: the packed speed.
-  auto alone = RunSimulation(o, {train}, RequeueRules(0));
+  auto alone = RunSimulation(o, {train});
   ASSERT_TRUE(alone.ok());
   EXPECT_NEAR(alone->jobs[0].end_s - alone->jobs[0].start_s, work.seconds, 1e-3);
   // A 2-node job holding the first leaf leaves it the two 1-node leaves: slower by the factor.
   SimJob blocker = Job(1, 0, 16, 1e6);
   blocker.gpus_per_node = 8;
-  auto spread = RunSimulation(o, {blocker, train}, RequeueRules(0));
+  auto spread = RunSimulation(o, {blocker, train});
   ASSERT_TRUE(spread.ok());
   const JobResult& t = spread->jobs[1];
   EXPECT_DOUBLE_EQ(t.start_s, 1);

@@ -4,6 +4,7 @@ namespace loom::sched {
 
 std::vector<int> MaskToIndices(GpuMask m) {
   std::vector<int> out;
+  out.reserve(PopCount(m));  // one allocation: this runs for every node of every start
   for (int i = 0; m != 0; ++i, m >>= 1) {
     if (m & 1) out.push_back(i);
   }

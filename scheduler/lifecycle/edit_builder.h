@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -39,6 +40,24 @@ inline std::string CauseName(v1::EndCause c) {
   return name.rfind("CAUSE_", 0) == 0 ? name.substr(6) : name;
 }
 
+// A job's exited nodes, for asking of each of its N nodes: a scan while there are few, a set
+// once there are many (N nodes asked of N−1 exited ones: O(N²) string compares otherwise, the
+// whole cost of a requeue at 18,000 nodes).
+class ExitedSet {
+ public:
+  explicit ExitedSet(const v1::Job& j) : job_(j) {
+    if (j.exited_nodes_size() > kScan) set_.insert(j.exited_nodes().begin(), j.exited_nodes().end());
+  }
+  bool has(const std::string& node) const {
+    return job_.exited_nodes_size() > kScan ? set_.count(node) != 0 : HasExited(job_, node);
+  }
+
+ private:
+  static constexpr int kScan = 8;
+  const v1::Job& job_;
+  std::unordered_set<std::string_view> set_;
+};
+
 // Reads rows through the edit being built, so a handler sees its own changes.
 class Builder {
  public:
@@ -52,7 +71,9 @@ class Builder {
   v1::Job& mut(int64_t id) {
     auto it = edit_.jobs.find(id);
     if (it != edit_.jobs.end()) return it->second;
-    return edit_.jobs[id] = *view_.job(id);
+    v1::Job& row = edit_.jobs[id];
+    if (!view_.TakeJob(id, &row)) row = *view_.job(id);
+    return row;
   }
   const v1::Node* node(const std::string& name) const {
     auto it = edit_.nodes.find(name);
@@ -78,15 +99,13 @@ class Builder {
   void log(std::string line) { edit_.log.push_back(std::move(line)); }
   void core(CoreChange c) { edit_.core.push_back(std::move(c)); }
 
-  // A node's ranks of `job` are known gone.
-  bool quiet(const v1::Job& j, const std::string& name) const {
-    return HasExited(j, name) || node(name) == nullptr;
-  }
+  // Every node's ranks of `j` are known gone (it exited, or the node is no more).
   bool all_quiet(const v1::Job& j) const {
     // Exited nodes are distinct nodes of the allocation (ranks_gone adds each once).
     if (j.exited_nodes_size() == j.allocation_size()) return true;
+    const ExitedSet exited(j);
     for (const auto& a : j.allocation()) {
-      if (!quiet(j, a.node())) return false;
+      if (!exited.has(a.node()) && node(a.node()) != nullptr) return false;
     }
     return true;
   }
@@ -94,10 +113,12 @@ class Builder {
   // Kill calls for the current attempt on each node that may still run its ranks and is
   // reachable (a DOWN node is told when it registers again, or kills them at its lease's end).
   void kill_remaining(const v1::Job& j, const std::string& reason, int64_t grace_ms) {
+    edit_.calls.reserve(edit_.calls.size() + j.allocation_size());  // a call is large to move
+    const ExitedSet exited(j);
     for (const auto& a : j.allocation()) {
-      if (quiet(j, a.node())) continue;
-      const v1::Node* n = node(a.node());
-      if (n->state() == v1::DOWN) continue;
+      if (exited.has(a.node())) continue;
+      const v1::Node* n = node(a.node());  // one lookup a node: this runs for every node of a job
+      if (n == nullptr || n->state() == v1::DOWN) continue;
       edit_.calls.push_back(KillCall(j, *n, reason, grace_ms));
     }
   }
@@ -251,6 +272,51 @@ class Builder {
     v1::Job& m = mut(id);
     m.add_exited_nodes(name);
     if (defer_) sets(m).exited.insert(name);
+    decide_exit(id, name, cause, detail, exit);
+  }
+
+  // The ranks of (id, attempt) exited, as `exit` says, on every node of the attempt that still
+  // ran them and is not DOWN (a DOWN node reports nothing): what the reports of every reachable
+  // worker after a job-wide kill or end say, decided as those reports one by one would, but
+  // marking the nodes in one pass with no per-node report or set. Nodes whose reports came first
+  // are exited before the decision, so no kill is sent to a node whose ranks are gone.
+  void attempt_exited(int64_t id, int attempt, const v1::ReportJobExitRequest& exit) {
+    const v1::Job* j = job(id);
+    if (!j) {
+      log("lifecycle: report for unknown job " + std::to_string(id) + " ignored");
+      return;
+    }
+    if (attempt != 0 && attempt != j->attempt()) {
+      log("lifecycle: report of attempt " + std::to_string(attempt) + " of job " + std::to_string(id) +
+          " ignored (current attempt " + std::to_string(j->attempt()) + ")");
+      return;
+    }
+    const ExitedSet before(*j);
+    std::vector<const std::string*> now_exited;
+    for (const auto& a : j->allocation()) {
+      if (before.has(a.node())) continue;
+      const v1::Node* n = node(a.node());
+      if (n != nullptr && n->state() == v1::DOWN) continue;
+      now_exited.push_back(&a.node());
+    }
+    if (now_exited.empty()) return;
+    // An MPI job ends when its head's mpirun exits: decide on the head's report if it is here.
+    const std::string& head = j->allocation(0).node();
+    const bool head_here = std::any_of(now_exited.begin(), now_exited.end(),
+                                       [&](const std::string* n) { return *n == head; });
+    const std::string first = head_here ? head : *now_exited.front();
+    std::vector<std::string> names;
+    names.reserve(now_exited.size());
+    for (const std::string* name : now_exited) names.push_back(*name);
+    v1::Job& m = mut(id);  // `j` is no longer to be read: the view may have handed its row over
+    for (std::string& name : names) m.add_exited_nodes(std::move(name));
+    decide_exit(id, first, v1::END_CAUSE_UNSPECIFIED, "", &exit);
+  }
+
+  // After the ranks on `name` are gone (already marked exited): the job's next step.
+  void decide_exit(int64_t id, const std::string& name, v1::EndCause cause, const std::string& detail,
+                   const v1::ReportJobExitRequest* exit) {
+    const v1::Job& m = *job(id);
     if (PhaseOf(m) != Phase::kRunning) {
       settle(id);
       return;

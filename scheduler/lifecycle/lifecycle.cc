@@ -235,6 +235,7 @@ Edit Lifecycle::OnPass(const View& view, const sched::Cluster& cluster, const sc
     run->set_peak_flops(peak);
     for (const auto& a : j.allocation()) run->add_nodes(a.node());
     b.event(d.id, head, "started attempt " + std::to_string(j.attempt()));
+    edit.calls.reserve(edit.calls.size() + j.allocation_size());  // a call is large to move
     for (int i = 0; i < j.allocation_size(); ++i) {
       if (!nodes[i]) continue;
       WorkerCall call{WorkerCall::kLaunch, nodes[i]->name(), nodes[i]->address(), {}, {}};
@@ -288,6 +289,14 @@ Edit Lifecycle::OnRanksExited(const View& view, const std::vector<v1::ReportJobE
     b.ranks_gone(r.job_id(), r.attempt(), r.node(), v1::END_CAUSE_UNSPECIFIED, "", &r);
   }
   b.defer_settle(false);
+  return edit;
+}
+
+Edit Lifecycle::OnAttemptExited(const View& view, const v1::ReportJobExitRequest& report,
+                                int64_t now) const {
+  Edit edit;
+  Builder b(view, edit, *this, now);
+  b.attempt_exited(report.job_id(), report.attempt(), report);
   return edit;
 }
 

@@ -93,6 +93,12 @@ class View {
   virtual std::vector<int64_t> Named(const std::string& /*tenant*/, const std::string& /*name*/) const {
     return {};
   }
+  // A handler about to change job `id`'s row asks for it here before copying it. A View whose
+  // caller always installs the edit it gets, reading no row in between (loom-sim: no commit can
+  // fail), may move the row into `out` and forget it until the edit brings it back: the row of
+  // a job on N nodes is O(N) to copy and free, once per event of that job. The default, for
+  // loomd (a failed commit must leave the rows as they were): false, and the handler copies.
+  virtual bool TakeJob(int64_t /*id*/, v1::Job* /*out*/) const { return false; }
 };
 
 struct Edit;
@@ -202,6 +208,11 @@ class Lifecycle {
   // the other, but a job's row is copied once and settled once (O(N) for N nodes, not O(N²)).
   Edit OnRanksExited(const View& view, const std::vector<v1::ReportJobExitRequest>& reports,
                      int64_t now) const;
+  // The ranks of (report.job_id, report.attempt) exited as `report` says (its node unused) on
+  // every node of the attempt that still ran them and is not DOWN: the reports of all reachable
+  // workers after a job-wide end or kill, in one pass over the job's nodes (no per-node report).
+  // Decides as those reports one by one would.
+  Edit OnAttemptExited(const View& view, const v1::ReportJobExitRequest& report, int64_t now) const;
   // The ranks of (job, attempt) on `node` are gone without an exit report, for `cause`
   // (WORKER_LOST, LAUNCH_FAILED, NODE_FAIL after the lease).
   Edit OnRanksGone(const View& view, int64_t job, int attempt, const std::string& node,

@@ -631,6 +631,109 @@ TEST_F(LifecycleTest, ABatchOfExitReportsEndsAsTheReportsOneByOne) {
   EXPECT_EQ(requeues, 1);  // settled once
 }
 
+// One exit for the whole attempt decides as every reachable node's report one by one would:
+// completion, a failure, a time limit (the rows are the same), and a preempted attempt is
+// requeued once. A DOWN node reports nothing: its GPUs stay held until its lease.
+TEST_F(LifecycleTest, AnAttemptsExitEndsAsEachReachableNodesReport) {
+  auto one_by_one = [&](const std::vector<std::string>& nodes, int code, const std::string& reason) {
+    MapView v = view;
+    for (const std::string& n : nodes) v.Apply(lc.OnRanksExited(v, Exit(1, n, code, reason), kNow));
+    return v;
+  };
+  struct Case {
+    int code;
+    std::string reason;
+    v1::JobState state;
+  };
+  for (const Case& c : {Case{0, "", v1::COMPLETED}, Case{3, "", v1::FAILED}, Case{-1, "TimeLimit", v1::TIMEOUT}}) {
+    view.jobs.clear();
+    Running(1, {"n0", "n1", "n2"});
+    const MapView a = one_by_one({"n0", "n1", "n2"}, c.code, c.reason);
+    MapView b = view;
+    Edit e = lc.OnAttemptExited(b, Exit(1, "", c.code, c.reason), kNow);
+    b.Apply(e);
+    EXPECT_EQ(b.jobs.at(1).state(), c.state);
+    EXPECT_TRUE(b.jobs.at(1).released());
+    EXPECT_EQ(a.jobs.at(1).SerializeAsString(), b.jobs.at(1).SerializeAsString()) << c.reason << c.code;
+    EXPECT_TRUE(e.calls.empty());  // every node exited: no kill
+  }
+  // Another attempt's exit changes nothing.
+  view.jobs.clear();
+  Running(1, {"n0", "n1"}, /*attempt=*/2);
+  Edit stale = lc.OnAttemptExited(view, Exit(1, "", 0, "", /*attempt=*/1), kNow);
+  EXPECT_TRUE(stale.jobs.empty());
+  // A preempted attempt on a DOWN node: the others' ranks exit, the job waits for the lease.
+  view.jobs.clear();
+  Running(1, {"n0", "n1", "n2"});
+  view.nodes["n2"].set_state(v1::DOWN);
+  sched::Cluster cluster;
+  sched::PassResult pass;
+  pass.preemptions.push_back({1, 2});
+  view.Apply(lc.OnPass(view, cluster, pass, kNow));
+  Edit killed = lc.OnAttemptExited(view, Exit(1, "", 143, "Killed"), kNow);
+  view.Apply(killed);
+  EXPECT_EQ(view.jobs.at(1).exited_nodes_size(), 2);
+  EXPECT_EQ(view.jobs.at(1).state(), v1::RUNNING);
+  EXPECT_FALSE(HasCore(killed, CoreChange::kRequeue, 1));
+  Edit lease = lc.OnLeaseExpired(view, "n2", kNow);
+  EXPECT_TRUE(HasCore(lease, CoreChange::kRequeue, 1));
+  view.Apply(lease);
+  EXPECT_EQ(view.jobs.at(1).state(), v1::PENDING);
+}
+
+// Past a few exited nodes the lifecycle asks a set, not the list (a requeue at 18,000 nodes was
+// O(N²)): a job on 12 nodes, one DOWN, waits for that one's lease and no other.
+TEST_F(LifecycleTest, ManyExitedNodesStillWaitForTheLastOne) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 12; ++i) {
+    names.push_back("m" + std::to_string(i));
+    v1::Node& n = view.nodes[names.back()];
+    n.set_name(names.back());
+    n.set_state(v1::UP);
+  }
+  Running(1, names);
+  view.Apply(lc.OnNodeExpired(view, "m7", kNow));  // stops the attempt; kills the other 11
+  EXPECT_EQ(view.jobs.at(1).state(), v1::RUNNING);
+  Edit exited = lc.OnAttemptExited(view, Exit(1, "", 143, "Killed"), kNow);
+  view.Apply(exited);
+  EXPECT_EQ(view.jobs.at(1).exited_nodes_size(), 11);
+  EXPECT_FALSE(HasCore(exited, CoreChange::kRequeue, 1));
+  EXPECT_TRUE(lc.OnAttemptExited(view, Exit(1, "", 143, "Killed"), kNow).jobs.empty());  // nothing new
+  Edit lease = lc.OnLeaseExpired(view, "m7", kNow);
+  EXPECT_TRUE(HasCore(lease, CoreChange::kRequeue, 1));
+}
+
+// A View may hand a row to the handler instead of a copy (TakeJob): the edit is the same.
+TEST_F(LifecycleTest, AViewThatHandsRowsOverGetsTheSameEdit) {
+  class HandingView final : public View {
+   public:
+    explicit HandingView(MapView base) : base_(std::move(base)) {}
+    const v1::Job* job(int64_t id) const override { return base_.job(id); }
+    const v1::Node* node(const std::string& name) const override { return base_.node(name); }
+    std::vector<int64_t> JobsOn(const std::string& name) const override { return base_.JobsOn(name); }
+    bool Placeable(const std::string& name) const override { return base_.Placeable(name); }
+    bool TakeJob(int64_t id, v1::Job* out) const override {
+      auto it = base_.jobs.find(id);
+      if (it == base_.jobs.end()) return false;
+      *out = std::move(it->second);
+      base_.jobs.erase(it);
+      ++taken;
+      return true;
+    }
+    mutable MapView base_;
+    mutable int taken = 0;
+  };
+  Running(1, {"n0", "n1", "n2"});
+  const Edit copied = lc.OnNodeExpired(view, "n1", kNow);
+  HandingView handing(view);
+  const Edit handed = lc.OnNodeExpired(handing, "n1", kNow);
+  EXPECT_EQ(handing.taken, 1);
+  ASSERT_EQ(handed.jobs.size(), 1u);
+  EXPECT_EQ(handed.jobs.at(1).SerializeAsString(), copied.jobs.at(1).SerializeAsString());
+  EXPECT_EQ(handed.calls.size(), copied.calls.size());
+  EXPECT_EQ(view.jobs.at(1).state(), v1::RUNNING);  // the copying view's row is untouched
+}
+
 // --- core changes
 
 TEST(ApplyToCoreTest, SubmitQueuesAndCancelRemoves) {
