@@ -80,7 +80,7 @@ StatusOr<v1::ListJobsReply> ControlPlane::ListJobsPage(const v1::ListJobsRequest
       if (row == jobs_.end()) continue;
       const v1::Job& job = row->second;
       if (request.has_array_task() && job.array().task_id() != request.array_task()) continue;
-      if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) continue;
+      if (!store::Matches(job, filter)) continue;
       *reply.add_jobs() = job;
       DescribePending(*reply.mutable_jobs(reply.jobs_size() - 1), /*with_factors=*/false);
     }
