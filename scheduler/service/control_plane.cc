@@ -91,7 +91,7 @@ Status ControlPlane::Recover() {
     // The name is copied first: in `map[key] = value` the value is evaluated (and `n` moved)
     // before the key — the cause of the empty-named "node  is DOWN" after a restart.
     const std::string name = n.name();
-    nodes_[name] = NodeEntry{std::move(n), "", now, {}};
+    nodes_[name] = NodeEntry{.node = std::move(n), .last_seen_ms = now};
   }
   LOOM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
   std::vector<int64_t> unrecoverable;

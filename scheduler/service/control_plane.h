@@ -131,9 +131,9 @@ class ControlPlane {
   struct NodeEntry {
     v1::Node node;
     std::string session;        // the registered worker process; empty until one registers
-    uint64_t registration = 0;  // its latest Register call's nonce, stamped on Launches
     int64_t last_seen_ms = 0;
     lifecycle::MissCounts misses;  // heartbeats that left out a job held here
+    uint64_t registration = 0;  // its latest Register call's nonce, stamped on Launches
   };
   class StateView;
   class ExtraRowsView;

@@ -218,6 +218,17 @@ TEST_F(ControlPlaneTest, CancelledJobHoldsGpusUntilItsRanksAreGone) {
   EXPECT_EQ(State(next), v1::RUNNING);
 }
 
+TEST_F(ControlPlaneTest, ARestartedLoomdGivesEveryNodeOneTimeoutToRegisterAgain) {
+  clock_.now += 60'000;  // long after the workers last spoke to the old loomd
+  Open();
+  clock_.now += 4000;  // under the 5 s node timeout, counted from the restart
+  cp_->CheckLiveness();
+  for (const auto& n : cp_->ListNodes()) EXPECT_NE(n.state(), v1::DOWN) << n.name();
+  clock_.now += 2000;
+  cp_->CheckLiveness();
+  for (const auto& n : cp_->ListNodes()) EXPECT_EQ(n.state(), v1::DOWN) << n.name();
+}
+
 TEST_F(ControlPlaneTest, SilentNodeGoesDownAndItsJobIsRequeuedOnceItsLeaseEnds) {
   int64_t id = *Submit(4);
   cp_->SchedulePass();

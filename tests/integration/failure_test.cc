@@ -70,7 +70,7 @@ TEST(FailureTest, LoomdKilledBetweenCommitAndLaunchRunsTheJobAsAttemptTwo) {
   auto done = cluster.WaitForState(*id, v1::COMPLETED, std::chrono::seconds(60));
   ASSERT_TRUE(done.ok()) << done.status().message() << "\n" << ReadFile(log);
   ASSERT_EQ(done->runs_size(), 2);
-  EXPECT_EQ(done->runs(0).cause(), v1::CAUSE_WORKER_LOST);
+  EXPECT_EQ(done->runs(0).cause(), v1::CAUSE_WORKER_LOST) << done->runs(0).detail() << "\n" << ReadFile(log);
   EXPECT_TRUE(done->runs(0).lost());
   EXPECT_EQ(done->runs(1).cause(), v1::CAUSE_COMPLETED);
   const auto records = ReadRankRecords(dir);
