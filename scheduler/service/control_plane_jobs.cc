@@ -66,12 +66,27 @@ Status ControlPlane::ResolveDependencies(v1::JobSpec& spec, std::map<int64_t, v1
       row = &(extra[d.job_id()] = std::move(found[0]));
     }
     const bool is_array = row->array().array_job_id() == d.job_id();
+    if (is_array && !arrays_.count(d.job_id())) {
+      // The whole array left memory (every task ended long ago): its tasks take consecutive ids
+      // from the array's, so the store gives them in one page; the lifecycle reads them from
+      // `extra` (ExtraRowsView::ArrayTasks) as it would from memory.
+      const int64_t first = d.job_id();
+      LOOM_ASSIGN_OR_RETURN(auto tasks, store_->LoadJobsPage(first - 1, row->array().task_count(), {}));
+      for (v1::Job& t : tasks) {
+        if (t.array().array_job_id() == first) extra[t.id()] = std::move(t);
+      }
+    }
     if (d.has_array_task()) {
       if (!is_array) return NotFound("dependency on " + name + ": job " + std::to_string(d.job_id()) + " is not an array");
       v1::JobRef ref;
       ref.set_job_id(d.job_id());
       ref.set_array_task(d.array_task());
       auto ids = ResolveRef(ref);
+      if (!ids.ok()) {  // out of memory: the rows just loaded, if any
+        for (const auto& [id, t] : extra) {
+          if (t.array().array_job_id() == d.job_id() && t.array().task_id() == d.array_task()) ids = std::vector<int64_t>{id};
+        }
+      }
       if (!ids.ok()) return NotFound("dependency on " + name + ": " + ids.status().message());
       d.set_job_id(ids->front());
       d.clear_array_task();

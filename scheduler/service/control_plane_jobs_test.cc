@@ -211,6 +211,36 @@ TEST_F(ControlPlaneJobsTest, DependencyOnAnArrayWaitsForEveryTaskAcrossARestart)
   EXPECT_EQ(Get(waiter).state(), v1::RUNNING);
 }
 
+TEST_F(ControlPlaneJobsTest, DependencyOnAnArrayThatLeftMemoryReadsItsTasksFromTheStore) {
+  v1::JobSpec tasks = Spec(4);
+  tasks.set_array("0-1");
+  const int64_t array = *cp_->Submit(tasks);
+  ASSERT_EQ(cp_->SchedulePass(), 2);
+  Exit(array, 3);     // task 0 FAILED
+  Exit(array + 1, 0); // task 1 COMPLETED
+  clock_.now += cp_->options().min_job_age_ms + 1;
+  ASSERT_EQ(cp_->ForgetFinished(), 2);  // only the store has the array now
+  auto on = [&](v1::DependencyType type, std::optional<int> task = std::nullopt) {
+    v1::JobSpec spec = Spec(1);
+    v1::Dependency* d = spec.add_dependencies();
+    d->set_type(type);
+    d->set_job_id(array);
+    if (task) d->set_array_task(*task);
+    auto id = cp_->Submit(spec);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? Get(*id) : v1::Job();
+  };
+  const v1::Job afterok = on(v1::AFTER_OK);  // a task failed: never satisfied
+  EXPECT_EQ(afterok.state(), v1::CANCELLED);
+  EXPECT_EQ(afterok.reason(), "DependencyNeverSatisfied");
+  EXPECT_EQ(on(v1::AFTER_ANY).wait(), v1::WAIT_NONE);
+  EXPECT_EQ(on(v1::AFTER_NOT_OK).wait(), v1::WAIT_NONE);
+  const v1::Job on_task1 = on(v1::AFTER_OK, 1);  // task 1 alone completed
+  EXPECT_EQ(on_task1.wait(), v1::WAIT_NONE);
+  EXPECT_EQ(on_task1.state(), v1::PENDING);
+  EXPECT_EQ(on(v1::AFTER_OK, 0).state(), v1::CANCELLED);
+}
+
 TEST_F(ControlPlaneJobsTest, AfterokOnAFailedJobCancelsTheChainAndSingletonSerialises) {
   const int64_t a = *cp_->Submit(Spec(4));
   v1::JobSpec b = Spec(4);

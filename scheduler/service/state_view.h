@@ -51,7 +51,15 @@ class ControlPlane::ExtraRowsView final : public lifecycle::View {
   const v1::Node* node(const std::string& name) const override { return base_.node(name); }
   std::vector<int64_t> JobsOn(const std::string& name) const override { return base_.JobsOn(name); }
   bool Placeable(const std::string& name) const override { return base_.Placeable(name); }
-  std::vector<int64_t> ArrayTasks(int64_t array) const override { return base_.ArrayTasks(array); }
+  // An array that left memory: the task rows ResolveDependencies loaded from the store.
+  std::vector<int64_t> ArrayTasks(int64_t array) const override {
+    std::vector<int64_t> ids = base_.ArrayTasks(array);
+    if (!ids.empty()) return ids;
+    for (const auto& [id, job] : extra_) {
+      if (job.array().array_job_id() == array) ids.push_back(id);
+    }
+    return ids;
+  }
   std::vector<int64_t> Waiting() const override { return base_.Waiting(); }
   std::vector<int64_t> Named(const std::string& tenant, const std::string& name) const override {
     return base_.Named(tenant, name);
