@@ -239,6 +239,17 @@ TEST_F(ControlPlaneJobsTest, DependencyOnAnArrayThatLeftMemoryReadsItsTasksFromT
   EXPECT_EQ(on_task1.wait(), v1::WAIT_NONE);
   EXPECT_EQ(on_task1.state(), v1::PENDING);
   EXPECT_EQ(on(v1::AFTER_OK, 0).state(), v1::CANCELLED);
+  // `loom show ARRAY_1` of it: its task from the store.
+  v1::ListJobsRequest show;
+  show.set_array_job_id(array);
+  show.set_array_task(1);
+  auto page = cp_->ListJobsPage(show);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->jobs_size(), 1);
+  EXPECT_EQ(page->jobs(0).id(), array + 1);
+  EXPECT_EQ(page->jobs(0).state(), v1::COMPLETED);
+  show.clear_array_task();
+  EXPECT_EQ(cp_->ListJobsPage(show)->jobs_size(), 2);
 }
 
 TEST_F(ControlPlaneJobsTest, AfterokOnAFailedJobCancelsTheChainAndSingletonSerialises) {

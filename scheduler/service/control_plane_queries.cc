@@ -71,18 +71,36 @@ StatusOr<v1::ListJobsReply> ControlPlane::ListJobsPage(const v1::ListJobsRequest
   LOOM_ASSIGN_OR_RETURN(const store::JobFilter filter, FilterOf(request));
   v1::ListJobsReply reply;
   if (request.array_job_id() > 0) {  // an array's tasks: memory keeps them while any is recent
-    std::lock_guard<std::mutex> lock(mu_);
-    auto array = arrays_.find(request.array_job_id());
-    if (array == arrays_.end()) return reply;
-    for (auto it = std::upper_bound(array->second.begin(), array->second.end(), after);
-         it != array->second.end() && reply.jobs_size() < limit; ++it) {
-      auto row = jobs_.find(*it);
-      if (row == jobs_.end()) continue;
-      const v1::Job& job = row->second;
-      if (request.has_array_task() && job.array().task_id() != request.array_task()) continue;
-      if (!store::Matches(job, filter)) continue;
-      *reply.add_jobs() = job;
-      DescribePending(*reply.mutable_jobs(reply.jobs_size() - 1), /*with_factors=*/false);
+    const int64_t first = request.array_job_id();
+    auto wanted = [&](const v1::Job& job) {
+      return (!request.has_array_task() || job.array().task_id() == request.array_task()) &&
+             store::Matches(job, filter);
+    };
+    bool in_memory = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto array = arrays_.find(first);
+      in_memory = array != arrays_.end();
+      const std::vector<int64_t> none;
+      const std::vector<int64_t>& ids = in_memory ? array->second : none;
+      for (auto it = std::upper_bound(ids.begin(), ids.end(), after); it != ids.end() && reply.jobs_size() < limit; ++it) {
+        auto row = jobs_.find(*it);
+        if (row == jobs_.end() || !wanted(row->second)) continue;
+        *reply.add_jobs() = row->second;
+        DescribePending(*reply.mutable_jobs(reply.jobs_size() - 1), /*with_factors=*/false);
+      }
+    }
+    if (!in_memory) {  // the whole array left memory: its tasks have consecutive ids from `first`
+      std::lock_guard<std::mutex> commit(commit_mu_);
+      LOOM_ASSIGN_OR_RETURN(auto head, store_->LoadJobsPage(first - 1, 1, {}));
+      if (head.empty() || head[0].id() != first || head[0].array().array_job_id() != first) return reply;
+      const int64_t from = std::max(after, first - 1);
+      const int64_t left = first + head[0].array().task_count() - 1 - from;
+      if (left <= 0) return reply;
+      LOOM_ASSIGN_OR_RETURN(auto tasks, store_->LoadJobsPage(from, static_cast<int>(std::min<int64_t>(left, limit)), {}));
+      for (v1::Job& job : tasks) {
+        if (job.array().array_job_id() == first && wanted(job)) *reply.add_jobs() = std::move(job);
+      }
     }
   } else if (request.include_finished()) {
     std::lock_guard<std::mutex> commit(commit_mu_);
