@@ -7,7 +7,6 @@ pkgs=(
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  gnuplot-nox
   libcpp-httplib-dev hyperfine prometheus chromium fonts-dejavu-core
   libssl-dev openssl        # TLS certificates, token hashes, job credentials
   clang libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh

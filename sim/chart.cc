@@ -1,93 +1,70 @@
 #include "sim/chart.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <string_view>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include "common/process.h"
+#include "web/assets.h"
 
 namespace loom::sim {
 namespace {
 
-// gnuplot strings are single-quoted; a quote inside is doubled.
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
+std::string_view Asset(const char* path) {
+  for (const http::WebAsset& a : http::WebAssets()) {
+    if (std::string_view(a.path) == path) return {reinterpret_cast<const char*>(a.data), a.size};
+  }
+  return {};
 }
 
-std::string Script(const ChartSpec& spec, const std::string& svg_path) {
-  std::ostringstream g;
-  g << "set terminal svg size 720,360 dynamic font 'sans,11'\n"
-    << "set output " << Quote(svg_path) << "\n"
-    << "set title " << Quote(spec.title) << "\nset xlabel " << Quote(spec.x_label)
-    << "\nset ylabel " << Quote(spec.y_label) << "\nset grid\nset key outside right\n";
-  for (size_t i = 0; i < spec.series.size(); ++i) {
-    g << "$D" << i << " << EOD\n";
-    for (const auto& [x, y] : spec.series[i].points) g << x << " " << y << "\n";
-    g << "EOD\n";
-  }
-  if (spec.kind == ChartSpec::Kind::kBars) {
-    g << "set style fill solid 0.8\nset boxwidth 0.6\nset yrange [0:*]\nset xtics (";
-    for (size_t i = 0; i < spec.bar_labels.size(); ++i) {
-      g << (i ? ", " : "") << Quote(spec.bar_labels[i]) << " " << i;
-    }
-    g << ")\n";
-  }
-  g << "plot ";
-  for (size_t i = 0; i < spec.series.size(); ++i) {
-    const char* with = spec.kind == ChartSpec::Kind::kBars    ? "boxes"
-                       : spec.kind == ChartSpec::Kind::kSteps ? "steps"
-                                                              : "lines";
-    g << (i ? ", " : "") << "$D" << i << " using 1:2 with " << with << " lw 2 title "
-      << Quote(spec.series[i].name);
-  }
-  g << "\n";
-  return g.str();
+// JSON inside <script>: "</" would end the element.
+std::string ScriptSafe(std::string s) {
+  for (size_t at = s.find("</"); at != std::string::npos; at = s.find("</", at + 2)) s.replace(at, 2, "<\\/");
+  return s;
 }
+
+nlohmann::json Number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
 
 }  // namespace
 
-StatusOr<std::string> RenderChart(const ChartSpec& spec) {
-  namespace fs = std::filesystem;
-  std::string dir_template = (fs::temp_directory_path() / "loom-sim-chart-XXXXXX").string();
-  if (!mkdtemp(dir_template.data())) return Unavailable("cannot make a temporary directory for charts");
-  const fs::path dir = dir_template;
-  const std::string script = (dir / "chart.gp").string(), svg = (dir / "chart.svg").string();
-  {
-    std::ofstream f(script);
-    f << Script(spec, svg);
-  }
-  SpawnSpec run;
-  run.argv = {"gnuplot", script};
-  if (const char* path = std::getenv("PATH")) run.env["PATH"] = path;
-  run.stdout_path = run.stderr_path = (dir / "gnuplot.log").string();
-  StatusOr<pid_t> pid = Spawn(run);
-  std::string out;
-  Status status = Status::Ok();
-  if (!pid.ok()) {
-    status = Unavailable("cannot draw charts: gnuplot not found (apt-get install gnuplot-nox)");
-  } else {
-    int wstatus = 0;
-    waitpid(*pid, &wstatus, 0);
-    std::ifstream in(svg);
-    std::ostringstream text;
-    text << in.rdbuf();
-    out = text.str();
-    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0 || out.empty()) {
-      status = Unavailable("gnuplot failed to draw '" + spec.title + "'");
+std::string ChartLibrary() {
+  return "<style>" + std::string(Asset("/uPlot.min.css")) + "</style>\n<script>" +
+         std::string(Asset("/uPlot.iife.min.js")) + "</script>\n";
+}
+
+std::string RenderChart(const ChartSpec& spec, const std::string& id) {
+  nlohmann::json data = nlohmann::json::array();
+  nlohmann::json xs = nlohmann::json::array();
+  const std::vector<std::pair<double, double>> none;
+  const auto& first = spec.series.empty() ? none : spec.series.front().points;
+  for (const auto& p : first) xs.push_back(Number(p.first));
+  data.push_back(xs);
+  nlohmann::json series = nlohmann::json::array({{{"label", spec.x_label}}});
+  for (size_t i = 0; i < spec.series.size(); ++i) {
+    nlohmann::json ys = nlohmann::json::array();
+    for (size_t k = 0; k < first.size(); ++k) {
+      ys.push_back(k < spec.series[i].points.size() ? Number(spec.series[i].points[k].second) : nlohmann::json());
     }
+    data.push_back(ys);
+    series.push_back({{"label", spec.series[i].name}, {"stroke", kColors[i % 5]}});
   }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (!status.ok()) return status;
-  // The page embeds the SVG element itself: drop the XML prolog before it.
-  const auto at = out.find("<svg");
-  return at == std::string::npos ? out : out.substr(at);
+  const nlohmann::json meta = {{"title", spec.title},     {"x", spec.x_label},
+                               {"y", spec.y_label},       {"labels", spec.bar_labels},
+                               {"series", series},        {"data", data},
+                               {"kind", spec.kind == ChartSpec::Kind::kBars    ? "bars"
+                                        : spec.kind == ChartSpec::Kind::kSteps ? "steps"
+                                                                               : "lines"}};
+  // The drawing is the page's: uPlot's options from the chart's kind (steps, lines or bars).
+  return "<div class=\"chart\" id=\"" + id + "\"></div>\n<script>(function(){var c=" + ScriptSafe(meta.dump()) +
+         ";var s=c.series.map(function(x,i){if(i==0)return x;"
+         "if(c.kind=='steps')x.paths=uPlot.paths.stepped({align:1});"
+         "if(c.kind=='bars'){x.paths=uPlot.paths.bars({size:[0.6]});x.fill=x.stroke;}return x;});"
+         "var ax={label:c.x};if(c.kind=='bars'){ax.splits=function(){return c.data[0];};"
+         "ax.values=function(u,v){return v.map(function(i){return c.labels[i]||'';});};}"
+         "var o={title:c.title,width:760,height:360,series:s,axes:[ax,{label:c.y}],"
+         "scales:{x:c.kind=='bars'?{time:false,range:[-0.5,c.data[0].length-0.5]}:{time:false}}};"
+         "new uPlot(o,c.data,document.getElementById('" + id + "'));})();</script>\n";
 }
 
 }  // namespace loom::sim

@@ -209,12 +209,9 @@ Status WriteHtmlReport(const std::string& path, const std::string& title, const 
   std::ostringstream html;
   html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << Escape(title)
        << "</title><style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}"
-          "</style></head><body>\n<h1>" << Escape(title) << "</h1>\n<pre>" << Escape(SummaryText(s))
-       << "</pre>\n";
-  for (const ChartSpec& c : charts) {
-    LOOM_ASSIGN_OR_RETURN(std::string svg, RenderChart(c));
-    html << "<div class=\"chart\">" << svg << "</div>\n";
-  }
+          "</style>\n" << ChartLibrary() << "</head><body>\n<h1>" << Escape(title) << "</h1>\n<pre>"
+       << Escape(SummaryText(s)) << "</pre>\n";
+  for (size_t i = 0; i < charts.size(); ++i) html << RenderChart(charts[i], "chart-" + std::to_string(i));
   html << "</body></html>\n";
   std::ofstream out(path);
   if (!out) return Unavailable("cannot write " + path);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -208,20 +209,41 @@ TEST(Simulator, ModelJobsSpanningLeavesRunAtTheSpinesSpeed) {
   EXPECT_NEAR(t.useful_s, work.seconds * work.spread_factor, 1e-3);
 }
 
-TEST(Simulator, HtmlReportEmbedsCharts) {
+TEST(Simulator, HtmlReportDrawsFourChartsInChromium) {
   const SimResult r = Simulate("multifactor-backfill", BackfillCase());
-  const std::string path = (std::filesystem::temp_directory_path() / "loom_sim_report_test.html").string();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "loom_sim_report_test";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "report.html").string();
   Status s = WriteHtmlReport(path, "test", Summarize(r), r);
   ASSERT_TRUE(s.ok()) << s.ToString();
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
   const std::string html = text.str();
-  int svgs = 0;
-  for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) ++svgs;
-  EXPECT_EQ(svgs, 4);
+  auto count = [](const std::string& hay, const std::string& needle) {
+    int n = 0;
+    for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(html, "new uPlot("), 4);
   EXPECT_NE(html.find("JCT CDF"), std::string::npos);
-  std::filesystem::remove(path);
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // self-contained: no network
+  if (std::system("command -v chromium > /dev/null 2>&1") != 0) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << "chromium not installed (apt-get install chromium): the page's rendering is not checked";
+  }
+  // The rendered DOM: uPlot puts each chart's canvas in a div of class "uplot".
+  const std::string dom = (dir / "dom.html").string();
+  const std::string cmd = "timeout 90 chromium --headless --no-sandbox --disable-gpu --no-first-run "
+                          "--disable-background-networking --user-data-dir=" + (dir / "profile").string() +
+                          " --virtual-time-budget=5000 --dump-dom 'file://" + path + "' > " + dom + " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream dumped(dom);
+  std::stringstream rendered;
+  rendered << dumped.rdbuf();
+  EXPECT_EQ(count(rendered.str(), "<canvas"), 4) << rendered.str().substr(0, 2000);
+  EXPECT_GE(count(rendered.str(), "class=\"uplot"), 4);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
