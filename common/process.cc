@@ -94,7 +94,12 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
   const mode_t log_mode = spec.switch_user ? 0600 : 0644;
   const pid_t parent = getpid();
 
-  pid_t pid = fork();
+  // vfork: the child borrows the parent's memory until exec, so starting it costs the same
+  // however large the worker is (fork copied its page tables: copy_page_range was most of a
+  // worker's CPU under bench/cluster.sh, one spawn at a time on the Spawner thread). The child
+  // below makes only system calls that touch no shared memory. Not when switching user: glibc's
+  // setuid signals every thread of the process, which a vfork child would share.
+  pid_t pid = spec.switch_user ? fork() : vfork();
   if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     if (spec.own_session) {
