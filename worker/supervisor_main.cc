@@ -75,7 +75,10 @@ class Supervisor {
     while (!core_.done()) {
       sigset_t wait_for = Signals();
       const int64_t next = core_.next_deadline_ms();
-      const int64_t wait_ms = next > 0 ? std::clamp<int64_t>(next - NowMs(), 1, 1000) : 1000;
+      // With a node lease, wake often enough to kill the ranks close to its end: loomd gives their
+      // GPUs away kLeaseKillSlackMs after it (scheduler/service/control_plane.cc).
+      const int64_t most = spec_.lease_file.empty() ? 1000 : 100;
+      const int64_t wait_ms = next > 0 ? std::clamp<int64_t>(next - NowMs(), 1, most) : most;
       timespec ts{static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000L};
       const int sig = sigtimedwait(&wait_for, nullptr, &ts);
       if (sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
@@ -130,7 +133,8 @@ class Supervisor {
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch()).count();
     if (text.ok() && loom::worker::LeaseExpired(*text, mtime_ms, now_ms)) {
-      Apply(core_.OnKill("NodeLeaseExpired", 0, NowMs()));
+      // No grace: loomd presumes these ranks dead and places their GPUs again.
+      Apply(core_.OnKill("NodeLeaseExpired", 1, NowMs()));
     }
   }
 

@@ -14,6 +14,12 @@
 
 namespace loom {
 namespace {
+// A node's ranks are presumed gone this long after its lease ends: its supervisors check the
+// lease every 100 ms and SIGKILL at once, and the worker's lease counts from a little later than
+// loomd's last sight of it (the reply's trip).
+constexpr int64_t kLeaseKillSlackMs = 500;
+}  // namespace
+namespace {
 
 using lifecycle::Edit;
 using lifecycle::WorkerCall;
@@ -599,7 +605,7 @@ void ControlPlane::CheckLiveness() {
         lifecycle::EditView view(state, edit);  // sees what earlier nodes changed
         if (entry.node.state() != v1::DOWN && silent > options_.node_timeout_ms) {
           edit.Merge(lifecycle_.OnNodeExpired(view, name, now));
-        } else if (entry.node.state() == v1::DOWN && silent > options_.lease_ms()) {
+        } else if (entry.node.state() == v1::DOWN && silent > options_.lease_ms() + kLeaseKillSlackMs) {
           edit.Merge(lifecycle_.OnLeaseExpired(view, name, now));
         }
       }
