@@ -104,13 +104,20 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
     return InvalidArgument("launch request has no allocation for this node");
   }
   const AttemptKey key{spec.id(), LaunchAttempt(spec)};
+  std::function<void()> before;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    before = before_launch_;
+  }
+  if (before) before();  // outside mu_: a lost lease kills jobs, which takes mu_
   std::lock_guard<std::mutex> lock(mu_);
-  if (jobs_.count(key)) return Status::Ok();
-  if (launch.registration() != registration_) {
-    // Decided before loomd saw this node's latest registration, which did not list it: loomd
-    // has already taken the attempt for gone, and may have given its GPUs to another job.
+  if (jobs_.count(key)) {
+    fence_.Note(launch.registration(), launch.launch_seq());
+    return Status::Ok();
+  }
+  if (Status s = fence_.Admit(launch.registration(), launch.launch_seq()); !s.ok()) {
     return FailedPrecondition("job " + std::to_string(spec.id()) + " attempt " + std::to_string(key.attempt) +
-                              " was decided under an earlier registration of this node");
+                              ": " + s.message());
   }
   if (const Job* other = FindJob(spec.id())) {
     // Never two attempts at once: loomd must wait until the older one's ranks are gone.
@@ -503,12 +510,33 @@ void JobRunner::KillAll(const std::string& reason) {
 
 std::vector<AttemptKey> JobRunner::BeginRegistration(uint64_t registration) {
   std::lock_guard<std::mutex> lock(mu_);
-  registration_ = registration;
+  fence_.Begin(registration);
   return KeysLocked();
+}
+
+void JobRunner::DropRegistration() {
+  std::lock_guard<std::mutex> lock(mu_);
+  fence_.Drop();
+}
+
+void JobRunner::ApplyLaunchFence(uint64_t registration, uint64_t fence) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fence_.ApplyFence(registration, fence);
+}
+
+void JobRunner::set_before_launch(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  before_launch_ = std::move(hook);
 }
 
 std::vector<AttemptKey> JobRunner::Running() const {
   std::lock_guard<std::mutex> lock(mu_);
+  return KeysLocked();
+}
+
+std::vector<AttemptKey> JobRunner::Running(uint64_t* launch_mark) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  *launch_mark = fence_.mark();
   return KeysLocked();
 }
 

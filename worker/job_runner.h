@@ -26,6 +26,7 @@
 #include "common/process.h"
 #include "common/status.h"
 #include "loom/v1/loom.pb.h"
+#include "worker/launch_fence.h"
 #include "worker/health.h"
 #include "worker/rank_env.h"
 #include "worker/supervisor_files.h"
@@ -74,18 +75,27 @@ class JobRunner {
   int Adopt();
 
   // Starts this node's part of a job attempt. Idempotent for the attempt already running here;
-  // FAILED_PRECONDITION while another attempt of the job still runs here, or when the launch was
-  // decided under another registration than the latest (BeginRegistration).
+  // FAILED_PRECONDITION while another attempt of the job still runs here, or when the fence
+  // refuses it (launch_fence.h: another registration, a lost lease, a launch loomd gave up on).
   Status Launch(const v1::LaunchRequest& launch);
   // Atomically with Launch: from now on only launches stamped `registration` are accepted, and
   // the attempts returned are what that registration tells loomd runs here. (0, the default
   // before any registration, is what a LaunchRequest without a stamp carries.)
   std::vector<AttemptKey> BeginRegistration(uint64_t registration);
+  // The node lease ran out: no launch is accepted until the next BeginRegistration.
+  void DropRegistration();
+  // loomd's fence from a heartbeat reply (HeartbeatReply.launch_fence).
+  void ApplyLaunchFence(uint64_t registration, uint64_t fence);
+  // Called before each launch is decided (the node agent checks its lease there: a worker woken
+  // from SIGSTOP must not start a launch that waited in its socket past the lease).
+  void set_before_launch(std::function<void()> hook);
   // SIGTERM to the attempt's processes, SIGKILL after `grace_ms` (0: the runner's default).
   // attempt 0 means every attempt of the job (an older loomd). No-op for unknown attempts.
   void Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms = 0);
   void KillAll(const std::string& reason);
   std::vector<AttemptKey> Running() const;
+  // The same, with the fence's mark read under the same lock (HeartbeatRequest.launch_mark).
+  std::vector<AttemptKey> Running(uint64_t* launch_mark) const;
   StatusOr<v1::ReadLogReply> ReadLog(const v1::ReadLogRequest& request) const;
 
   // Runs `command` through /bin/sh under a running job (mpirun's orted on this node); its output
@@ -177,7 +187,8 @@ class JobRunner {
   int live_children_ = 0;                       // GUARDED_BY(mu_)
   uint64_t spawned_ = 0;                        // GUARDED_BY(mu_): processes ever started
   bool stopping_ = false;                       // GUARDED_BY(mu_)
-  uint64_t registration_ = 0;                   // GUARDED_BY(mu_)
+  LaunchFence fence_;                           // GUARDED_BY(mu_)
+  std::function<void()> before_launch_;         // GUARDED_BY(mu_)
   int64_t last_utilization_ms_ = 0;             // GUARDED_BY(mu_)
   Spawner spawner_;  // forks from one thread that lives as long as the runner (see Spawner)
   std::thread reaper_, monitor_;

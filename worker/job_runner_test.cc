@@ -190,6 +190,52 @@ TEST_F(JobRunnerTest, LaunchDecidedUnderAnEarlierRegistrationIsRefused) {
   WaitExit(9);
 }
 
+// A Launch loomd gave up on (its fence, from a heartbeat reply, covers it) starts nothing when
+// it arrives late; the mark a heartbeat reports is read with the list of what runs.
+TEST_F(JobRunnerTest, ALaunchBelowLoomdsFenceIsRefusedAndTheMarkCoversIt) {
+  EXPECT_TRUE(runner_->BeginRegistration(5).empty());
+  v1::LaunchRequest late = Launch(12, 1, {"sleep", "60"});
+  late.mutable_job()->set_attempt(1);
+  late.set_registration(5);
+  late.set_launch_seq(1);
+  v1::LaunchRequest next = Launch(13, 1, {"sleep", "60"});
+  next.mutable_job()->set_attempt(1);
+  next.set_registration(5);
+  next.set_launch_seq(2);
+  ASSERT_TRUE(runner_->Launch(next).ok());
+  uint64_t mark = 99;
+  EXPECT_EQ(runner_->Running(&mark).size(), 1u);
+  EXPECT_EQ(mark, 0u);  // launch 1 may still come
+  runner_->ApplyLaunchFence(5, 1);
+  EXPECT_EQ(runner_->Running(&mark).size(), 1u);
+  EXPECT_EQ(mark, 2u);
+  Status s = runner_->Launch(late);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("stopped waiting"), std::string::npos) << s.message();
+  EXPECT_EQ(runner_->Running().size(), 1u);
+  runner_->Kill(13, 0, "Cancelled");
+  WaitExit(13);
+}
+
+// Past its lease a node takes no launch until it registers again: loomd presumes its ranks gone.
+TEST_F(JobRunnerTest, ADroppedRegistrationRefusesLaunchesUntilTheNextOne) {
+  EXPECT_TRUE(runner_->BeginRegistration(5).empty());
+  int checks = 0;
+  runner_->set_before_launch([&] { ++checks; });
+  v1::LaunchRequest l = Launch(14, 1, {"true"});
+  l.mutable_job()->set_attempt(1);
+  l.set_registration(5);
+  runner_->DropRegistration();
+  Status s = runner_->Launch(l);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("lease"), std::string::npos) << s.message();
+  EXPECT_EQ(checks, 1);  // the agent's lease is checked before each launch
+  EXPECT_TRUE(runner_->BeginRegistration(6).empty());
+  l.set_registration(6);
+  ASSERT_TRUE(runner_->Launch(l).ok());
+  WaitExit(14);
+}
+
 TEST_F(JobRunnerTest, RankKilledBySignalReportsIt) {
   ASSERT_TRUE(runner_->Launch(Launch(7, 1, {"/bin/sh", "-c", "kill -SEGV $$"})).ok());
   JobExit e = WaitExit(7);

@@ -74,12 +74,14 @@ uint64_t NodeAgent::NewRegistration() {
 }
 
 void NodeAgent::ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out,
-                             std::optional<uint64_t> registration) {
+                             std::optional<uint64_t> registration, uint64_t* launch_mark) {
   std::set<AttemptKey> listed;
   if (runner_) {
-    for (const AttemptKey& k : registration ? runner_->BeginRegistration(*registration) : runner_->Running()) {
+    uint64_t mark = 0;
+    for (const AttemptKey& k : registration ? runner_->BeginRegistration(*registration) : runner_->Running(&mark)) {
       listed.insert(k);
     }
+    if (launch_mark) *launch_mark = mark;
   }
   {
     // An attempt whose report waits is not over for loomd yet: listing it keeps loomd from
@@ -175,6 +177,10 @@ void NodeAgent::CheckLease() {
   }
   std::fprintf(stderr, "loom-worker: no word from loomd for %lld ms (the node lease): killing this node's jobs\n",
                static_cast<long long>(lease));
+  // loomd presumes this node's ranks gone from now on: a Launch still on its way must not start
+  // any, so none is taken until the node has registered again.
+  runner_->DropRegistration();
+  reregister_ = true;
   runner_->KillAll("NodeLeaseExpired");  // their exit reports wait on disk for loomd's return
 }
 
@@ -195,7 +201,9 @@ void NodeAgent::Heartbeat(SteadyTime& next_heartbeat, bool& registered) {
     g->set_index(i);
     g->set_utilization(busy[static_cast<size_t>(i)]);
   }
-  ListAttempts(*hb.mutable_running());
+  uint64_t mark = 0;
+  ListAttempts(*hb.mutable_running(), std::nullopt, &mark);
+  hb.set_launch_mark(mark);
   if (health_) *hb.mutable_health() = health_();
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);
@@ -208,6 +216,7 @@ void NodeAgent::Heartbeat(SteadyTime& next_heartbeat, bool& registered) {
     registered = false;
     next_heartbeat = std::chrono::steady_clock::now();
   }
+  runner_->ApplyLaunchFence(reply.fence_registration(), reply.launch_fence());
   // Only the named attempt: a newer one of the same job here is left alone.
   for (const v1::JobAttempt& k : reply.kill()) runner_->Kill(k.job_id(), k.attempt(), "NotRunningHere");
 }
@@ -218,6 +227,7 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
   while (!stop) {
     // The lease first: a worker woken from SIGSTOP must not let a lucky RPC hide its absence.
     CheckLease();
+    if (reregister_.exchange(false)) registered = false;
     // Reports next: after a loomd restart they settle jobs before registration re-adopts the rest.
     FlushReports();
     if (std::chrono::steady_clock::now() >= next_heartbeat) {

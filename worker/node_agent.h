@@ -40,7 +40,10 @@ class NodeAgent {
   NodeAgent(std::shared_ptr<grpc::Channel> channel, const std::string& server, v1::Node node, std::string session,
             AgentOptions options);
 
-  void set_runner(JobRunner* runner) { runner_ = runner; }
+  void set_runner(JobRunner* runner) {
+    runner_ = runner;
+    runner_->set_before_launch([this] { CheckLease(); });
+  }
   // Real GPUs' busy fractions come from NVML; without it (emulated GPUs), from the runner.
   void set_nvml(std::unique_ptr<NvmlSampler> nvml) { nvml_ = std::move(nvml); }
   // The node's health, asked for before each Register and heartbeat (health checks, NVML).
@@ -68,9 +71,10 @@ class NodeAgent {
   void CheckLease();
   // The attempts running here and those whose exit report waits, for Register and heartbeats.
   // With `registration`, the runner accepts only launches stamped with it from now on, and the
-  // list is taken in the same step (the Register call's; JobRunner::BeginRegistration).
+  // list is taken in the same step (the Register call's; JobRunner::BeginRegistration). Without
+  // it, `launch_mark` gets the runner's launch mark read with the list (a heartbeat's).
   void ListAttempts(google::protobuf::RepeatedPtrField<v1::JobAttempt>& out,
-                    std::optional<uint64_t> registration = std::nullopt);
+                    std::optional<uint64_t> registration = std::nullopt, uint64_t* launch_mark = nullptr);
   static uint64_t NewRegistration();
   void Contact(SteadyTime sent);  // loomd answered a call sent at `sent`
 
@@ -93,6 +97,7 @@ class NodeAgent {
   SteadyTime next_try_{};                         // GUARDED_BY(mu_)
   SteadyTime last_contact_;                       // GUARDED_BY(mu_)
   bool lease_expired_ = false;                    // GUARDED_BY(mu_)
+  std::atomic<bool> reregister_{false};           // the lease ran out: register before anything else
   bool wake_ = false;                             // GUARDED_BY(mu_)
   std::vector<double> last_busy_;                 // GUARDED_BY(mu_)
 };

@@ -53,6 +53,11 @@ Phase PhaseOf(const v1::Job& job) {
   }
 }
 
+bool LaunchWanted(const v1::Job& job, int attempt, const std::string& node) {
+  return job.attempt() == attempt && PhaseOf(job) == Phase::kRunning && HasNode(job, node) &&
+         !HasExited(job, node);
+}
+
 const char* PhaseName(Phase p) {
   switch (p) {
     case Phase::kPending: return "pending";
@@ -314,6 +319,17 @@ Edit Lifecycle::OnRanksGone(const View& view, int64_t job, int attempt, const st
   return edit;
 }
 
+Edit Lifecycle::OnLaunchUncertain(const View& view, int64_t job, int attempt, const std::string& node,
+                                  const std::string& detail, int64_t now) const {
+  Edit edit;
+  Builder b(view, edit, *this, now);
+  const v1::Job* j = b.job(job);
+  if (!j || !LaunchWanted(*j, attempt, node)) return edit;  // stopped meanwhile: nothing to decide
+  b.stop_attempt(job, v1::CAUSE_LAUNCH_FAILED, detail, 0);   // kills on every node, this one too
+  if (view.Placeable(node)) b.core({CoreChange::kSetPlaceable, 0, 0, 0, node, false});
+  return edit;
+}
+
 Edit Lifecycle::OnNodeExpired(const View& view, const std::string& name, int64_t now) const {
   Edit edit;
   Builder b(view, edit, *this, now);
@@ -390,7 +406,8 @@ Edit Lifecycle::OnRegister(const View& view, const v1::Node& in,
 
 Lifecycle::HeartbeatResult Lifecycle::OnHeartbeat(const View& view, const std::string& name,
                                                   const std::vector<v1::JobAttempt>& running,
-                                                  const v1::NodeHealth& health, MissCounts& misses,
+                                                  const v1::NodeHealth& health,
+                                                  const std::vector<int64_t>& unmarked, MissCounts& misses,
                                                   int64_t now) const {
   HeartbeatResult out;
   Builder b(view, out.edit, *this, now);
@@ -408,6 +425,10 @@ Lifecycle::HeartbeatResult Lifecycle::OnHeartbeat(const View& view, const std::s
     const v1::Job* j = b.job(id);
     if (HasExited(*j, name) || Listed(running, *j)) continue;
     auto it = misses.find(id);
+    if (std::find(unmarked.begin(), unmarked.end(), id) != unmarked.end()) {
+      if (it != misses.end()) next[id] = it->second;  // its Launch may still be on its way
+      continue;
+    }
     const int count = (it == misses.end() ? 0 : it->second) + 1;
     if (count < 2) {
       next[id] = count;

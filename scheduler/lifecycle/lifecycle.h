@@ -51,6 +51,9 @@ enum class Phase {
 };
 Phase PhaseOf(const v1::Job& job);
 const char* PhaseName(Phase p);
+// Whether a Launch of `attempt` to `node` still starts something loomd wants: the attempt is
+// the job's current one, running, and its ranks on `node` are not known gone.
+bool LaunchWanted(const v1::Job& job, int attempt, const std::string& node);
 
 bool IsTerminal(v1::JobState s);
 // The one checked transition of a job's state; FAILED_PRECONDITION for an illegal move.
@@ -217,6 +220,12 @@ class Lifecycle {
   // (WORKER_LOST, LAUNCH_FAILED, NODE_FAIL after the lease).
   Edit OnRanksGone(const View& view, int64_t job, int attempt, const std::string& node,
                    v1::EndCause cause, const std::string& detail, int64_t now) const;
+  // The Launch of (job, attempt) to `node` failed without a refusal (timed out, connection
+  // lost): its ranks may run there or not. The attempt stops (LAUNCH_FAILED) and the node is
+  // fenced; its ranks there count as gone only once its heartbeats (their launch mark past
+  // this Launch) leave them out, or its exit report comes, or its lease ends.
+  Edit OnLaunchUncertain(const View& view, int64_t job, int attempt, const std::string& node,
+                         const std::string& detail, int64_t now) const;
 
   // --- nodes
   // `node` stopped heartbeating: DOWN, its attempts stop (requeue or NODE_FAIL) but its GPUs stay
@@ -231,14 +240,17 @@ class Lifecycle {
   Edit OnRegister(const View& view, const v1::Node& in, const std::vector<v1::JobAttempt>& running,
                   int64_t now) const;
   // A heartbeat from a registered node: reconciliation both ways and its health. `misses` is
-  // the caller's count of heartbeats that left each held job out, updated here.
+  // the caller's count of heartbeats that left each held job out, updated here; `unmarked` are
+  // the jobs whose Launch to this node the worker may not have processed yet (its launch mark
+  // is below their Launch's number): leaving them out is no miss.
   struct HeartbeatResult {
     Edit edit;
     std::vector<v1::JobAttempt> kill;  // for the heartbeat reply
   };
   HeartbeatResult OnHeartbeat(const View& view, const std::string& node,
                               const std::vector<v1::JobAttempt>& running,
-                              const v1::NodeHealth& health, MissCounts& misses, int64_t now) const;
+                              const v1::NodeHealth& health, const std::vector<int64_t>& unmarked,
+                              MissCounts& misses, int64_t now) const;
   // NOT_FOUND for an unknown node (nothing changed). With `requeue`, the nodes' running jobs are
   // stopped (SIGTERM, grace) and requeued (cause HEALTH_DRAIN).
   StatusOr<Edit> OnDrain(const View& view, const std::vector<std::string>& nodes,

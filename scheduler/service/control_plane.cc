@@ -222,10 +222,18 @@ StatusOr<std::vector<WorkerCall>> ControlPlane::LogAndApply(Edit edit, const sto
   if (changed) MarkDirty();
   // Stamped now, under commit_mu_, which Register also holds while it records a new registration:
   // a Launch carries the registration its decision saw, however late RunCalls sends it.
+  // Numbered now too, in decision order: RunCalls may send them late or out of order, and the
+  // worker's fence refuses those loomd was done with by then.
   for (WorkerCall& call : edit.calls) {
     if (call.kind != WorkerCall::kLaunch) continue;
     auto n = nodes_.find(call.node);
-    if (n != nodes_.end()) call.launch.set_registration(n->second.registration);
+    if (n == nodes_.end()) continue;
+    NodeEntry& entry = n->second;
+    const uint64_t seq = ++entry.launch_seq;
+    call.launch.set_registration(entry.registration);
+    call.launch.set_launch_seq(seq);
+    entry.launches_in_flight.insert(seq);
+    entry.unmarked_launches[call.launch.job().id()] = seq;
   }
   return std::move(edit.calls);
 }
@@ -381,6 +389,10 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
     entry.registration = request.registration();
     entry.last_seen_ms = now;
     entry.misses.clear();
+    // A new registration numbers its Launches afresh; the worker refuses the older ones.
+    entry.launch_seq = 0;
+    entry.launches_in_flight.clear();
+    entry.unmarked_launches.clear();
   }
   RunCalls(std::move(calls));
   v1::RegisterReply reply;
@@ -417,9 +429,11 @@ std::optional<v1::HeartbeatReply> ControlPlane::TryHeartbeat(const v1::Heartbeat
       levels.gpus_busy += busy_change;
       metrics_.SetLevels(now, levels);
     }
+    reply.set_launch_fence(entry.LaunchFence());
+    reply.set_fence_registration(entry.registration);
     lifecycle::MissCounts misses = entry.misses;
     auto result = lifecycle_.OnHeartbeat(StateView(*this), request.node(), running, request.health(),
-                                         misses, now);
+                                         Unmarked(entry, request.launch_mark()), misses, now);
     if (!result.edit.writes() && result.edit.core.empty()) {  // the common case: nothing to commit
       entry.misses = std::move(misses);
       for (const v1::JobAttempt& a : result.kill) *reply.add_kill() = a;
@@ -427,6 +441,19 @@ std::optional<v1::HeartbeatReply> ControlPlane::TryHeartbeat(const v1::Heartbeat
     }
   }
   return std::nullopt;  // rows change: the writer path
+}
+
+std::vector<int64_t> ControlPlane::Unmarked(NodeEntry& entry, uint64_t mark) {
+  std::vector<int64_t> out;
+  for (auto it = entry.unmarked_launches.begin(); it != entry.unmarked_launches.end();) {
+    if (it->second <= mark) {
+      it = entry.unmarked_launches.erase(it);  // the worker has decided it: its list is the truth
+    } else {
+      out.push_back(it->first);
+      ++it;
+    }
+  }
+  return out;
 }
 
 v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) {
@@ -446,9 +473,12 @@ v1::HeartbeatReply ControlPlane::Heartbeat(const v1::HeartbeatRequest& request) 
         reply.set_reregister(true);
         return reply;
       }
-      misses = it->second.misses;
-      auto result = lifecycle_.OnHeartbeat(StateView(*this), request.node(), running,
-                                           request.health(), misses, clock_->NowMs());
+      NodeEntry& entry = it->second;
+      reply.set_launch_fence(entry.LaunchFence());
+      reply.set_fence_registration(entry.registration);
+      misses = entry.misses;
+      auto result = lifecycle_.OnHeartbeat(StateView(*this), request.node(), running, request.health(),
+                                           Unmarked(entry, request.launch_mark()), misses, clock_->NowMs());
       for (const v1::JobAttempt& a : result.kill) *reply.add_kill() = a;
       edit = std::move(result.edit);
     }
@@ -618,6 +648,35 @@ void ControlPlane::CheckLiveness() {
   RunCalls(std::move(calls));
 }
 
+bool ControlPlane::LaunchStillWanted(const WorkerCall& call) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto n = nodes_.find(call.node);
+  if (n == nodes_.end() || n->second.registration != call.launch.registration()) return false;
+  auto j = jobs_.find(call.launch.job().id());
+  return j != jobs_.end() && lifecycle::LaunchWanted(j->second, call.launch.job().attempt(), call.node);
+}
+
+void ControlPlane::LaunchFinished(const WorkerCall& call) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto n = nodes_.find(call.node);
+  if (n == nodes_.end() || n->second.registration != call.launch.registration()) return;
+  n->second.launches_in_flight.erase(call.launch.launch_seq());
+}
+
+bool ControlPlane::WorkerRefused(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kPermissionDenied:
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kNotFound:
+    case StatusCode::kAlreadyExists:
+      return true;
+    default:  // DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED, INTERNAL, UNKNOWN: maybe processed
+      return false;
+  }
+}
+
 void ControlPlane::RunCalls(std::vector<WorkerCall> calls) {
   for (WorkerCall& call : calls) {
     if (call.kind == WorkerCall::kLaunch) {
@@ -626,12 +685,25 @@ void ControlPlane::RunCalls(std::vector<WorkerCall> calls) {
                      static_cast<long long>(call.launch.job().id()));
         std::_Exit(86);
       }
+      // A Launch sent late (an earlier call to a hung worker held this loop) whose attempt loomd
+      // has stopped meanwhile is dropped: its ranks would only be killed again.
+      if (!LaunchStillWanted(call)) {
+        LaunchFinished(call);
+        continue;
+      }
       Status s = workers_->Launch(call.address, call.launch);
+      LaunchFinished(call);
       if (s.ok()) continue;
       const v1::Job& job = call.launch.job();
+      const std::string detail = call.node + ": " + s.message();
       (void)Change([&](const StateView& view, int64_t now) -> StatusOr<Edit> {
-        return lifecycle_.OnRanksGone(view, job.id(), job.attempt(), call.node,
-                                      v1::CAUSE_LAUNCH_FAILED, call.node + ": " + s.message(), now);
+        // A refusal by the worker is certain; a timeout or a broken connection may have started
+        // the ranks: the attempt stops, and the node's heartbeats tell whether they run.
+        if (WorkerRefused(s)) {
+          return lifecycle_.OnRanksGone(view, job.id(), job.attempt(), call.node, v1::CAUSE_LAUNCH_FAILED,
+                                        detail, now);
+        }
+        return lifecycle_.OnLaunchUncertain(view, job.id(), job.attempt(), call.node, detail, now);
       });
     } else {
       // Best effort: a worker that misses a kill learns of it from its next heartbeat's reply.

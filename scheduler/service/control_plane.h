@@ -134,6 +134,15 @@ class ControlPlane {
     int64_t last_seen_ms = 0;
     lifecycle::MissCounts misses;  // heartbeats that left out a job held here
     uint64_t registration = 0;  // its latest Register call's nonce, stamped on Launches
+    // Launch fencing (worker/launch_fence.h), for this registration: the last number given to a
+    // Launch, the Launches not finished yet (sent and unanswered, or not sent), and the jobs whose
+    // Launch the worker's mark has not reached (a heartbeat leaving them out is not a miss).
+    uint64_t launch_seq = 0;
+    std::set<uint64_t> launches_in_flight;
+    std::map<int64_t, uint64_t> unmarked_launches;  // job id -> its Launch's number
+    uint64_t LaunchFence() const {
+      return launches_in_flight.empty() ? launch_seq : *launches_in_flight.begin() - 1;
+    }
   };
   class StateView;
   class ExtraRowsView;
@@ -153,6 +162,13 @@ class ControlPlane {
   // calls. `decide` returns the edit or an error (which changes nothing).
   template <typename Decide>
   Status Change(Decide decide) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
+  // Launch fencing (worker/launch_fence.h). The jobs of `entry` whose Launch the worker's
+  // `mark` has not reached (those it reached leave the set).
+  static std::vector<int64_t> Unmarked(NodeEntry& entry, uint64_t mark);
+  bool LaunchStillWanted(const lifecycle::WorkerCall& call) LOOM_LOCKS_EXCLUDED(mu_);
+  void LaunchFinished(const lifecycle::WorkerCall& call) LOOM_LOCKS_EXCLUDED(mu_);
+  // A Launch error the worker itself answered: it started nothing.
+  static bool WorkerRefused(const Status& s);
   void MarkDirty();
 
   // control_plane_jobs.cc: arrays, dependencies, hold and release.

@@ -52,7 +52,11 @@ class CommitFailureTest : public ::testing::Test {
     for (int64_t id : running) hb.add_running()->set_job_id(id);
     hb.mutable_health()->set_failing(sick);
     hb.mutable_health()->set_reason(sick ? "gpu lost" : "");
-    return cp_->Heartbeat(hb);
+    const std::string address = "n" + std::to_string(node) + ":1";
+    hb.set_launch_mark(workers_.Mark(address));
+    v1::HeartbeatReply reply = cp_->Heartbeat(hb);
+    (void)workers_.Mark(address, &reply);
+    return reply;
   }
   int64_t Submit(int gpus) {
     v1::JobSpec spec;

@@ -79,7 +79,10 @@ class ControlPlaneTest : public ::testing::Test {
       v1::HeartbeatRequest hb;
       hb.set_node(name);
       hb.set_session(prefix + std::to_string(i));
-      EXPECT_FALSE(cp_->Heartbeat(hb).reregister());
+      hb.set_launch_mark(workers_.Mark(name + ":1"));
+      v1::HeartbeatReply reply = cp_->Heartbeat(hb);
+      EXPECT_FALSE(reply.reregister());
+      (void)workers_.Mark(name + ":1", &reply);
     }
   }
 
@@ -296,6 +299,65 @@ TEST_F(ControlPlaneTest, LaunchFailureRequeuesUntilTheBudgetIsSpent) {
   EXPECT_EQ(job.runs_size(), 6);
   EXPECT_NE(job.reason().find("NodeFail"), std::string::npos);
   EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 0);
+}
+
+// A Launch that timed out may have started its ranks: the attempt stops at once, but its GPUs
+// wait until the node's heartbeats, their launch mark past that Launch, leave the job out.
+TEST_F(ControlPlaneTest, AnUncertainLaunchHoldsTheGpusUntilTheWorkerHasDecidedIt) {
+  workers_.lose_launch = true;
+  const int64_t id = *Submit(4);
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+  v1::Job job = *cp_->GetJob(id);
+  const std::string node = job.allocation(0).node();
+  EXPECT_EQ(job.state(), v1::RUNNING);
+  EXPECT_EQ(job.runs(0).cause(), v1::CAUSE_LAUNCH_FAILED);
+  ASSERT_EQ(workers_.kill_requests.size(), 1u);  // in case it did start
+  EXPECT_EQ(workers_.kills[0].first, node + ":1");
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 4);
+  HeartbeatAllBut("");  // the worker has not reached that Launch: no miss; the reply fences it
+  HeartbeatAllBut("");  // the first miss
+  EXPECT_EQ(State(id), v1::RUNNING);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 4);
+  HeartbeatAllBut("");  // the second: its ranks are not there
+  job = *cp_->GetJob(id);
+  EXPECT_EQ(job.state(), v1::PENDING);
+  EXPECT_EQ(job.requeues(), 1);
+  EXPECT_EQ(cp_->GetStats()->gpus_allocated(), 0);
+}
+
+// Launches are numbered per node in the order they were decided; a new registration numbers
+// afresh, and every heartbeat reply names the fence the worker applies.
+TEST_F(ControlPlaneTest, LaunchesAreNumberedPerNodeAndRegistration) {
+  for (int i = 0; i < 3; ++i) (void)*Submit(1);
+  EXPECT_EQ(cp_->SchedulePass(), 3);
+  std::map<std::string, std::vector<uint64_t>> seqs;
+  for (const auto& [address, launch] : workers_.launches) {
+    EXPECT_NE(launch.registration(), 0u);
+    seqs[address].push_back(launch.launch_seq());
+  }
+  for (const auto& [address, numbers] : seqs) {
+    for (size_t i = 0; i < numbers.size(); ++i) EXPECT_EQ(numbers[i], i + 1) << address;
+  }
+  const std::string address = workers_.launches[0].first;
+  v1::HeartbeatRequest hb;
+  hb.set_node(address.substr(0, address.find(':')));
+  hb.set_session("s" + hb.node().substr(1));
+  v1::HeartbeatReply reply = cp_->Heartbeat(hb);
+  EXPECT_EQ(reply.launch_fence(), seqs[address].back());  // every call has finished
+  EXPECT_EQ(reply.fence_registration(), workers_.launches[0].second.registration());
+}
+
+// A Launch sent late, after its attempt was stopped (here: the job cancelled while the call
+// to its first node was under way), is not sent at all.
+TEST_F(ControlPlaneTest, ALaunchWhoseAttemptStoppedMeanwhileIsNotSent) {
+  const int64_t id = *Submit(8);  // two nodes
+  workers_.on_launch = [&] {
+    workers_.on_launch = nullptr;
+    ASSERT_TRUE(cp_->Cancel(id).ok());
+  };
+  EXPECT_EQ(cp_->SchedulePass(), 1);
+  EXPECT_EQ(workers_.launches.size(), 1u);
+  EXPECT_EQ(State(id), v1::CANCELLED);
 }
 
 TEST_F(ControlPlaneTest, NoRequeueEndsNodeFailOnTheFirstInfrastructureFailure) {

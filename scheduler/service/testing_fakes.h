@@ -1,7 +1,9 @@
 // Test doubles for the control plane: a clock the test moves and workers that record calls.
 #pragma once
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +24,16 @@ class FakeWorkers final : public WorkerClient {
   Status Launch(const std::string& address, const v1::LaunchRequest& r) override {
     launches.push_back({address, r});
     if (on_launch) on_launch();
-    return fail_launch ? Unavailable("worker gone") : Status::Ok();
+    if (lose_launch) return Unavailable("deadline exceeded");  // never reached the worker
+    uint64_t& mark = marks[address];
+    mark = std::max(mark, r.launch_seq());  // this fake processes its launches in order
+    return fail_launch ? FailedPrecondition("the worker refused it") : Status::Ok();
+  }
+  // What a real worker's heartbeat reports as its launch mark, after `reply`'s fence.
+  uint64_t Mark(const std::string& address, const v1::HeartbeatReply* reply = nullptr) {
+    uint64_t& mark = marks[address];
+    if (reply) mark = std::max(mark, reply->launch_fence());
+    return mark;
   }
   Status Kill(const std::string& address, const v1::KillRequest& r) override {
     kills.push_back({address, r.job_id()});
@@ -37,7 +48,9 @@ class FakeWorkers final : public WorkerClient {
   std::vector<std::pair<std::string, v1::LaunchRequest>> launches;
   std::vector<std::pair<std::string, int64_t>> kills;
   std::vector<v1::KillRequest> kill_requests;
-  bool fail_launch = false;
+  std::map<std::string, uint64_t> marks;  // per worker address: see Mark
+  bool fail_launch = false;  // the worker answers with a refusal (it started nothing)
+  bool lose_launch = false;  // the call times out: the worker may or may not have it
   std::function<void()> on_launch;  // runs inside Launch, e.g. to make the next commit fail
 };
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -122,6 +123,11 @@ LocalCluster::~LocalCluster() {
     if (ReadFile("/proc/" + std::to_string(orphan) + "/cmdline").find(home_) != std::string::npos) {
       Reap(orphan, SIGKILL);
     }
+  }
+  // LOOM_KEEP_TEST_HOME=1 keeps the logs of every process for a post-mortem.
+  if (std::getenv("LOOM_KEEP_TEST_HOME") != nullptr) {
+    std::fprintf(stderr, "kept %s (LOOM_KEEP_TEST_HOME)\n", home_.c_str());
+    return;
   }
   std::error_code ec;
   std::filesystem::remove_all(home_, ec);
