@@ -3,7 +3,9 @@
 // code. The worker address of each host comes from LOOM_NODE_ADDRS, set by the head worker.
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <cstdlib>
 #include <string>
 
@@ -60,23 +62,34 @@ int main(int argc, char** argv) {
   }
   // The worker must prove it is `host`'s node, whatever address the table gives.
   auto stub = loom::v1::Worker::NewStub(security->Dial(address, loom::tls::NodeServerName(host)));
-  grpc::ClientContext ctx;
-  auto reader = stub->Exec(&ctx, req);
-  loom::v1::ExecChunk chunk;
+  // loomd sends each node's Launch on its own, so mpirun on the head may reach a node before
+  // that node's Launch has: PERMISSION_DENIED with nothing streamed is retried for a while.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   int code = kAgentError;
-  while (reader->Read(&chunk)) {
-    if (!chunk.stdout_data().empty()) {
-      std::fwrite(chunk.stdout_data().data(), 1, chunk.stdout_data().size(), stdout);
-      std::fflush(stdout);
+  for (;;) {
+    grpc::ClientContext ctx;
+    auto reader = stub->Exec(&ctx, req);
+    loom::v1::ExecChunk chunk;
+    bool streamed = false;
+    while (reader->Read(&chunk)) {
+      streamed = true;
+      if (!chunk.stdout_data().empty()) {
+        std::fwrite(chunk.stdout_data().data(), 1, chunk.stdout_data().size(), stdout);
+        std::fflush(stdout);
+      }
+      if (!chunk.stderr_data().empty()) {
+        std::fwrite(chunk.stderr_data().data(), 1, chunk.stderr_data().size(), stderr);
+        std::fflush(stderr);
+      }
+      if (chunk.exited()) code = chunk.exit_code();
     }
-    if (!chunk.stderr_data().empty()) {
-      std::fwrite(chunk.stderr_data().data(), 1, chunk.stderr_data().size(), stderr);
-      std::fflush(stderr);
+    grpc::Status s = reader->Finish();
+    if (s.ok()) break;
+    if (!streamed && s.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
+        std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
     }
-    if (chunk.exited()) code = chunk.exit_code();
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) {
     std::fprintf(stderr, "loom-launch-agent: %s (%s): %s\n", host.c_str(), address.c_str(),
                  s.error_message().c_str());
     return kAgentError;

@@ -80,7 +80,10 @@ ControlPlane::ControlPlane(std::unique_ptr<store::Store> store, WorkerClient* wo
       clock_(clock),
       store_(std::move(store)),
       core_(std::move(core)),
-      metrics_(options_.metrics_bucket_ms) {}
+      metrics_(options_.metrics_bucket_ms),
+      calls_(options_.worker_call_threads > 0
+                 ? std::unique_ptr<CallDispatcher>(new PooledDispatcher(options_.worker_call_threads))
+                 : std::unique_ptr<CallDispatcher>(new InlineDispatcher())) {}
 
 Status ControlPlane::Recover() {
   std::lock_guard<std::mutex> commit(commit_mu_);
@@ -679,37 +682,42 @@ bool ControlPlane::WorkerRefused(const Status& s) {
 
 void ControlPlane::RunCalls(std::vector<WorkerCall> calls) {
   for (WorkerCall& call : calls) {
-    if (call.kind == WorkerCall::kLaunch) {
-      if (options_.fault_exit_before_launch) {
-        std::fprintf(stderr, "loomd: fault injection: exiting after the commit, before Launch of job %lld\n",
-                     static_cast<long long>(call.launch.job().id()));
-        std::_Exit(86);
-      }
-      // A Launch sent late (an earlier call to a hung worker held this loop) whose attempt loomd
-      // has stopped meanwhile is dropped: its ranks would only be killed again.
-      if (!LaunchStillWanted(call)) {
-        LaunchFinished(call);
-        continue;
-      }
-      Status s = workers_->Launch(call.address, call.launch);
-      LaunchFinished(call);
-      if (s.ok()) continue;
-      const v1::Job& job = call.launch.job();
-      const std::string detail = call.node + ": " + s.message();
-      (void)Change([&](const StateView& view, int64_t now) -> StatusOr<Edit> {
-        // A refusal by the worker is certain; a timeout or a broken connection may have started
-        // the ranks: the attempt stops, and the node's heartbeats tell whether they run.
-        if (WorkerRefused(s)) {
-          return lifecycle_.OnRanksGone(view, job.id(), job.attempt(), call.node, v1::CAUSE_LAUNCH_FAILED,
-                                        detail, now);
-        }
-        return lifecycle_.OnLaunchUncertain(view, job.id(), job.attempt(), call.node, detail, now);
-      });
-    } else {
-      // Best effort: a worker that misses a kill learns of it from its next heartbeat's reply.
-      (void)workers_->Kill(call.address, call.kill);
-    }
+    const std::string node = call.node;
+    calls_->Post(node, [this, call = std::move(call)] { RunCall(call); });
   }
+}
+
+void ControlPlane::RunCall(const WorkerCall& call) {
+  if (call.kind != WorkerCall::kLaunch) {
+    // Best effort: a worker that misses a kill learns of it from its next heartbeat's reply.
+    (void)workers_->Kill(call.address, call.kill);
+    return;
+  }
+  if (options_.fault_exit_before_launch) {
+    std::fprintf(stderr, "loomd: fault injection: exiting after the commit, before Launch of job %lld\n",
+                 static_cast<long long>(call.launch.job().id()));
+    std::_Exit(86);
+  }
+  // A Launch sent late (behind a call to a hung worker) whose attempt loomd has stopped
+  // meanwhile is dropped: its ranks would only be killed again.
+  if (!LaunchStillWanted(call)) {
+    LaunchFinished(call);
+    return;
+  }
+  Status s = workers_->Launch(call.address, call.launch);
+  LaunchFinished(call);
+  if (s.ok()) return;
+  const v1::Job& job = call.launch.job();
+  const std::string detail = call.node + ": " + s.message();
+  (void)Change([&](const StateView& view, int64_t now) -> StatusOr<Edit> {
+    // A refusal by the worker is certain; a timeout or a broken connection may have started
+    // the ranks: the attempt stops, and the node's heartbeats tell whether they run.
+    if (WorkerRefused(s)) {
+      return lifecycle_.OnRanksGone(view, job.id(), job.attempt(), call.node, v1::CAUSE_LAUNCH_FAILED,
+                                    detail, now);
+    }
+    return lifecycle_.OnLaunchUncertain(view, job.id(), job.attempt(), call.node, detail, now);
+  });
 }
 
 }  // namespace loom

@@ -32,6 +32,7 @@
 #include "scheduler/policies/registry.h"
 #include "scheduler/service/metrics_ledger.h"
 #include "scheduler/service/worker_client.h"
+#include "scheduler/service/worker_dispatch.h"
 #include "scheduler/store/store.h"
 
 namespace loom {
@@ -56,6 +57,9 @@ struct ControlPlaneOptions {
   // right after a pass that starts a job is committed, before its Launch is sent, to hit the
   // commit-to-Launch window deterministically. Off by default.
   bool fault_exit_before_launch = false;
+  // Threads that send Launch and Kill calls to workers, each node's in order (worker_dispatch.h);
+  // 0 sends them on the deciding thread before it returns (tests that inspect them at once).
+  int worker_call_threads = 0;
 
   int64_t lease_ms() const { return node_lease_ms > 0 ? node_lease_ms : 3 * node_timeout_ms; }
 };
@@ -193,6 +197,7 @@ class ControlPlane {
   StatusOr<std::vector<v1::Job>> ChangeJobs(const std::vector<v1::JobRef>& refs, bool pending_tasks, Handler handler);
   // Sends calls; a failed launch is the lifecycle's LAUNCH_FAILED for that node.
   void RunCalls(std::vector<lifecycle::WorkerCall> calls) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
+  void RunCall(const lifecycle::WorkerCall& call) LOOM_LOCKS_EXCLUDED(commit_mu_, mu_);
 
   // control_plane_views.cc: read-only views of the state (mu_ held).
   // Adds what the scheduler knows of a pending job (reason, expected start) to a copy for a reply.
@@ -234,6 +239,8 @@ class ControlPlane {
   std::map<int64_t, std::vector<int64_t>> arrays_ LOOM_GUARDED_BY(mu_);
   std::set<int64_t> waiting_ LOOM_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, std::set<int64_t>> named_ LOOM_GUARDED_BY(mu_);
+  // Last: destroyed first, it finishes the calls it holds while the rest still exists.
+  std::unique_ptr<CallDispatcher> calls_;
 };
 
 // Defined here so that each of ControlPlane's files may use it (they include state_view.h).

@@ -179,6 +179,8 @@ int main(int argc, char** argv) {
   if (!store.ok()) return Fail(store.status().message());
   loom::SystemClock clock;
   loom::GrpcWorkerClient workers(*security, &*job_credentials);
+  // Enough that a few hung workers (each call waits out its deadline) leave the rest served.
+  options.worker_call_threads = 16;
   auto cp = loom::ControlPlane::Create(std::move(*store), &workers, &clock, options);
   if (!cp.ok()) return Fail("cannot load state: " + cp.status().message());
 
