@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
 
@@ -19,7 +21,9 @@ Status WorkerService::CheckLoomd(const grpc::ServerContext& ctx) const {
 
 grpc::Status WorkerService::Launch(grpc::ServerContext* ctx, const v1::LaunchRequest* req, v1::LaunchReply*) {
   if (Status s = CheckLoomd(*ctx); !s.ok()) return ToGrpc(s);
-  return ToGrpc(runner_->Launch(*req));
+  Status s = runner_->Launch(*req);
+  if (!s.ok()) std::fprintf(stderr, "loom-worker: launch refused: %s\n", s.message().c_str());
+  return ToGrpc(s);
 }
 
 grpc::Status WorkerService::Kill(grpc::ServerContext* ctx, const v1::KillRequest* req, v1::KillReply*) {

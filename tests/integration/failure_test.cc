@@ -124,6 +124,55 @@ TEST(FailureTest, StoppedWorkersJobRestartsElsewhereAndItsGpusWaitForTheOldRanks
   for (const std::string& v : GpuOverlaps(records)) ADD_FAILURE() << v;
 }
 
+// A Launch sent to a worker that was stopped at that moment waits in its socket. loomd gives up
+// on it (the node goes DOWN, its lease ends, the job starts again elsewhere); when the worker
+// wakes, that Launch must start nothing: its lease ran out, so it takes no launch until it has
+// registered again, and loomd's fence covers it (worker/launch_fence.h). The chaos test found
+// a late Launch starting attempt 1 while attempt 3 ran. (gRPC may drop the expired call before
+// its handler runs; where it runs, JobRunnerTest.ADroppedRegistration... is the refusal.)
+TEST(FailureTest, ALaunchThatWaitedInAStoppedWorkerStartsNothingWhenItWakes) {
+  LocalCluster cluster(LocalCluster::Options{.workers = 2});
+  ASSERT_TRUE(cluster.Start().ok());
+  const std::string hold = cluster.MakeDir("hold"), dir = cluster.MakeDir("late");
+  auto blocker = cluster.Submit({"--gpus", "4", "-D", hold, "--", "/bin/sh", "-c", RankScript(0, "0.05", true)});
+  ASSERT_TRUE(blocker.ok()) << blocker.status().message();
+  auto held = cluster.WaitForState(*blocker, v1::RUNNING);
+  ASSERT_TRUE(held.ok());
+  const std::string busy = held->allocation(0).node();
+  const std::string stopped = busy == "node-1" ? "node-2" : "node-1";
+  cluster.SignalWorker(WorkerIndex(stopped), SIGSTOP);
+  auto job = cluster.Submit({"--gpus", "4", "-D", dir, "--", "/bin/sh", "-c", RankScript(0, "0.05", true)});
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  ASSERT_TRUE(WaitUntil([&] {  // attempt 1 went to the stopped node, the only one with room
+    auto j = cluster.GetJob(*job);
+    return j.ok() && j->runs_size() >= 1;
+  }, std::chrono::seconds(20)));
+  EXPECT_EQ(cluster.GetJob(*job)->runs(0).nodes(0), stopped);
+  ASSERT_TRUE(WaitUntil([&] {  // DOWN, then past its lease: requeued
+    auto j = cluster.GetJob(*job);
+    return j.ok() && j->requeues() == 1;
+  }, std::chrono::seconds(30)));
+  std::ofstream(hold + "/go") << "go\n";
+  ASSERT_TRUE(WaitUntil([&] {
+    auto j = cluster.GetJob(*job);
+    return j.ok() && j->state() == v1::RUNNING && j->attempt() == 2 &&
+           RecordsOf(ReadRankRecords(dir), *job, 2).size() == 4;
+  }, std::chrono::seconds(30)));
+  cluster.SignalWorker(WorkerIndex(stopped), SIGCONT);
+  // Once the woken node has run a job of its own, the Launch that waited there has been handled.
+  auto after = cluster.Submit({"--gpus", "4", "-D", cluster.MakeDir("after"), "--", "/bin/true"});
+  ASSERT_TRUE(after.ok());
+  auto after_done = cluster.WaitForState(*after, v1::COMPLETED, std::chrono::seconds(60));
+  ASSERT_TRUE(after_done.ok()) << after_done.status().message();
+  EXPECT_EQ(after_done->allocation(0).node(), stopped);
+  std::ofstream(dir + "/go") << "go\n";
+  auto done = cluster.WaitForState(*job, v1::COMPLETED, std::chrono::seconds(60));
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  const auto records = ReadRankRecords(dir);
+  EXPECT_TRUE(RecordsOf(records, *job, 1).empty()) << "the late Launch of attempt 1 started ranks";
+  for (const std::string& v : AttemptOverlaps(records)) ADD_FAILURE() << v;
+}
+
 // `--health-check`: the program starts failing on one node → DRAINED with its first output line
 // as the reason, the node's job requeued (HEALTH_DRAIN) and completed on the other node.
 TEST(FailureTest, FailingHealthCheckDrainsTheNodeAndItsJobCompletesElsewhere) {
