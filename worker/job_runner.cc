@@ -1,4 +1,5 @@
 #include "worker/job_runner.h"
+#include "worker/job_runner_internal.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -20,10 +21,18 @@
 #include "worker/rank_env.h"
 
 namespace loom::worker {
+using internal::LogPath;
+using internal::Merge;
+using internal::NowMs;
+
 namespace {
 
 // How long past a kill's grace the worker waits for a supervisor before SIGKILLing it.
 constexpr int64_t kFailsafeMs = 5000;
+
+}  // namespace
+
+namespace internal {
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -33,35 +42,6 @@ int64_t NowMs() {
 
 std::string LogPath(const std::string& dir, int rank, bool err) {
   return dir + "/rank-" + std::to_string(rank) + (err ? ".err" : ".out");
-}
-
-// utime + stime of a process, in clock ticks; 0 if it is gone.
-uint64_t CpuTicks(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return 0;
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string skip;
-  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt (fields 3..13)
-  uint64_t utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return utime + stime;
-}
-
-// CPU ticks of `root` and all its descendants now alive.
-uint64_t TreeCpuTicks(pid_t root, const std::multimap<pid_t, pid_t>& children) {
-  uint64_t ticks = 0;
-  std::vector<pid_t> todo = {root};
-  while (!todo.empty()) {
-    const pid_t pid = todo.back();
-    todo.pop_back();
-    ticks += CpuTicks(pid);
-    for (auto [it, end] = children.equal_range(pid); it != end; ++it) todo.push_back(it->second);
-  }
-  return ticks;
 }
 
 std::map<std::string, std::string> Merge(std::map<std::string, std::string> base, const EnvMap& over) {
@@ -74,7 +54,7 @@ std::map<std::string, std::string> Merge(std::map<std::string, std::string> base
   return base;
 }
 
-}  // namespace
+}  // namespace internal
 
 JobRunner::JobRunner(RunnerOptions options, ExitCallback on_exit)
     : options_(std::move(options)), on_exit_(std::move(on_exit)) {
@@ -240,62 +220,6 @@ Status JobRunner::StartSupervisor(Job& job) {
   return Status::Ok();
 }
 
-int JobRunner::Adopt() {
-  std::vector<Finished> finished;
-  int found = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::error_code ec;
-    for (const auto& job_dir : std::filesystem::directory_iterator(options_.state_dir + "/jobs", ec)) {
-      std::error_code ec2;
-      for (const auto& entry : std::filesystem::directory_iterator(job_dir.path(), ec2)) {
-        if (entry.path().filename().string().rfind("attempt-", 0) != 0) continue;
-        Job job;
-        job.attempt_dir = entry.path().string();
-        job.dir = job_dir.path().string();
-        auto launch = ReadWholeFile(job.attempt_dir + "/launch.pb");
-        if (!launch.ok() || !job.launch.ParseFromString(*launch)) continue;  // never got started
-        job.key = {job.launch.job().id(), LaunchAttempt(job.launch.job())};
-        if (jobs_.count(job.key)) continue;
-        (void)BuildSpec(job);  // only for rank_gpus
-        auto supervisor = ReadWholeFile(job.attempt_dir + "/supervisor");
-        std::istringstream who(supervisor.ok() ? *supervisor : "");
-        who >> job.supervisor >> job.supervisor_start;
-        ++found;
-        auto [it, inserted] = jobs_.emplace(job.key, std::move(job));
-        PollSupervisor(it->second, finished);  // a finished (or lost) one is reported now
-      }
-    }
-  }
-  Deliver(finished);
-  return found;
-}
-
-void JobRunner::LoadRanks(Job& job) {
-  auto text = ReadWholeFile(job.attempt_dir + "/ranks");
-  if (!text.ok()) return;
-  std::istringstream in(*text);
-  size_t i = 0;
-  for (pid_t pid; in >> pid; ++i) {
-    job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, false, true, 0});
-  }
-  job.ranks_loaded = true;
-}
-
-bool JobRunner::PollSupervisor(Job& job, std::vector<Finished>& finished) {
-  if (job.supervisor == 0 && job.attach_only) return false;
-  if (!job.ranks_loaded) LoadRanks(job);
-  const bool gone = job.supervisor_start == 0 || ProcessStartTime(job.supervisor) != job.supervisor_start;
-  // Read after the liveness check: a supervisor writes its result before it exits.
-  auto text = ReadWholeFile(job.attempt_dir + "/exit");
-  StatusOr<AttemptResult> result = text.ok() ? DecodeResult(*text) : StatusOr<AttemptResult>(text.status());
-  if (!result.ok() && !gone) return false;
-  JobExit exit{job.key.job_id, job.key.attempt, 137, 0, job.kill_reason.empty() ? "SupervisorLost" : job.kill_reason};
-  if (result.ok()) exit = {job.key.job_id, job.key.attempt, result->exit_code, result->signal, result->reason};
-  Finish(job, std::move(exit), finished);
-  return true;
-}
-
 Status JobRunner::ResolveAccount(Job& job) const {
   if (options_.run_as.empty()) {
     if (!options_.refuse_unmapped) return Status::Ok();
@@ -321,144 +245,6 @@ Status JobRunner::ResolveAccount(Job& job) const {
   job.user = pw.pw_name;
   job.home = pw.pw_dir;
   return Status::Ok();
-}
-
-StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
-                                      std::map<std::string, std::string> env, const std::string& out,
-                                      const std::string& err, int out_fd, int err_fd) {
-  SpawnSpec spec;
-  spec.argv = std::move(argv);
-  spec.env = std::move(env);
-  spec.workdir = job.launch.job().spec().workdir().empty() ? job.dir : job.launch.job().spec().workdir();
-  spec.stdout_path = out;
-  spec.stderr_path = err;
-  spec.stdout_fd = out_fd;
-  spec.stderr_fd = err_fd;
-  spec.process_group = job.process_group;
-  if (job.switch_user) {
-    spec.switch_user = true;
-    spec.uid = job.uid;
-    spec.gid = job.gid;
-    spec.env["USER"] = spec.env["LOGNAME"] = job.user;
-    spec.env["HOME"] = job.home;
-  }
-  LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(spec));
-  pid_t group = getpgid(pid);
-  if (job.process_group == 0 || group != job.process_group) job.process_group = group > 0 ? group : pid;
-  pid_to_job_[pid] = job.key;
-  ++live_children_;
-  ++spawned_;
-  cv_.notify_all();
-  return pid;
-}
-
-StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& job_token,
-                                               const std::string& command) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Job* found = FindJob(job_id);
-  // One answer for "not here" and "wrong credential": a caller learns nothing by guessing ids.
-  if (!found || found->launch.job_token().empty() || !tls::SecretEquals(job_token, found->launch.job_token())) {
-    return PermissionDenied("exec needs the credential of job " + std::to_string(job_id) +
-                            "'s attempt running on this node");
-  }
-  Job& job = *found;
-  if (!job.kill_reason.empty()) return FailedPrecondition("job " + std::to_string(job_id) + " is being killed");
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    return Internal(std::string("pipe: ") + std::strerror(errno));
-  }
-  auto pid = SpawnInJob(job, {"/bin/sh", "-c", command}, Merge(BaseEnvironment(CurrentEnvironment()), NodeEnv(job.launch)),
-                        "", "", out[1], err[1]);
-  close(out[1]);
-  close(err[1]);
-  if (!pid.ok()) {
-    close(out[0]);
-    close(err[0]);
-    return pid.status();
-  }
-  job.procs.push_back({*pid, -1, true, true, 0});
-  exec_pids_.insert(*pid);
-  return Exec{*pid, out[0], err[0]};
-}
-
-int JobRunner::WaitExec(pid_t pid) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return exec_status_.count(pid) != 0 || stopping_; });
-  auto it = exec_status_.find(pid);
-  int code = it == exec_status_.end() ? 137 : it->second;
-  exec_status_.erase(pid);
-  exec_pids_.erase(pid);
-  return code;
-}
-
-CheckRun JobRunner::RunCommand(const std::string& command, std::chrono::milliseconds timeout) {
-  CheckRun run;
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return {1, false, std::string("pipe: ") + std::strerror(errno)};
-  SpawnSpec spec;
-  spec.argv = {"/bin/sh", "-c", command};
-  spec.env = CurrentEnvironment();
-  spec.stdout_fd = out[1];
-  spec.stderr_fd = out[1];
-  pid_t pid = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto spawned = spawner_.Spawn(spec);
-    close(out[1]);
-    if (!spawned.ok()) {
-      close(out[0]);
-      return {127, false, spawned.status().message()};
-    }
-    pid = *spawned;
-    exec_pids_.insert(pid);
-    ++live_children_;
-    ++spawned_;
-    cv_.notify_all();
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      run.timed_out = true;
-      kill(-pid, SIGKILL);  // it leads its own group: its children too
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 && errno != EINTR) break;
-    if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    const ssize_t n = read(out[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    if (run.output.size() < sizeof(buf)) run.output.append(buf, static_cast<size_t>(n));
-  }
-  close(out[0]);
-  if (!run.timed_out) {
-    // Output closed; the program itself still gets only what is left of its time.
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_until(lock, deadline, [&] { return exec_status_.count(pid) != 0 || stopping_; })) {
-      run.timed_out = true;
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-    }
-  }
-  run.exit_code = WaitExec(pid);
-  return run;
-}
-
-void JobRunner::SignalExecs(const Job& job, int sig) const {
-  std::set<pid_t> groups;
-  for (const Proc& p : job.procs) {
-    if (!p.alive || !p.exec) continue;
-    pid_t g = getpgid(p.pid);
-    if (g > 0) groups.insert(g);
-    kill(p.pid, sig);
-  }
-  if (job.process_group > 0 && !groups.empty()) groups.insert(job.process_group);
-  for (pid_t g : groups) kill(-g, sig);  // the daemons' own children too
 }
 
 JobRunner::Job* JobRunner::FindJob(int64_t job_id) {
@@ -574,44 +360,6 @@ StatusOr<v1::ReadLogReply> JobRunner::ReadLog(const v1::ReadLogRequest& request)
   reply.set_eof(!running && reply.next_offset() >= st.st_size);
   reply.set_data(std::move(data));
   return reply;
-}
-
-std::vector<double> JobRunner::Utilization(int gpu_count) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const int64_t now = NowMs();
-  const double elapsed_ticks = (now - last_utilization_ms_) / 1000.0 * sysconf(_SC_CLK_TCK);
-  std::vector<double> busy(static_cast<size_t>(std::max(gpu_count, 0)), 0.0);
-  std::multimap<pid_t, pid_t> children;  // read once, only if an MPI job needs it
-  for (auto& [id, job] : jobs_) {
-    bool per_gpu = false;
-    for (Proc& p : job.procs) {
-      if (!p.alive || p.gpu < 0) continue;
-      per_gpu = true;
-      uint64_t ticks = CpuTicks(p.pid);
-      if (last_utilization_ms_ > 0 && p.gpu < gpu_count && elapsed_ticks > 0 && ticks >= p.cpu_ticks) {
-        busy[p.gpu] = std::min(1.0, (ticks - p.cpu_ticks) / elapsed_ticks);
-      }
-      p.cpu_ticks = ticks;
-    }
-    if (per_gpu) continue;
-    // An MPI job: its ranks here descend from mpirun or an orted; their CPU time is shared evenly
-    // among the job's GPUs on this node.
-    if (children.empty()) children = ProcessTree();
-    uint64_t ticks = 0;
-    for (const Proc& p : job.procs) {
-      if (p.alive) ticks += TreeCpuTicks(p.pid, children);
-    }
-    const auto& gpus = job.launch.job().allocation(job.launch.node_index()).gpu_indices();
-    if (last_utilization_ms_ > 0 && elapsed_ticks > 0 && ticks >= job.tree_cpu_ticks && !gpus.empty()) {
-      const double share = std::min(1.0, (ticks - job.tree_cpu_ticks) / elapsed_ticks / gpus.size());
-      for (int g : gpus) {
-        if (g >= 0 && g < gpu_count) busy[g] = share;
-      }
-    }
-    job.tree_cpu_ticks = ticks;
-  }
-  last_utilization_ms_ = now;
-  return busy;
 }
 
 void JobRunner::ReapLoop() {
