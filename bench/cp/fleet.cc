@@ -1,5 +1,6 @@
 #include "bench/cp/fleet.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -119,6 +120,10 @@ void Fleet::Register(int i, std::function<void(bool)> done) {
   SetDeadline(&call->ctx);
   ++calls_in_flight_;
   StubFor(i)->async()->Register(&call->ctx, &call->req, &call->reply, [this, call, done, i](grpc::Status s) {
+    if (s.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      nodes_[i]->launch_mark = 0;  // loomd numbers this registration's Launches afresh
+    }
     if (s.ok()) nodes_[i]->registered = true;
     if (done) done(s.ok());
     delete call;
@@ -226,6 +231,7 @@ void Fleet::SendHeartbeat(int i) {
       a->set_job_id(job);
       a->set_attempt(attempt);
     }
+    call->req.set_launch_mark(node.launch_mark);
   }
   SetDeadline(&call->ctx);
   ++calls_in_flight_;
@@ -241,6 +247,10 @@ void Fleet::SendHeartbeat(int i) {
           std::lock_guard<std::mutex> l(mu_);
           ++counts_.reregisters;
         }
+      }
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        nodes_[i]->launch_mark = std::max(nodes_[i]->launch_mark, call->reply.launch_fence());
       }
       for (const auto& a : call->reply.kill()) OnKill(a.job_id(), a.attempt());
     }
@@ -265,6 +275,7 @@ void Fleet::OnLaunch(const v1::LaunchRequest& request) {
   }
   const std::pair<int64_t, int32_t> key{job.id(), job.attempt()};
   std::lock_guard<std::mutex> l(mu_);
+  nodes_[it->second]->launch_mark = std::max(nodes_[it->second]->launch_mark, request.launch_seq());
   if (!nodes_[it->second]->running.insert(key).second) return;  // Launch is idempotent
   attempts_[key].push_back(it->second);
   exits_.push({SteadyClock::now() + std::chrono::milliseconds(run_ms), it->second, key.first, key.second, 0});

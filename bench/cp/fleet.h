@@ -72,6 +72,9 @@ class Fleet {
   struct Node {
     std::string name, address;
     std::set<std::pair<int64_t, int32_t>> running;  // GUARDED_BY(Fleet::mu_)
+    // Launch fencing (worker/launch_fence.h): this fake takes every Launch at once, so its mark
+    // is the highest number seen or fenced since it last registered.
+    uint64_t launch_mark = 0;                        // GUARDED_BY(Fleet::mu_)
     std::atomic<bool> in_flight{false};
     std::atomic<bool> registered{false};  // heartbeats start once its first Register succeeded
   };

@@ -112,6 +112,7 @@ class CallbackServiceTest : public ::testing::Test {
     v1::HeartbeatRequest hb;
     hb.set_node(name);
     hb.set_session(session);
+    hb.set_launch_mark(workers_.Mark(name + ":1"));  // the worker has processed every Launch sent
     return hb;
   }
 
