@@ -182,8 +182,23 @@ TEST(ChaosTest, EveryAcknowledgedJobCompletesOnceWithoutOverlaps) {
     // that the GPUs are not handed on and no next attempt starts before they are gone: the two
     // overlap checks below.
   }
-  for (const std::string& v : AttemptOverlaps(records)) ADD_FAILURE() << v;
-  for (const std::string& v : GpuOverlaps(records)) ADD_FAILURE() << v;
+  const std::vector<std::string> overlaps = AttemptOverlaps(records), gpu_overlaps = GpuOverlaps(records);
+  for (const std::string& v : overlaps) ADD_FAILURE() << v;
+  for (const std::string& v : gpu_overlaps) ADD_FAILURE() << v;
+  if (!overlaps.empty() || !gpu_overlaps.empty()) {
+    // What loomd recorded of every job it restarted, for a post-mortem of a CI run.
+    for (const auto& [id, job] : jobs) {
+      if (job.runs_size() < 2) continue;
+      for (const v1::JobRun& run : job.runs()) {
+        std::string nodes;
+        for (const std::string& n : run.nodes()) nodes += (nodes.empty() ? "" : ",") + n;
+        std::printf("job %lld attempt %d on %s [%lld, %lld] ms: %s %s\n", static_cast<long long>(id),
+                    run.attempt(), nodes.c_str(), static_cast<long long>(run.start_ms()),
+                    static_cast<long long>(run.end_ms()), v1::EndCause_Name(run.cause()).c_str(),
+                    run.detail().c_str());
+      }
+    }
+  }
 }
 
 }  // namespace
