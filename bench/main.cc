@@ -9,6 +9,7 @@ int RunGemm(int argc, char** argv);
 int RunColl(int argc, char** argv);
 int RunSched(int argc, char** argv);
 int RunCluster(int argc, char** argv);
+int RunRpc(int argc, char** argv);
 int RunCp(int argc, char** argv);
 }  // namespace loom::bench
 
@@ -32,6 +33,7 @@ constexpr Command kCommands[] = {
 #endif
 #ifdef LOOM_BENCH_HAS_CLUSTER
     {"cluster", loom::bench::RunCluster, "control-plane latency and jobs/s against a running cluster"},
+    {"rpc", loom::bench::RunRpc, "one small RPC in process: plaintext, TLS, TLS + token, TLS + authenticator"},
 #endif
 #ifdef LOOM_BENCH_HAS_CP
     {"cp", loom::bench::RunCp, "a real loomd under thousands of simulated nodes (heartbeats, submits)"},

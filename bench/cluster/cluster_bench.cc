@@ -1,5 +1,6 @@
 // loom-bench cluster: control-plane latency and throughput against a running Loom cluster.
 //   latency:    a trivial 1-GPU job, one at a time: submit returning -> RUNNING -> COMPLETED
+//   small RPC:  GetJob of a finished job, one call at a time: the cost of one round trip
 //   throughput: N trivial jobs submitted at once; completed jobs per second
 // Run it against `loom up` (bench/cluster.sh does both).
 #include <grpcpp/grpcpp.h>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/cluster/percentile.h"
 #include "cli/client.h"
 #include "common/paths.h"
 #include "common/tls/tls.h"
@@ -24,17 +26,11 @@ using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
 struct Args {
   std::string server;
   int latency_jobs = 20;
   int throughput_jobs = 500;
+  int rpc_calls = 2000;
   bool json = false;
 };
 
@@ -58,17 +54,20 @@ bool Parse(int argc, char** argv, Args* a) {
     } else if (k == "--throughput-jobs") {
       if (!(v = value("--throughput-jobs"))) return false;
       a->throughput_jobs = std::atoi(v);
+    } else if (k == "--rpc-calls") {
+      if (!(v = value("--rpc-calls"))) return false;
+      a->rpc_calls = std::atoi(v);
     } else if (k == "--json") {
       a->json = true;
     } else if (k == "-h" || k == "--help") {
-      std::printf("usage: loom-bench cluster [--server HOST:PORT] [--latency-jobs N] [--throughput-jobs N] [--json]\n");
+      std::printf("usage: loom-bench cluster [--server HOST:PORT] [--latency-jobs N] [--throughput-jobs N] [--rpc-calls N] [--json]\n");
       std::exit(0);
     } else {
       std::fprintf(stderr, "loom-bench cluster: unknown option '%s' (see --help)\n", k.c_str());
       return false;
     }
   }
-  if (a->latency_jobs < 1 || a->throughput_jobs < 1) {
+  if (a->latency_jobs < 1 || a->throughput_jobs < 1 || a->rpc_calls < 1) {
     std::fprintf(stderr, "loom-bench cluster: job counts must be at least 1\n");
     return false;
   }
@@ -136,10 +135,12 @@ int RunCluster(int argc, char** argv) {
 
   // Latency: one job at a time, polled as fast as loomd answers.
   std::vector<double> submit_ms, running_ms, completed_ms, server_start_ms;
+  int64_t last_id = 0;
   for (int i = 0; i < args.latency_jobs; ++i) {
     auto t0 = Clock::now();
     int64_t id;
     if (!bench.Submit(&id)) return 1;
+    last_id = id;
     auto t_submitted = Clock::now();
     submit_ms.push_back(Ms(t_submitted - t0));
     bool saw_running = false;
@@ -158,6 +159,16 @@ int RunCluster(int argc, char** argv) {
     }
     completed_ms.push_back(Ms(Clock::now() - t_submitted));
     server_start_ms.push_back(static_cast<double>(job.start_time_ms() - job.submit_time_ms()));
+  }
+
+  // One small RPC, alone on a quiet cluster: what a poll costs, without the job's start in it.
+  std::vector<double> rpc_ms;
+  rpc_ms.reserve(args.rpc_calls);
+  for (int i = 0; i < args.rpc_calls; ++i) {
+    v1::Job job;
+    auto t = Clock::now();
+    if (!bench.Get(last_id, &job)) return 1;
+    rpc_ms.push_back(Ms(Clock::now() - t));
   }
 
   // Throughput: N jobs at once.
@@ -183,11 +194,12 @@ int RunCluster(int argc, char** argv) {
   if (args.json) {
     std::printf("{\"latency_jobs\": %d, \"submit_ms_median\": %.3f, \"to_running_ms_median\": %.3f, "
                 "\"to_running_ms_p90\": %.3f, \"to_completed_ms_median\": %.3f, \"to_completed_ms_p90\": %.3f, "
-                "\"server_submit_to_start_ms_median\": %.1f, \"throughput_jobs\": %d, \"submit_s\": %.3f, "
+                "\"server_submit_to_start_ms_median\": %.1f, \"getjob_ms_median\": %.3f, "
+                "\"getjob_ms_p90\": %.3f, \"throughput_jobs\": %d, \"submit_s\": %.3f, "
                 "\"total_s\": %.3f, \"jobs_per_s\": %.1f}\n",
                 args.latency_jobs, Percentile(submit_ms, 0.5), Percentile(running_ms, 0.5),
                 Percentile(running_ms, 0.9), Percentile(completed_ms, 0.5), Percentile(completed_ms, 0.9),
-                Percentile(server_start_ms, 0.5), args.throughput_jobs, submit_s, total_s,
+                Percentile(server_start_ms, 0.5), Percentile(rpc_ms, 0.5), Percentile(rpc_ms, 0.9), args.throughput_jobs, submit_s, total_s,
                 args.throughput_jobs / total_s);
     return 0;
   }
@@ -198,6 +210,8 @@ int RunCluster(int argc, char** argv) {
   std::printf("%-34s %10.2f %10.2f\n", "submit returned -> RUNNING seen", Percentile(running_ms, 0.5), Percentile(running_ms, 0.9));
   std::printf("%-34s %10.2f %10.2f\n", "submit returned -> COMPLETED seen", Percentile(completed_ms, 0.5), Percentile(completed_ms, 0.9));
   std::printf("%-34s %10.1f %10.1f\n", "loomd submit -> start (its clock)", Percentile(server_start_ms, 0.5), Percentile(server_start_ms, 0.9));
+  std::printf("# small RPC: GetJob of a finished job, %d calls one at a time\n", args.rpc_calls);
+  std::printf("%-34s %10.3f %10.3f\n", "GetJob RPC", Percentile(rpc_ms, 0.5), Percentile(rpc_ms, 0.9));
   std::printf("# throughput: %d trivial jobs submitted at once\n", args.throughput_jobs);
   std::printf("submitted in %.2f s, all completed after %.2f s: %.1f jobs/s\n", submit_s, total_s,
               args.throughput_jobs / total_s);

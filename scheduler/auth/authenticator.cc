@@ -1,24 +1,13 @@
 #include "scheduler/auth/authenticator.h"
 
-#include "common/tls/tls.h"
 
 namespace loom::auth {
 namespace {
-
-constexpr char kTenant[] = "loom.tenant", kAdmin[] = "loom.admin", kTokenId[] = "loom.token_id",
-               kJob[] = "loom.job", kAttempt[] = "loom.attempt", kKind[] = "loom.caller";
-
-std::string Property(const grpc::AuthContext& ctx, const char* name) {
-  auto values = ctx.FindPropertyValues(name);
-  return values.empty() ? "" : std::string(values[0].data(), values[0].size());
-}
 
 std::string Find(const grpc::AuthMetadataProcessor::InputMetadata& md, std::string_view key) {
   auto it = md.find(grpc::string_ref(key.data(), key.size()));
   return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
 }
-
-grpc::Status Denied(const std::string& why) { return {grpc::StatusCode::UNAUTHENTICATED, why}; }
 
 }  // namespace
 
@@ -42,64 +31,55 @@ std::string Caller::Describe() const {
   return "an unauthenticated caller";
 }
 
-Caller CallerOf(const grpc::ServerContextBase& ctx) {
+StatusOr<Caller> Authenticator::Identify(CallerKind kind, const InputMetadata& md,
+                                         const grpc::AuthContext& connection) const {
   Caller c;
-  auto auth = ctx.auth_context();
-  if (!auth) return c;
-  const std::string kind = Property(*auth, kKind);
-  if (kind == "user") {
-    c.kind = CallerKind::kUser;
-    c.tenant = Property(*auth, kTenant);
-    c.admin = Property(*auth, kAdmin) == "1";
-    c.token_id = std::atoll(Property(*auth, kTokenId).c_str());
-  } else if (kind == "job") {
-    c.kind = CallerKind::kJob;
-    c.job_id = std::atoll(Property(*auth, kJob).c_str());
-    c.attempt = std::atoi(Property(*auth, kAttempt).c_str());
-  } else if (kind == "node") {
-    c.kind = CallerKind::kNode;
-    c.node = tls::PeerIdentity(ctx).substr(5);  // "node:<name>"
-  }
-  return c;
-}
-
-grpc::Status Authenticator::Process(const InputMetadata& md, grpc::AuthContext* context, OutputMetadata* consumed,
-                                    OutputMetadata*) {
-  const std::string method = Find(md, ":path");
-  switch (RequiredCaller(method.empty() ? "?" : method)) {
+  switch (kind) {
     case CallerKind::kNode: {
-      auto names = context->FindPropertyValues("x509_common_name");
+      // Present only when the peer sent a certificate, which the CA then verified.
+      auto names = connection.FindPropertyValues("x509_common_name");
       const std::string peer = names.size() == 1 ? std::string(names[0].data(), names[0].size()) : "";
-      if (peer.rfind("node:", 0) != 0) return Denied("worker calls need a node certificate");
-      context->AddProperty(kKind, "node");
-      return grpc::Status::OK;
+      if (peer.rfind("node:", 0) != 0) return Unauthenticated("worker calls need a node certificate");
+      c.kind = CallerKind::kNode;
+      c.node = peer.substr(5);
+      return c;
     }
     case CallerKind::kJob: {
       const std::string token = Find(md, "loom-job-token");
-      if (token.empty()) return Denied("step reports need the job's credential (LOOM_JOB_TOKEN)");
-      auto attempt = jobs_->Verify(token);
-      if (!attempt.ok()) return Denied(attempt.status().message());
-      context->AddProperty(kKind, "job");
-      context->AddProperty(kJob, std::to_string(attempt->job_id));
-      context->AddProperty(kAttempt, std::to_string(attempt->attempt));
-      consumed->insert({"loom-job-token", token});
-      return grpc::Status::OK;
+      if (token.empty()) return Unauthenticated("step reports need the job's credential (LOOM_JOB_TOKEN)");
+      LOOM_ASSIGN_OR_RETURN(JobAttemptId attempt, jobs_->Verify(token));
+      c.kind = CallerKind::kJob;
+      c.job_id = attempt.job_id;
+      c.attempt = attempt.attempt;
+      return c;
     }
     case CallerKind::kUser:
     case CallerKind::kNone: break;
   }
   const std::string header = Find(md, "authorization");
   constexpr std::string_view kBearer = "Bearer ";
-  if (header.empty()) return Denied("no token: set LOOM_TOKEN or $LOOM_HOME/token (loom token create)");
-  if (header.rfind(kBearer, 0) != 0) return Denied("the authorization header is not a bearer token");
-  auto info = tokens_->Verify(header.substr(kBearer.size()), clock_->NowMs());
-  if (!info.ok()) return Denied(info.status().message());
-  context->AddProperty(kKind, "user");
-  context->AddProperty(kTenant, info->tenant);
-  context->AddProperty(kAdmin, info->admin ? "1" : "0");
-  context->AddProperty(kTokenId, std::to_string(info->id));
-  consumed->insert({"authorization", header});
+  if (header.empty()) return Unauthenticated("no token: set LOOM_TOKEN or $LOOM_HOME/token (loom token create)");
+  if (header.rfind(kBearer, 0) != 0) return Unauthenticated("the authorization header is not a bearer token");
+  LOOM_ASSIGN_OR_RETURN(TokenInfo info, tokens_->Verify(header.substr(kBearer.size()), clock_->NowMs()));
+  c.kind = CallerKind::kUser;
+  c.tenant = info.tenant;
+  c.admin = info.admin;
+  c.token_id = info.id;
+  return c;
+}
+
+grpc::Status Authenticator::Process(const InputMetadata& md, grpc::AuthContext* context, OutputMetadata*,
+                                    OutputMetadata*) {
+  const std::string method = Find(md, ":path");
+  auto caller = Identify(RequiredCaller(method.empty() ? "?" : method), md, *context);
+  if (!caller.ok()) return {grpc::StatusCode::UNAUTHENTICATED, caller.status().message()};
   return grpc::Status::OK;
+}
+
+StatusOr<Caller> Authenticator::CallerOf(const grpc::ServerContextBase& ctx, CallerKind kind) const {
+  auto connection = ctx.auth_context();
+  if (!connection) return Unauthenticated("no authentication context (not a TLS call)");
+  return Identify(kind, ctx.client_metadata(), *connection);
 }
 
 }  // namespace loom::auth

@@ -75,7 +75,7 @@ class CallbackServiceTest : public ::testing::Test {
     auto cp = ControlPlane::Create(std::move(*store), &workers_, &clock_, ControlPlaneOptions());
     ASSERT_TRUE(cp.ok()) << cp.status().ToString();
     cp_ = std::move(*cp);
-    impl_ = std::make_unique<SchedulerService>(cp_.get(), nullptr, &clock_, /*secure=*/false);
+    impl_ = std::make_unique<SchedulerService>(cp_.get(), nullptr, &clock_, /*authenticator=*/nullptr);
     service_ = std::make_unique<SchedulerCallbackService>(impl_.get(), &pool_);
     grpc::ServerBuilder builder;
     int port = 0;

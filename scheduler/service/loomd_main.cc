@@ -199,17 +199,17 @@ int main(int argc, char** argv) {
     if (!loom::WriteFileAtomically(loom::HttpUrlFile(home), http->url() + "\n").ok()) return Fail("cannot write " + loom::HttpUrlFile(home));
   }
 
-  loom::SchedulerService service(cp->get(), tokens.get(), &clock, /*secure=*/!insecure, admission);
+  // The authenticator checks every call before its handler and tells the handlers who called.
+  std::shared_ptr<loom::auth::Authenticator> authenticator;
+  if (!insecure) authenticator = std::make_shared<loom::auth::Authenticator>(tokens.get(), &*job_credentials, &clock);
+  loom::SchedulerService service(cp->get(), tokens.get(), &clock, authenticator.get(), admission);
   // Declared before the server, so it outlives the server's Shutdown, which waits for its calls.
   loom::CallPool rpc_pool(rpc_threads);
   loom::SchedulerCallbackService callback_service(&service, &rpc_pool);
   int port = 0;
   grpc::ServerBuilder builder;
   auto credentials = security->ServerCredentials();
-  if (!insecure) {
-    credentials->SetAuthMetadataProcessor(
-        std::make_shared<loom::auth::Authenticator>(tokens.get(), &*job_credentials, &clock));
-  }
+  if (authenticator) credentials->SetAuthMetadataProcessor(authenticator);
   builder.AddListeningPort(listen, credentials, &port);
   builder.RegisterService(&callback_service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;

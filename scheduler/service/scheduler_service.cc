@@ -61,9 +61,7 @@ StatusOr<auth::Caller> SchedulerService::User(const grpc::ServerContextBase& ctx
     local.tenant = "(insecure)";
     return local;
   }
-  auth::Caller c = auth::CallerOf(ctx);
-  if (c.kind != auth::CallerKind::kUser) return Unauthenticated("this call needs a user's token");
-  return c;
+  return authenticator_->CallerOf(ctx, auth::CallerKind::kUser);
 }
 
 StatusOr<auth::Caller> SchedulerService::Admin(const grpc::ServerContextBase& ctx) const {
@@ -257,10 +255,10 @@ grpc::Status SchedulerService::GetStats(grpc::ServerContextBase* ctx, const v1::
 grpc::Status SchedulerService::ReportSteps(grpc::ServerContextBase* ctx, const v1::ReportStepsRequest* req,
                                            v1::ReportStepsReply*) {
   if (secure_) {
-    const auth::Caller caller = auth::CallerOf(*ctx);
-    if (caller.kind != auth::CallerKind::kJob) return ToGrpc(Unauthenticated("step reports need the job's credential"));
-    if (caller.job_id != req->job_id()) {
-      return ToGrpc(PermissionDenied("the credential of job " + std::to_string(caller.job_id) +
+    auto caller = authenticator_->CallerOf(*ctx, auth::CallerKind::kJob);
+    if (!caller.ok()) return ToGrpc(caller.status());
+    if (caller->job_id != req->job_id()) {
+      return ToGrpc(PermissionDenied("the credential of job " + std::to_string(caller->job_id) +
                                      " may not report for job " + std::to_string(req->job_id())));
     }
   }

@@ -10,7 +10,7 @@
 //
 // The methods are the RPCs' bodies, without a threading model: loomd serves them through
 // SchedulerCallbackService (callback_service.h), which decides on which thread each runs. They
-// take any server context (sync or callback): only its auth context is read.
+// take any server context (sync or callback): only its auth context and metadata are read.
 #pragma once
 
 #include <optional>
@@ -26,12 +26,18 @@ namespace loom {
 
 class SchedulerService final {
  public:
-  // `secure`: TLS with the authenticator installed. A plaintext (--insecure, loopback) loomd has
-  // no identities and treats every caller as an admin. `tokens` may be null when not secure.
+  // `authenticator`: the one installed on loomd's TLS credentials, which says who each call's
+  // caller is; null for a plaintext (--insecure, loopback) loomd, which has no identities and
+  // treats every caller as an admin. `tokens` may be null when not secure.
   // `admission`: the policy config's caps on each tenant's QoS, priority and pending jobs.
-  SchedulerService(ControlPlane* cp, auth::TokenStore* tokens, Clock* clock, bool secure,
-                   sched::AdmissionLimits admission = {})
-      : cp_(cp), tokens_(tokens), clock_(clock), secure_(secure), admission_(std::move(admission)) {}
+  SchedulerService(ControlPlane* cp, auth::TokenStore* tokens, Clock* clock,
+                   const auth::Authenticator* authenticator, sched::AdmissionLimits admission = {})
+      : cp_(cp),
+        tokens_(tokens),
+        clock_(clock),
+        authenticator_(authenticator),
+        secure_(authenticator != nullptr),
+        admission_(std::move(admission)) {}
 
   grpc::Status Submit(grpc::ServerContextBase*, const v1::SubmitRequest*, v1::SubmitReply*);
   grpc::Status GetJob(grpc::ServerContextBase*, const v1::GetJobRequest*, v1::Job*);
@@ -79,6 +85,7 @@ class SchedulerService final {
   ControlPlane* const cp_;
   auth::TokenStore* const tokens_;
   Clock* const clock_;
+  const auth::Authenticator* const authenticator_;
   const bool secure_;
   const sched::AdmissionLimits admission_;
 };
