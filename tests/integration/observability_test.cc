@@ -236,7 +236,13 @@ TEST(Observability, DashboardPagesRenderInChromium) {
   LoomUp up;
   std::string url = up.WaitUp();
   ASSERT_FALSE(url.empty()) << up.log();
-  ASSERT_EQ(up.Loom("submit --gpus 2 --gpus-per-node 1 --name dash-running -- sleep 60").exit_code, 0);
+  // Long enough to outlast the renders on a loaded machine (it held the GPUs for only 60 s once,
+  // and the queue page then had no dash-running); cancelled at the end.
+  CommandResult running = up.Loom("submit --gpus 2 --gpus-per-node 1 --name dash-running -- sleep 600");
+  ASSERT_EQ(running.exit_code, 0) << running.out;
+  std::smatch r;
+  ASSERT_TRUE(std::regex_search(running.out, r, std::regex("Submitted job (\\d+)")));
+  const std::string running_id = r[1];
   // A training job whose rank 0 reports steps, for the job page's charts.
   CommandResult train = up.Loom("submit --mpi --gpus 1 --name dash-train --time 5m -- " + std::string(LOOM_TRAIN) +
                                 " --layers 2 --hidden 128 --heads 4 --seq 64 --vocab 1024 --micro-batch 2 --steps 100000");
@@ -285,6 +291,7 @@ TEST(Observability, DashboardPagesRenderInChromium) {
     EXPECT_GT(std::filesystem::file_size(shots + "/" + page + ".png"), 1000u) << page;
   }
   up.Loom("cancel " + train_id);
+  up.Loom("cancel " + running_id);
 }
 
 }  // namespace
