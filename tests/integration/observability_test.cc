@@ -236,9 +236,10 @@ TEST(Observability, DashboardPagesRenderInChromium) {
   LoomUp up;
   std::string url = up.WaitUp();
   ASSERT_FALSE(url.empty()) << up.log();
-  // Long enough to outlast the renders on a loaded machine (it held the GPUs for only 60 s once,
-  // and the queue page then had no dash-running); cancelled at the end.
-  CommandResult running = up.Loom("submit --gpus 2 --gpus-per-node 1 --name dash-running -- sleep 600");
+  // One whole node, so the training job starts at once on the other (a gang across both nodes
+  // would hold both whole, and the test waited out its 60 s before any step came: too long on a
+  // loaded machine); it outlasts the renders and is cancelled at the end.
+  CommandResult running = up.Loom("submit --gpus 2 --name dash-running -- sleep 600");
   ASSERT_EQ(running.exit_code, 0) << running.out;
   std::smatch r;
   ASSERT_TRUE(std::regex_search(running.out, r, std::regex("Submitted job (\\d+)")));
