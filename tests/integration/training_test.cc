@@ -25,7 +25,11 @@ TEST(TrainingJobTest, TwoNodeLoomTrainReportsItsStepsToLoomd) {
   ASSERT_TRUE(job.ok()) << job.status().message();
   ASSERT_EQ(job->state(), v1::COMPLETED) << cluster.Loom({"logs", std::to_string(*id)}).out;
 
-  ASSERT_EQ(job->runs_size(), 1);
+  std::string attempts;
+  for (const v1::JobRun& r : job->runs()) {
+    attempts += " [attempt " + std::to_string(r.attempt()) + ": " + v1::EndCause_Name(r.cause()) + " " + r.detail() + "]";
+  }
+  ASSERT_EQ(job->runs_size(), 1) << attempts;
   const v1::JobRun& run = job->runs(0);
   EXPECT_EQ(run.steps(), steps + warmup);
   // The model FLOPs loomd holds are the formula's, for both ranks, for every step.
