@@ -54,7 +54,9 @@ std::map<std::string, std::string> Merge(std::map<std::string, std::string> base
   return base;
 }
 
-std::string MpiSessionBase(const std::string& attempt_dir) { return attempt_dir; }
+void SetMpiSessionBase(EnvMap& env, const std::string& attempt_dir) {
+  env["OMPI_MCA_orte_tmpdir_base"] = attempt_dir;
+}
 
 }  // namespace internal
 
@@ -156,7 +158,7 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
     r.argv.insert(r.argv.end(), spec.spec().command().begin(), spec.spec().command().end());
     EnvMap env = NodeEnv(job.launch);
     env["LOOM_NODE_ADDRS"] = addresses;
-    env["OMPI_MCA_orte_tmpdir_base"] = internal::MpiSessionBase(job.attempt_dir);
+    internal::SetMpiSessionBase(env, job.attempt_dir);
     r.env = Merge(base, env);
     r.stdout_path = LogPath(job.dir, 0, false);
     r.stderr_path = LogPath(job.dir, 0, true);

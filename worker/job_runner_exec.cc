@@ -66,7 +66,7 @@ StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string
     return Internal(std::string("pipe: ") + std::strerror(errno));
   }
   EnvMap env = NodeEnv(job.launch);
-  env["OMPI_MCA_orte_tmpdir_base"] = internal::MpiSessionBase(job.attempt_dir);
+  internal::SetMpiSessionBase(env, job.attempt_dir);
   auto pid = SpawnInJob(job, {"/bin/sh", "-c", command}, Merge(BaseEnvironment(CurrentEnvironment()), env),
                         "", "", out[1], err[1]);
   close(out[1]);
