@@ -150,21 +150,30 @@ StatusOr<v1::Stats> ControlPlane::GetStats(const v1::GetStatsRequest& request) {
   return stats;
 }
 
-acct::UsageLevels ControlPlane::UsageLevelsNow() const {
-  acct::UsageLevels levels;
-  for (const auto& [name, entry] : nodes_) {
-    if (entry.node.state() == v1::DOWN) continue;
-    levels.gpus_up += entry.node.gpus_size();
-    for (const v1::Gpu& gpu : entry.node.gpus()) {
-      levels.gpus_busy += gpu.utilization();
-      levels.peak_flops_up += lifecycle::PeakFlops(gpu);
+acct::UsageLevels ControlPlane::UsageLevelsNow() {
+  const sched::Cluster& cluster = core_->cluster();
+  acct::UsageLevels levels = metrics_.levels();  // heartbeats keep gpus_busy current
+  if (node_levels_stale_) {
+    levels = {};
+    counted_.assign(static_cast<size_t>(cluster.size()), false);
+    for (const auto& [name, entry] : nodes_) {
+      if (entry.node.state() == v1::DOWN) continue;
+      levels.gpus_up += entry.node.gpus_size();
+      for (const v1::Gpu& gpu : entry.node.gpus()) {
+        levels.gpus_busy += gpu.utilization();
+        levels.peak_flops_up += lifecycle::PeakFlops(gpu);
+      }
+      if (auto index = cluster.Find(name)) counted_[static_cast<size_t>(*index)] = true;
     }
-    if (auto index = core_->cluster().Find(name)) {
-      const sched::Node& node = core_->cluster().node(*index);
-      levels.gpus_allocated += node.gpu_count - node.free_count();
-    }
+    node_levels_stale_ = false;
   }
-  levels.gpus_fragmented = acct::FragmentedGpus(core_->cluster(), smallest_pending_);
+  levels.gpus_allocated = 0;
+  for (sched::NodeIndex i = 0; i < cluster.size() && static_cast<size_t>(i) < counted_.size(); ++i) {
+    if (!counted_[static_cast<size_t>(i)]) continue;
+    const sched::Node& node = cluster.node(i);
+    levels.gpus_allocated += node.gpu_count - node.free_count();
+  }
+  levels.gpus_fragmented = acct::FragmentedGpus(cluster, smallest_pending_);
   return levels;
 }
 
