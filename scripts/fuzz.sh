@@ -26,10 +26,16 @@ scratch=$(mktemp -d /tmp/loom-fuzz-XXXXXX)
 for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t"
   echo "fuzz: $t for ${seconds}s"
+  # The whole log stays in the scratch directory; the fuzzer's own exit status and any artifact it
+  # wrote (crash-, leak-, timeout-, oom-) both count as a failure.
+  rc=0
   (cd "$scratch/$t" && "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
-     "$scratch/$t" "$root/fuzz/corpus/$t" 2>&1 | grep -E "^(#[0-9]+ *DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY)" || true)
-  if ls "$scratch/$t"/crash-* "$scratch/$t"/leak-* "$scratch/$t"/timeout-* >/dev/null 2>&1; then
-    echo "fuzz: $t found a failing input in $scratch/$t" >&2
+     "$scratch/$t" "$root/fuzz/corpus/$t" > "$scratch/$t.log" 2>&1) || rc=$?
+  grep -E "^(#[0-9]+ *DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY)" "$scratch/$t.log" || true
+  artifacts=$(find "$scratch/$t" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \))
+  if [ "$rc" -ne 0 ] || [ -n "$artifacts" ]; then
+    echo "fuzz: $t failed (exit $rc); log $scratch/$t.log; inputs: ${artifacts:-none written}" >&2
+    grep -E "runtime error|ERROR|Test unit written|SUMMARY" "$scratch/$t.log" | head -20 >&2 || true
     exit 1
   fi
 done

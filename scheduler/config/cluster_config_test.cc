@@ -67,6 +67,8 @@ TEST(ClusterConfigTest, ErrorsNameTheFileAndTheField) {
   EXPECT_EQ(ErrorOf("name: x\nfabric: {link: ib, gbps_per_gpu: fast}\n"),
             "bad.yaml: fabric.gbps_per_gpu: 'fast' is not a valid value");
   EXPECT_EQ(ErrorOf("name: x\n" + fabric + "nodez: []\n"), "bad.yaml: unknown field 'nodez'");
+  // A key that is not a plain name (YAML's "? " complex key) is an error, not a crash.
+  EXPECT_EQ(ErrorOf("? [a, b]\n: 1\nname: x\n" + fabric), "bad.yaml: a key must be a plain name, not '[a, b]'");
   EXPECT_EQ(ErrorOf("name: x\n" + fabric), "bad.yaml: nodes: none (give nodes or leaf_groups)");
   EXPECT_EQ(ErrorOf("name: x\n" + fabric +
                     "nodes: [{name: a, gpus: 4, model: A100-SXM-80GB, leaf: l, spine: s},\n"

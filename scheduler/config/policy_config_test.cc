@@ -78,6 +78,7 @@ TEST(PolicyConfigTest, EachKindOfErrorIsOneLineNamingTheKey) {
            Case{"tenants:\n  a: {gpu_quota: 1.5}\n", "bad.yaml: tenants.a.gpu_quota: '1.5' is not a valid value"},
            Case{"tenants: [a, b]\n", "bad.yaml: tenants: expected a mapping"},
            Case{"tenants:\n  a: 3\n", "bad.yaml: tenants.a: expected a mapping"},
+           Case{"tenants:\n  ? {x: 1}\n  : {weight: 1}\n", "bad.yaml: tenants: a key must be a plain name, not '{x: 1}'"},
            Case{"fair_share: {half_life: soon}\n", "bad.yaml: fair_share.half_life: invalid time 'soon'"},
            Case{"fair_share: {half_life: 0s}\n", "bad.yaml: fair_share.half_life: must be positive"},
            Case{"fair_share: {default_weight: -1}\n", "bad.yaml: fair_share.default_weight: must not be negative"},

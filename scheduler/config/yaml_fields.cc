@@ -7,9 +7,18 @@
 
 namespace loom::sched::config {
 
+namespace {
+// A mapping's key as text. YAML allows any node as a key ("? [a, b]: 1"); yaml-cpp throws when
+// such a key is read as a string, and the fuzzer found that crash (fuzz/corpus/cluster_config).
+StatusOr<std::string> KeyOf(const YAML::Node& key, const std::string& here) {
+  if (!key.IsScalar()) return InvalidArgument(here + "a key must be a plain name, not '" + YAML::Dump(key) + "'");
+  return key.Scalar();
+}
+}  // namespace
+
 Status Fields::Finish() const {
   for (const auto& entry : node_) {
-    const std::string key = entry.first.as<std::string>();
+    LOOM_ASSIGN_OR_RETURN(const std::string key, KeyOf(entry.first, Here()));
     if (!seen_.count(key)) return InvalidArgument(Here() + "unknown field '" + key + "'");
   }
   return Status::Ok();
@@ -43,7 +52,7 @@ Status ForEachEntry(Fields& parent, const std::string& key,
   if (!parent.Has(key)) return Status::Ok();
   LOOM_RETURN_IF_ERROR(map.Check());
   for (const auto& entry : parent.Get(key)) {
-    const std::string name = entry.first.as<std::string>();
+    LOOM_ASSIGN_OR_RETURN(const std::string name, KeyOf(entry.first, parent.Where(key) + ": "));
     Fields item = map.Child(name);
     LOOM_RETURN_IF_ERROR(item.Check());
     LOOM_RETURN_IF_ERROR(each(name, item));
