@@ -65,7 +65,7 @@ StatusOr<FailureModel> ParseFailureModel(const std::string& yaml, const std::str
       return InvalidArgument(top.Where("causes") + ": expected a mapping of cause names to shares");
     }
     for (const auto& kv : causes) {
-      const std::string name = kv.first.as<std::string>();
+      LOOM_ASSIGN_OR_RETURN(const std::string name, sched::config::KeyOf(kv.first, top.Where("causes") + ": "));
       double share = 0;
       if (!kv.second.IsScalar() || !YAML::convert<double>::decode(kv.second, share) ||
           !std::isfinite(share) || share < 0) {

@@ -111,6 +111,8 @@ TEST(FailureModel, ParsesAndRefusesFiles) {
   EXPECT_NE(shares.status().message().find("f.yaml: causes: shares sum to"), std::string::npos);
   auto typo = ParseFailureModel("restrat: 5m\n", "f.yaml");
   EXPECT_NE(typo.status().message().find("restrat"), std::string::npos);
+  EXPECT_EQ(ParseFailureModel("causes:\n  ? [gpu]\n  : 1\n", "f.yaml").status().message(),
+            "f.yaml: causes: a key must be a plain name, not '[gpu]'");
   auto interval = ParseFailureModel("checkpoint: {interval: often}\n", "f.yaml");
   EXPECT_NE(interval.status().message().find("f.yaml: checkpoint.interval"), std::string::npos);
 }

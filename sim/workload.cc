@@ -179,7 +179,7 @@ StatusOr<SyntheticSpec> ParseSyntheticSpec(const std::string& yaml, const std::s
     if (!node.IsMap() || node.size() == 0) return InvalidArgument(top.Where(key) + ": expected a mapping to weights");
     out->clear();
     for (const auto& kv : node) {
-      const std::string name = kv.first.as<std::string>();
+      LOOM_ASSIGN_OR_RETURN(const std::string name, sched::config::KeyOf(kv.first, top.Where(key) + ": "));
       double w = 0;
       if (!kv.second.IsScalar() || !YAML::convert<double>::decode(kv.second, w) || !std::isfinite(w) || w < 0) {
         return InvalidArgument(top.Where(std::string(key) + "." + name) + ": must be a non-negative weight");

@@ -98,6 +98,8 @@ TEST(Synthetic, TenantsAndLargeJobs) {
 
 TEST(Synthetic, BadSpecsAreOneLineNamingTheKey) {
   EXPECT_EQ(ParseSyntheticSpec("jobs: -3\n", "w.yaml").status().message(), "w.yaml: jobs: must be positive");
+  EXPECT_EQ(ParseSyntheticSpec("sizes:\n  ? {8: 1}\n  : 1\n", "w.yaml").status().message(),
+            "w.yaml: sizes: a key must be a plain name, not '{8: 1}'");
   EXPECT_EQ(ParseSyntheticSpec("sizes: {x: 1}\n", "w.yaml").status().message(),
             "w.yaml: sizes.x: not a positive GPU count");
   EXPECT_EQ(ParseSyntheticSpec("duration: {min: 2h, max: 1h}\n", "w.yaml").status().message(),

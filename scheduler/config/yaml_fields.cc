@@ -7,14 +7,10 @@
 
 namespace loom::sched::config {
 
-namespace {
-// A mapping's key as text. YAML allows any node as a key ("? [a, b]: 1"); yaml-cpp throws when
-// such a key is read as a string, and the fuzzer found that crash (fuzz/corpus/cluster_config).
 StatusOr<std::string> KeyOf(const YAML::Node& key, const std::string& here) {
   if (!key.IsScalar()) return InvalidArgument(here + "a key must be a plain name, not '" + YAML::Dump(key) + "'");
   return key.Scalar();
 }
-}  // namespace
 
 Status Fields::Finish() const {
   for (const auto& entry : node_) {

@@ -73,6 +73,11 @@ class Fields {
   std::set<std::string> seen_;
 };
 
+// A mapping's key as text, or "HERE" + "a key must be a plain name, …". YAML allows any node as a
+// key ("? [a, b]: 1"); yaml-cpp throws when such a key is read as a string (a crash the fuzzer
+// found, fuzz/corpus/cluster_config). `here` starts the message ("f.yaml: tenants: ").
+StatusOr<std::string> KeyOf(const YAML::Node& key, const std::string& here);
+
 // Parses `yaml`; a syntax error is "SOURCE: line N: what".
 StatusOr<YAML::Node> LoadYaml(const std::string& yaml, const std::string& source);
 
