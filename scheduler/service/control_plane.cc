@@ -102,7 +102,6 @@ Status ControlPlane::Recover() {
     const std::string name = n.name();
     nodes_[name] = NodeEntry{.node = std::move(n), .last_seen_ms = now};
   }
-  node_levels_stale_ = true;
   LOOM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
   std::vector<int64_t> unrecoverable;
   for (v1::Job& job : jobs) {
@@ -222,7 +221,7 @@ StatusOr<std::vector<WorkerCall>> ControlPlane::LogAndApply(Edit edit, const sto
     jobs_[id] = std::move(job);
   }
   for (auto& [name, node] : edit.nodes) nodes_[name].node = std::move(node);
-  if (!edit.nodes.empty()) node_levels_stale_ = true;
+  if (!edit.nodes.empty()) node_levels_stale_ = true;  // registrations write their row too
   for (const std::string& line : edit.log) std::fprintf(stderr, "%s\n", line.c_str());
   if (changed) MarkDirty();
   // Stamped now, under commit_mu_, which Register also holds while it records a new registration:

@@ -235,7 +235,8 @@ class ControlPlane {
   MetricsLedger metrics_ LOOM_GUARDED_BY(mu_);
   std::set<int64_t> metrics_jobs_ LOOM_GUARDED_BY(mu_);  // step totals not yet stored
   std::optional<sched::JobRequest> smallest_pending_ LOOM_GUARDED_BY(mu_);  // as of the last pass
-  bool node_levels_stale_ LOOM_GUARDED_BY(mu_) = true;  // a node changed since UsageLevelsNow
+  // A committed node row since UsageLevelsNow (true at first: recovery loads nodes_ directly).
+  bool node_levels_stale_ LOOM_GUARDED_BY(mu_) = true;
   std::vector<bool> counted_ LOOM_GUARDED_BY(mu_);      // by core NodeIndex: the node is not DOWN
   int64_t last_rollup_ms_ LOOM_GUARDED_BY(mu_) = 0;
   std::vector<sched::TenantUsage> written_usage_ LOOM_GUARDED_BY(mu_);  // as last committed

@@ -45,7 +45,6 @@ StatusOr<v1::RegisterReply> ControlPlane::Register(const v1::RegisterRequest& re
                             core_->cluster().UpsertNode(in.name(), in.gpus_size(),
                                                         {in.labels().begin(), in.labels().end()}));
       if (!known) core_->cluster().SetUp(index, false);  // placeable once committed
-      node_levels_stale_ = true;  // a new node, or new GPUs
       const std::vector<v1::JobAttempt> running(request.running().begin(), request.running().end());
       edit = lifecycle_.OnRegister(StateView(*this), in, running, now);
     }
