@@ -122,12 +122,14 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
     return Internal("cannot give " + job.dir + " to " + job.user + ": " + std::strerror(errno));
   }
   job.attach_only = spec.spec().mpi() && launch.node_index() != 0;
-  if (!job.attach_only) {
-    Status s = StartSupervisor(job);
-    if (!s.ok()) {
-      std::filesystem::remove_all(job.attempt_dir, ec);
-      return s;
-    }
+  std::string launch_bytes;
+  job.launch.SerializeToString(&launch_bytes);
+  // First: a restarted worker rebuilds the attempt from it (a non-head MPI node's daemons too).
+  Status s = WriteFileAtomically(job.attempt_dir + "/launch.pb", launch_bytes, /*sync=*/false);
+  if (s.ok() && !job.attach_only) s = StartSupervisor(job);
+  if (!s.ok()) {
+    std::filesystem::remove_all(job.attempt_dir, ec);
+    return s;
   }
   jobs_.emplace(key, std::move(job));
   return Status::Ok();
@@ -204,25 +206,26 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
 
 Status JobRunner::StartSupervisor(Job& job) {
   LOOM_ASSIGN_OR_RETURN(SupervisorSpec spec, BuildSpec(job));
-  std::string launch_bytes;
-  job.launch.SerializeToString(&launch_bytes);
-  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/launch.pb", launch_bytes, /*sync=*/false));
-  LOOM_RETURN_IF_ERROR(WriteFileAtomically(job.attempt_dir + "/spec.json", EncodeSpec(spec), /*sync=*/false));
+  LOOM_ASSIGN_OR_RETURN(job.supervisor, SpawnSupervisor(job.key, job.attempt_dir, spec));
+  return Status::Ok();
+}
+
+StatusOr<Supervised> JobRunner::SpawnSupervisor(const AttemptKey& key, const std::string& dir,
+                                                const SupervisorSpec& spec) {
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(dir + "/spec.json", EncodeSpec(spec), /*sync=*/false));
   SpawnSpec s;
-  s.argv = {options_.supervisor, job.attempt_dir};
+  s.argv = {options_.supervisor, dir};
   s.env = CurrentEnvironment();
-  s.workdir = job.attempt_dir;
-  s.stdout_path = job.attempt_dir + "/supervisor.log";
+  s.workdir = dir;
+  s.stdout_path = dir + "/supervisor.log";
   s.stderr_path = s.stdout_path;
   s.own_session = true;  // outlives this worker
   LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(s));
-  job.supervisor = pid;
-  job.supervisor_start = ProcessStartTime(pid);
-  pid_to_job_[pid] = job.key;
+  pid_to_job_[pid] = key;
   ++live_children_;
   ++spawned_;
   cv_.notify_all();
-  return Status::Ok();
+  return Supervised{pid, ProcessStartTime(pid)};
 }
 
 Status JobRunner::ResolveAccount(Job& job) const {
@@ -264,22 +267,14 @@ int64_t JobRunner::GraceMs(const Job& job) const {
 
 void JobRunner::BeginKill(Job& job, const std::string& reason, int64_t now_ms, int64_t grace_ms) {
   if (job.kill_reason.empty()) job.kill_reason = reason.empty() ? "Killed" : reason;
-  if (job.sigkill_at_ms != 0) return;
+  if (job.failsafe_at_ms != 0) return;
   const int64_t grace = grace_ms > 0 ? grace_ms : GraceMs(job);
-  if (job.supervisor != 0) {
-    // The supervisor signals the ranks and escalates; the file says why and how long to wait.
-    Status s = WriteFileAtomically(job.attempt_dir + "/kill", EncodeKill({grace, job.kill_reason}), /*sync=*/false);
-    if (!s.ok()) std::fprintf(stderr, "loom-worker: %s\n", s.message().c_str());
-    // Signalled only once it announced itself (after blocking the signal); before that, it reads
-    // the kill file itself before starting any rank. One of the two always sees the request.
-    if (access((job.attempt_dir + "/supervisor").c_str(), F_OK) == 0 &&
-        ProcessStartTime(job.supervisor) == job.supervisor_start) {
-      kill(job.supervisor, SIGUSR1);
-    }
-    job.failsafe_at_ms = now_ms + grace + kFailsafeMs;
+  // Each supervisor signals its ranks and escalates; the file says why and how long to wait.
+  if (job.supervisor.pid != 0) RequestKill(job.attempt_dir, job.supervisor, grace, job.kill_reason);
+  for (const ExecRun& e : job.execs) {
+    if (!e.done) RequestKill(e.dir, e.supervisor, grace, job.kill_reason);
   }
-  SignalExecs(job, SIGTERM);
-  job.sigkill_at_ms = now_ms + grace;
+  job.failsafe_at_ms = now_ms + grace + kFailsafeMs;
 }
 
 void JobRunner::Kill(int64_t job_id, int attempt, const std::string& reason, int64_t grace_ms) {
@@ -397,10 +392,8 @@ void JobRunner::ReapLoop() {
 
 void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<Finished>& finished) {
   --live_children_;
-  const int code = ExitCode(status);
-  const bool is_exec = exec_pids_.count(pid) != 0;
-  // Recorded even when the job already ended: Exec's caller is waiting for this pid.
-  if (is_exec) exec_status_[pid] = code;
+  // Recorded for RunCommand, which waits for this pid.
+  if (command_pids_.count(pid) != 0) command_status_[pid] = ExitCode(status);
   cv_.notify_all();
   auto owner = pid_to_job_.find(pid);
   if (owner == pid_to_job_.end()) return;
@@ -409,13 +402,11 @@ void JobRunner::OnProcessExit(pid_t pid, int status, std::vector<Finished>& fini
   auto it = jobs_.find(key);
   if (it == jobs_.end()) return;
   Job& job = it->second;
-  if (!is_exec && pid == job.supervisor) {
+  if (pid == job.supervisor.pid) {
     PollSupervisor(job, finished);  // reaped, so gone: its result now
     return;
   }
-  for (Proc& p : job.procs) {
-    if (p.pid == pid) p.alive = false;
-  }
+  PollExecs(job);  // an exec's supervisor
   MaybeFinish(key, finished);
 }
 
@@ -426,8 +417,8 @@ bool JobRunner::MaybeFinish(const AttemptKey& key, std::vector<Finished>& finish
   if (it == jobs_.end()) return false;
   Job& job = it->second;
   if (!job.attach_only || job.kill_reason.empty()) return false;  // waits for mpirun's daemons or a kill
-  for (const Proc& p : job.procs) {
-    if (p.alive) return false;
+  for (const ExecRun& e : job.execs) {
+    if (!e.done) return false;
   }
   JobExit exit{key.job_id, key.attempt, 0, 0, job.kill_reason};
   if (exit.reason == "Killed") exit.exit_code = 143;
@@ -436,12 +427,10 @@ bool JobRunner::MaybeFinish(const AttemptKey& key, std::vector<Finished>& finish
 }
 
 void JobRunner::Finish(Job& job, JobExit exit, std::vector<Finished>& finished) {
-  // Exec'd daemons still alive after the attempt's end (an orted outliving mpirun) go with it.
-  for (Proc& p : job.procs) {
-    if (p.exec && p.alive) {
-      SignalExecs(job, SIGKILL);
-      break;
-    }
+  // Exec'd daemons still there after the attempt's end (an orted outliving mpirun) go with it:
+  // their ranks die with their supervisor (PR_SET_PDEATHSIG).
+  for (const ExecRun& e : job.execs) {
+    if (!e.done && !e.supervisor.Gone()) kill(e.supervisor.pid, SIGKILL);
   }
   finished.push_back({std::move(exit), job.attempt_dir});
   jobs_.erase(job.key);  // `job` is gone from here on
@@ -461,14 +450,17 @@ void JobRunner::MonitorLoop() {
       if (it == jobs_.end()) continue;
       Job& job = it->second;
       if (PollSupervisor(job, finished)) continue;
-      if (job.sigkill_at_ms > 0 && now >= job.sigkill_at_ms) {
-        SignalExecs(job, SIGKILL);
-        job.sigkill_at_ms = now + options_.kill_grace_ms;  // again later if something survived
+      // Adopted execs' supervisors are not this worker's children: no SIGCHLD tells of their end.
+      if (PollExecs(job)) {
+        cv_.notify_all();
+        if (MaybeFinish(key, finished)) continue;
       }
-      if (job.failsafe_at_ms > 0 && now >= job.failsafe_at_ms &&
-          ProcessStartTime(job.supervisor) == job.supervisor_start) {
-        // A supervisor that did not end its ranks in time (stopped, stuck): its ranks die with it.
-        kill(job.supervisor, SIGKILL);
+      if (job.failsafe_at_ms > 0 && now >= job.failsafe_at_ms) {
+        // Supervisors that did not end their ranks in time (stopped, stuck): the ranks die with them.
+        if (job.supervisor.pid != 0 && !job.supervisor.Gone()) kill(job.supervisor.pid, SIGKILL);
+        for (const ExecRun& e : job.execs) {
+          if (!e.done && !e.supervisor.Gone()) kill(e.supervisor.pid, SIGKILL);
+        }
         job.failsafe_at_ms = now + kFailsafeMs;
       }
     }

@@ -4,7 +4,8 @@
 // time limit and --signal, kills on request and records the result in the attempt's folder
 // (worker/supervisor_files.h). The runner starts supervisors, hands them kill requests, notices
 // their results, and after a worker restart re-adopts the attempts an earlier worker left
-// (Adopt). The daemons mpirun asks for on every node (Exec) stay the worker's own children.
+// (Adopt). The daemons mpirun asks for on every node (Exec) run under supervisors of their own
+// in the same way, so an MPI job survives the restart of any of its nodes' workers.
 // Attempts are keyed by (job, attempt): a kill names the attempt it means, and a job never has
 // two attempts here at once.
 //
@@ -14,10 +15,12 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -98,17 +101,24 @@ class JobRunner {
   std::vector<AttemptKey> Running(uint64_t* launch_mark) const;
   StatusOr<v1::ReadLogReply> ReadLog(const v1::ReadLogRequest& request) const;
 
-  // Runs `command` through /bin/sh under a running job (mpirun's orted on this node); its output
-  // comes through the returned pipes. The process is killed with the job.
-  struct Exec {
-    pid_t pid;
-    int stdout_fd, stderr_fd;
+  // Runs `command` through /bin/sh under a running job (mpirun's orted on this node), as the one
+  // rank of a supervisor of its own: it outlives a worker restart, its output goes to the files
+  // named here, and it is killed with the job.
+  struct ExecInfo {
+    int id = 0;  // per attempt, from 1
+    std::string stdout_path, stderr_path;
   };
   // Only with the credential of the job's attempt running here (LaunchRequest.job_token):
   // PERMISSION_DENIED for any other, or for a job not running here.
-  StatusOr<Exec> StartExec(int64_t job_id, const std::string& job_token, const std::string& command);
-  // Blocks until an exec'd process exits; its exit code.
-  int WaitExec(pid_t pid);
+  StatusOr<ExecInfo> StartExec(int64_t job_id, const std::string& job_token, const std::string& command);
+  // An exec started earlier, perhaps by the worker before a restart; the same credential check,
+  // NOT_FOUND for an id the attempt does not have.
+  StatusOr<ExecInfo> FindExec(int64_t job_id, const std::string& job_token, int exec_id);
+  // Waits up to `wait` for the exec to end: its exit code once it has (137 once its attempt has
+  // ended here), nullopt while it runs.
+  std::optional<int> WaitExecEnd(int64_t job_id, int exec_id, std::chrono::milliseconds wait);
+  // Its caller went away for good (as an ssh client can): the exec is killed.
+  void KillExec(int64_t job_id, int exec_id);
   // Runs `command` through /bin/sh outside any job (the health check), for at most `timeout`;
   // the runner's reaper owns waitpid, so other children are started here too.
   CheckRun RunCommand(const std::string& command, std::chrono::milliseconds timeout);
@@ -121,26 +131,30 @@ class JobRunner {
  private:
   struct Proc {
     pid_t pid = 0;
-    int gpu = -1;  // index of the GPU this rank drives; -1 for mpirun and exec'd daemons
-    bool exec = false;
+    int gpu = -1;  // index of the GPU this rank drives; -1 for mpirun
     bool alive = true;
     uint64_t cpu_ticks = 0;
+  };
+  struct ExecRun {
+    int id = 0;
+    std::string dir;  // its supervisor's files: <attempt_dir>/exec-<id>
+    Supervised supervisor;
+    bool done = false;
+    int exit_code = 0;
   };
   struct Job {
     AttemptKey key;
     v1::LaunchRequest launch;
     std::string dir;             // the job's output: <state_dir>/jobs/<id>
     std::string attempt_dir;     // the supervisor's files: <dir>/attempt-<n>
-    pid_t supervisor = 0;        // 0: none (an MPI job's non-head node)
-    uint64_t supervisor_start = 0;  // its ProcessStartTime: tells it from a reused pid
+    Supervised supervisor;       // pid 0: none (an MPI job's non-head node)
     bool ranks_loaded = false;   // the supervisor's `ranks` file was read into procs
     std::vector<int> rank_gpus;  // per rank in spec order: the GPU it drives, -1 for mpirun
-    std::vector<Proc> procs;     // ranks (for utilization) and exec'd daemons
-    pid_t process_group = 0;     // of the exec'd daemons
+    std::vector<Proc> procs;     // ranks (for utilization)
+    std::vector<ExecRun> execs;  // exec'd daemons, by id
     bool attach_only = false;    // an MPI job's non-head node: only exec'd daemons run here
     std::string kill_reason;
-    int64_t sigkill_at_ms = 0;   // exec'd daemons' SIGKILL; 0: no kill in progress
-    int64_t failsafe_at_ms = 0;  // a supervisor still there now is SIGKILLed (its ranks die with it)
+    int64_t failsafe_at_ms = 0;  // supervisors still there now are SIGKILLed (their ranks die with them)
     uint64_t tree_cpu_ticks = 0;  // an MPI job: CPU time of its process trees here, last seen
     bool switch_user = false;     // its processes run as uid/gid (RunnerOptions::run_as)
     uid_t uid = 0;
@@ -157,9 +171,15 @@ class JobRunner {
   // What the supervisor runs for this node's part of the job, and with which plan.
   StatusOr<SupervisorSpec> BuildSpec(Job& job) const;  // also fills job.rank_gpus
   Status StartSupervisor(Job& job);
-  StatusOr<pid_t> SpawnInJob(Job& job, std::vector<std::string> argv, std::map<std::string, std::string> env,
-                             const std::string& out, const std::string& err, int out_fd, int err_fd);
-  void SignalExecs(const Job& job, int sig) const;
+  // Writes `spec` into `dir` and starts loom-supervisor there, in a session of its own.
+  StatusOr<Supervised> SpawnSupervisor(const AttemptKey& key, const std::string& dir, const SupervisorSpec& spec);
+  // What the supervisor of an exec runs: `command` through /bin/sh, with the node's environment.
+  SupervisorSpec ExecSpec(const Job& job, const std::string& dir, const std::string& command) const;
+  ExecRun* FindExecRun(Job& job, int exec_id);
+  // Marks the execs whose supervisors finished (or are gone) done; true if one was (mu_ held).
+  bool PollExecs(Job& job);
+  void LoadExecs(Job& job);  // an adopted attempt's execs, from their folders
+  int WaitCommand(pid_t pid);  // RunCommand's process: its exit code
   std::vector<AttemptKey> KeysLocked() const;  // mu_ held
   // A supervised attempt: its result if the supervisor finished or is gone (mu_ held).
   bool PollSupervisor(Job& job, std::vector<Finished>& finished);
@@ -182,8 +202,8 @@ class JobRunner {
   std::condition_variable cv_;
   std::map<AttemptKey, Job> jobs_;              // GUARDED_BY(mu_)
   std::map<pid_t, AttemptKey> pid_to_job_;      // GUARDED_BY(mu_)
-  std::set<pid_t> exec_pids_;                   // GUARDED_BY(mu_): exec'd processes not yet waited for
-  std::map<pid_t, int> exec_status_;            // GUARDED_BY(mu_): exited exec'd processes
+  std::set<pid_t> command_pids_;                // GUARDED_BY(mu_): RunCommand's processes not yet waited for
+  std::map<pid_t, int> command_status_;         // GUARDED_BY(mu_): exited RunCommand processes
   int live_children_ = 0;                       // GUARDED_BY(mu_)
   uint64_t spawned_ = 0;                        // GUARDED_BY(mu_): processes ever started
   bool stopping_ = false;                       // GUARDED_BY(mu_)

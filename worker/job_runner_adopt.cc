@@ -1,4 +1,6 @@
 // JobRunner: taking over the attempts an earlier worker left (their supervisors outlive it).
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -28,10 +30,12 @@ int JobRunner::Adopt() {
         if (!launch.ok() || !job.launch.ParseFromString(*launch)) continue;  // never got started
         job.key = {job.launch.job().id(), LaunchAttempt(job.launch.job())};
         if (jobs_.count(job.key)) continue;
-        (void)BuildSpec(job);  // only for rank_gpus
-        auto supervisor = ReadWholeFile(job.attempt_dir + "/supervisor");
-        std::istringstream who(supervisor.ok() ? *supervisor : "");
-        who >> job.supervisor >> job.supervisor_start;
+        job.attach_only = job.launch.job().spec().mpi() && job.launch.node_index() != 0;
+        if (!job.attach_only) {
+          (void)BuildSpec(job);  // only for rank_gpus
+          job.supervisor = ReadSupervised(job.attempt_dir);
+        }
+        LoadExecs(job);
         ++found;
         auto [it, inserted] = jobs_.emplace(job.key, std::move(job));
         PollSupervisor(it->second, finished);  // a finished (or lost) one is reported now
@@ -48,22 +52,52 @@ void JobRunner::LoadRanks(Job& job) {
   std::istringstream in(*text);
   size_t i = 0;
   for (pid_t pid; in >> pid; ++i) {
-    job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, false, true, 0});
+    job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, true, 0});
   }
   job.ranks_loaded = true;
 }
 
+void JobRunner::LoadExecs(Job& job) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(job.attempt_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("exec-", 0) != 0) continue;
+    ExecRun e;
+    e.id = std::atoi(name.c_str() + 5);
+    if (e.id <= 0) continue;
+    e.dir = entry.path().string();
+    e.supervisor = ReadSupervised(e.dir);
+    job.execs.push_back(std::move(e));
+  }
+  std::sort(job.execs.begin(), job.execs.end(), [](const ExecRun& a, const ExecRun& b) { return a.id < b.id; });
+  PollExecs(job);
+}
+
+bool JobRunner::PollExecs(Job& job) {
+  bool ended = false;
+  for (ExecRun& e : job.execs) {
+    if (e.done) continue;
+    // An adopted exec's supervisor may have announced itself only after the folder was read.
+    if (e.supervisor.start == 0) {
+      Supervised announced = ReadSupervised(e.dir);
+      if (announced.pid != 0) e.supervisor = announced;
+    }
+    auto result = SupervisorResult(e.dir, e.supervisor, "SupervisorLost");
+    if (!result) continue;
+    e.done = true;
+    e.exit_code = result->exit_code;
+    ended = true;
+  }
+  return ended;
+}
+
 bool JobRunner::PollSupervisor(Job& job, std::vector<Finished>& finished) {
-  if (job.supervisor == 0 && job.attach_only) return false;
+  if (job.attach_only) return false;
   if (!job.ranks_loaded) LoadRanks(job);
-  const bool gone = job.supervisor_start == 0 || ProcessStartTime(job.supervisor) != job.supervisor_start;
-  // Read after the liveness check: a supervisor writes its result before it exits.
-  auto text = ReadWholeFile(job.attempt_dir + "/exit");
-  StatusOr<AttemptResult> result = text.ok() ? DecodeResult(*text) : StatusOr<AttemptResult>(text.status());
-  if (!result.ok() && !gone) return false;
-  JobExit exit{job.key.job_id, job.key.attempt, 137, 0, job.kill_reason.empty() ? "SupervisorLost" : job.kill_reason};
-  if (result.ok()) exit = {job.key.job_id, job.key.attempt, result->exit_code, result->signal, result->reason};
-  Finish(job, std::move(exit), finished);
+  auto result = SupervisorResult(job.attempt_dir, job.supervisor,
+                                 job.kill_reason.empty() ? "SupervisorLost" : job.kill_reason);
+  if (!result) return false;
+  Finish(job, {job.key.job_id, job.key.attempt, result->exit_code, result->signal, result->reason}, finished);
   return true;
 }
 

@@ -1,5 +1,5 @@
-// JobRunner: processes started inside a running job (mpirun's orted through Exec) and outside
-// any job (the health check), and signals to them.
+// JobRunner: processes started inside a running job (mpirun's orted through Exec, each under a
+// supervisor of its own) and outside any job (the health check).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "common/process.h"
@@ -18,37 +19,43 @@
 namespace loom::worker {
 using internal::Merge;
 
-StatusOr<pid_t> JobRunner::SpawnInJob(Job& job, std::vector<std::string> argv,
-                                      std::map<std::string, std::string> env, const std::string& out,
-                                      const std::string& err, int out_fd, int err_fd) {
-  SpawnSpec spec;
-  spec.argv = std::move(argv);
-  spec.env = std::move(env);
-  spec.workdir = job.launch.job().spec().workdir().empty() ? job.dir : job.launch.job().spec().workdir();
-  spec.stdout_path = out;
-  spec.stderr_path = err;
-  spec.stdout_fd = out_fd;
-  spec.stderr_fd = err_fd;
-  spec.process_group = job.process_group;
+SupervisorSpec JobRunner::ExecSpec(const Job& job, const std::string& dir, const std::string& command) const {
+  RankSpec r;
+  r.argv = {"/bin/sh", "-c", command};
+  EnvMap env = NodeEnv(job.launch);
+  internal::SetMpiSessionBase(env, job.attempt_dir);
+  r.env = Merge(BaseEnvironment(CurrentEnvironment()), env);
+  r.workdir = job.launch.job().spec().workdir().empty() ? job.dir : job.launch.job().spec().workdir();
+  r.stdout_path = dir + "/out";
+  r.stderr_path = dir + "/err";
   if (job.switch_user) {
-    spec.switch_user = true;
-    spec.uid = job.uid;
-    spec.gid = job.gid;
-    spec.env["USER"] = spec.env["LOGNAME"] = job.user;
-    spec.env["HOME"] = job.home;
+    r.env["USER"] = r.env["LOGNAME"] = job.user;
+    r.env["HOME"] = job.home;
   }
-  LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(spec));
-  pid_t group = getpgid(pid);
-  if (job.process_group == 0 || group != job.process_group) job.process_group = group > 0 ? group : pid;
-  pid_to_job_[pid] = job.key;
-  ++live_children_;
-  ++spawned_;
-  cv_.notify_all();
-  return pid;
+  SupervisorSpec spec;
+  spec.ranks.push_back(std::move(r));
+  spec.switch_user = job.switch_user;
+  spec.uid = job.uid;
+  spec.gid = job.gid;
+  spec.lease_file = options_.lease_file;  // a cut-off node's daemons die by the lease as ranks do
+  spec.plan.ranks = 1;
+  spec.plan.grace_ms = GraceMs(job);  // no time limit or signal here: the head's supervisor has them
+  return spec;
 }
 
-StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string& job_token,
-                                               const std::string& command) {
+JobRunner::ExecRun* JobRunner::FindExecRun(Job& job, int exec_id) {
+  for (ExecRun& e : job.execs) {
+    if (e.id == exec_id) return &e;
+  }
+  return nullptr;
+}
+
+namespace {
+JobRunner::ExecInfo InfoOf(int id, const std::string& dir) { return {id, dir + "/out", dir + "/err"}; }
+}  // namespace
+
+StatusOr<JobRunner::ExecInfo> JobRunner::StartExec(int64_t job_id, const std::string& job_token,
+                                                   const std::string& command) {
   std::lock_guard<std::mutex> lock(mu_);
   Job* found = FindJob(job_id);
   // One answer for "not here" and "wrong credential": a caller learns nothing by guessing ids.
@@ -58,36 +65,61 @@ StatusOr<JobRunner::Exec> JobRunner::StartExec(int64_t job_id, const std::string
   }
   Job& job = *found;
   if (!job.kill_reason.empty()) return FailedPrecondition("job " + std::to_string(job_id) + " is being killed");
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    return Internal(std::string("pipe: ") + std::strerror(errno));
+  ExecRun e;
+  e.id = job.execs.empty() ? 1 : job.execs.back().id + 1;
+  e.dir = job.attempt_dir + "/exec-" + std::to_string(e.id);
+  std::error_code ec;
+  std::filesystem::create_directories(e.dir, ec);
+  if (ec) return Internal("cannot create " + e.dir + ": " + ec.message());
+  auto sup = SpawnSupervisor(job.key, e.dir, ExecSpec(job, e.dir, command));
+  if (!sup.ok()) {
+    std::filesystem::remove_all(e.dir, ec);
+    return sup.status();
   }
-  EnvMap env = NodeEnv(job.launch);
-  internal::SetMpiSessionBase(env, job.attempt_dir);
-  auto pid = SpawnInJob(job, {"/bin/sh", "-c", command}, Merge(BaseEnvironment(CurrentEnvironment()), env),
-                        "", "", out[1], err[1]);
-  close(out[1]);
-  close(err[1]);
-  if (!pid.ok()) {
-    close(out[0]);
-    close(err[0]);
-    return pid.status();
-  }
-  job.procs.push_back({*pid, -1, true, true, 0});
-  exec_pids_.insert(*pid);
-  return Exec{*pid, out[0], err[0]};
+  e.supervisor = *sup;
+  job.execs.push_back(e);
+  return InfoOf(e.id, e.dir);
 }
 
-int JobRunner::WaitExec(pid_t pid) {
+StatusOr<JobRunner::ExecInfo> JobRunner::FindExec(int64_t job_id, const std::string& job_token, int exec_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Job* job = FindJob(job_id);
+  if (!job || job->launch.job_token().empty() || !tls::SecretEquals(job_token, job->launch.job_token())) {
+    return PermissionDenied("exec needs the credential of job " + std::to_string(job_id) +
+                            "'s attempt running on this node");
+  }
+  const ExecRun* e = FindExecRun(*job, exec_id);
+  if (!e) return NotFound("job " + std::to_string(job_id) + " has no exec " + std::to_string(exec_id) + " on this node");
+  return InfoOf(e->id, e->dir);
+}
+
+std::optional<int> JobRunner::WaitExecEnd(int64_t job_id, int exec_id, std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return exec_status_.count(pid) != 0 || stopping_; });
-  auto it = exec_status_.find(pid);
-  int code = it == exec_status_.end() ? 137 : it->second;
-  exec_status_.erase(pid);
-  exec_pids_.erase(pid);
+  std::optional<int> code;
+  cv_.wait_for(lock, wait, [&] {
+    Job* job = FindJob(job_id);
+    const ExecRun* e = job ? FindExecRun(*job, exec_id) : nullptr;
+    if (!e || stopping_) code = 137;  // its attempt ended here (and took its daemons along)
+    else if (e->done) code = e->exit_code;
+    return code.has_value();
+  });
+  return code;
+}
+
+void JobRunner::KillExec(int64_t job_id, int exec_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Job* job = FindJob(job_id);
+  const ExecRun* e = job ? FindExecRun(*job, exec_id) : nullptr;
+  if (e && !e->done) RequestKill(e->dir, e->supervisor, GraceMs(*job), "Killed");
+}
+
+int JobRunner::WaitCommand(pid_t pid) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return command_status_.count(pid) != 0 || stopping_; });
+  auto it = command_status_.find(pid);
+  int code = it == command_status_.end() ? 137 : it->second;
+  command_status_.erase(pid);
+  command_pids_.erase(pid);
   return code;
 }
 
@@ -110,7 +142,7 @@ CheckRun JobRunner::RunCommand(const std::string& command, std::chrono::millisec
       return {127, false, spawned.status().message()};
     }
     pid = *spawned;
-    exec_pids_.insert(pid);
+    command_pids_.insert(pid);
     ++live_children_;
     ++spawned_;
     cv_.notify_all();
@@ -136,26 +168,14 @@ CheckRun JobRunner::RunCommand(const std::string& command, std::chrono::millisec
   if (!run.timed_out) {
     // Output closed; the program itself still gets only what is left of its time.
     std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_until(lock, deadline, [&] { return exec_status_.count(pid) != 0 || stopping_; })) {
+    if (!cv_.wait_until(lock, deadline, [&] { return command_status_.count(pid) != 0 || stopping_; })) {
       run.timed_out = true;
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
     }
   }
-  run.exit_code = WaitExec(pid);
+  run.exit_code = WaitCommand(pid);
   return run;
-}
-
-void JobRunner::SignalExecs(const Job& job, int sig) const {
-  std::set<pid_t> groups;
-  for (const Proc& p : job.procs) {
-    if (!p.alive || !p.exec) continue;
-    pid_t g = getpgid(p.pid);
-    if (g > 0) groups.insert(g);
-    kill(p.pid, sig);
-  }
-  if (job.process_group > 0 && !groups.empty()) groups.insert(job.process_group);
-  for (pid_t g : groups) kill(-g, sig);  // the daemons' own children too
 }
 
 }  // namespace loom::worker

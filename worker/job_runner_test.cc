@@ -1,4 +1,4 @@
-// JobRunner with real processes: environment, exit codes, kills and time limits.
+// JobRunner with real processes: environment, exit codes, kills, time limits, adoption and execs.
 #include "worker/job_runner.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 namespace loom::worker {
 namespace {
@@ -341,6 +343,57 @@ TEST_F(JobRunnerTest, AKilledSupervisorEndsItsRanksAndTheAttempt) {
   EXPECT_EQ(e.exit_code, 137);
   for (int i = 0; i < 1000 && kill(rank, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_NE(kill(rank, 0), 0);  // PR_SET_PDEATHSIG took the rank with its supervisor
+}
+
+// An MPI job's non-head node runs only what mpirun starts there through Exec (its orted), each
+// under a supervisor of its own: a restarted worker adopts the attempt, finds the exec by its id
+// for the head's launch agent to resume, and sees it end.
+TEST_F(JobRunnerTest, AnExecOutlivesItsWorkerAndIsFoundByTheNextOne) {
+  v1::LaunchRequest l = Launch(24, 1, {"mpi_program"});
+  l.mutable_job()->mutable_spec()->set_mpi(true);
+  auto* head = l.mutable_job()->add_allocation();  // the head is the other node
+  head->set_node("n1");
+  head->add_gpu_indices(0);
+  l.mutable_job()->mutable_allocation()->SwapElements(0, 1);
+  l.clear_nodes();
+  l.add_nodes()->set_name("n1");
+  l.add_nodes()->set_name("n0");
+  l.set_node_index(1);
+  l.set_job_token("secret-24");
+  ASSERT_TRUE(runner_->Launch(l).ok());
+  EXPECT_EQ(runner_->StartExec(24, "secret-25", "true").status().code(), StatusCode::kPermissionDenied);
+  const std::string go = dir_ + "/go";
+  auto exec = runner_->StartExec(24, "secret-24", "echo up; echo note >&2; while [ ! -e " + go + " ]; do sleep 0.05; done; exit 7");
+  ASSERT_TRUE(exec.ok()) << exec.status().message();
+  EXPECT_EQ(exec->id, 1);
+  for (int i = 0; i < 1000 && Read(exec->stdout_path).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Read(exec->stdout_path), "up\n");
+  EXPECT_FALSE(runner_->WaitExecEnd(24, 1, std::chrono::milliseconds(0)).has_value());
+
+  // The worker "restarts": a second runner on the same folder (the first, standing for the dead
+  // worker, is left alone until the end).
+  std::unique_ptr<JobRunner> first = std::move(runner_);
+  runner_ = MakeRunner();
+  EXPECT_EQ(runner_->Adopt(), 1);
+  ASSERT_EQ(runner_->Running().size(), 1u);
+  EXPECT_EQ(runner_->FindExec(24, "secret-25", 1).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(runner_->FindExec(24, "secret-24", 2).status().code(), StatusCode::kNotFound);
+  auto found = runner_->FindExec(24, "secret-24", 1);
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  EXPECT_EQ(found->stdout_path, exec->stdout_path);
+  EXPECT_EQ(Read(found->stderr_path), "note\n");
+  EXPECT_FALSE(runner_->WaitExecEnd(24, 1, std::chrono::milliseconds(100)).has_value());
+  std::ofstream(go) << "";
+  std::optional<int> code;
+  for (int i = 0; i < 200 && !code; ++i) code = runner_->WaitExecEnd(24, 1, std::chrono::milliseconds(100));
+  EXPECT_EQ(code, 7);
+  EXPECT_EQ(runner_->Running().size(), 1u);  // the node's part ends when loomd kills it
+  runner_->Kill(24, 0, "Done");
+  EXPECT_EQ(WaitExit(24).reason, "Done");
+  EXPECT_TRUE(runner_->Running().empty());
+  first.reset();
 }
 
 // The node lease as the supervisor keeps it: no worker needed, only the lease file going stale.

@@ -71,6 +71,9 @@ std::vector<double> JobRunner::Utilization(int gpu_count) {
     for (const Proc& p : job.procs) {
       if (p.alive) ticks += TreeCpuTicks(p.pid, children);
     }
+    for (const ExecRun& e : job.execs) {
+      if (!e.done) ticks += TreeCpuTicks(e.supervisor.pid, children);
+    }
     const auto& gpus = job.launch.job().allocation(job.launch.node_index()).gpu_indices();
     if (last_utilization_ms_ > 0 && elapsed_ticks > 0 && ticks >= job.tree_cpu_ticks && !gpus.empty()) {
       const double share = std::min(1.0, (ticks - job.tree_cpu_ticks) / elapsed_ticks / gpus.size());

@@ -1,6 +1,7 @@
 // loom-launch-agent HOST COMMAND...: mpirun's remote-start command (its plm_rsh_agent). Instead
 // of ssh, it asks HOST's loom-worker to run COMMAND under the job, relaying its output and exit
 // code. The worker address of each host comes from LOOM_NODE_ADDRS, set by the head worker.
+// The command outlives a restart of that worker, and the agent resumes its stream.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -29,6 +30,13 @@ std::string AddressOf(const std::string& host, const std::string& table) {
     start = end + 1;
   }
   return "";
+}
+
+// How long a broken stream is resumed (LOOM_EXEC_RESUME_S, default 120 s).
+int ResumeWindowS() {
+  const char* v = std::getenv("LOOM_EXEC_RESUME_S");
+  const int s = v ? std::atoi(v) : 0;
+  return s > 0 ? s : 120;
 }
 
 }  // namespace
@@ -63,36 +71,56 @@ int main(int argc, char** argv) {
   // The worker must prove it is `host`'s node, whatever address the table gives.
   auto stub = loom::v1::Worker::NewStub(security->Dial(address, loom::tls::NodeServerName(host)));
   // loomd sends each node's Launch on its own, so mpirun on the head may reach a node before
-  // that node's Launch has: PERMISSION_DENIED with nothing streamed is retried for a while.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // that node's Launch has: PERMISSION_DENIED before the exec started is retried for a while.
+  const auto now = [] { return std::chrono::steady_clock::now(); };
+  const auto start_by = now() + std::chrono::seconds(5);
+  // A stream that breaks once the command runs (the worker restarted: the command lives on under
+  // its supervisor) is resumed where it stopped, for as long as a worker restart may take; loomd
+  // ends the job if the node stays away longer, and that kill ends this agent with mpirun.
+  const std::chrono::seconds resume_window(ResumeWindowS());
+  auto resume_by = now() + resume_window;
+  int64_t stdout_offset = 0, stderr_offset = 0;
   int code = kAgentError;
-  for (;;) {
+  for (bool exited = false; !exited;) {
     grpc::ClientContext ctx;
     auto reader = stub->Exec(&ctx, req);
     loom::v1::ExecChunk chunk;
-    bool streamed = false;
     while (reader->Read(&chunk)) {
-      streamed = true;
+      if (chunk.exec_id() != 0 && req.exec_id() == 0) {
+        req.set_exec_id(chunk.exec_id());  // from now on, a retry resumes this one
+        req.clear_argv();
+      }
+      resume_by = now() + resume_window;
       if (!chunk.stdout_data().empty()) {
         std::fwrite(chunk.stdout_data().data(), 1, chunk.stdout_data().size(), stdout);
         std::fflush(stdout);
+        stdout_offset += static_cast<int64_t>(chunk.stdout_data().size());
       }
       if (!chunk.stderr_data().empty()) {
         std::fwrite(chunk.stderr_data().data(), 1, chunk.stderr_data().size(), stderr);
         std::fflush(stderr);
+        stderr_offset += static_cast<int64_t>(chunk.stderr_data().size());
       }
-      if (chunk.exited()) code = chunk.exit_code();
+      if (chunk.exited()) {
+        code = chunk.exit_code();
+        exited = true;
+      }
     }
     grpc::Status s = reader->Finish();
-    if (s.ok()) break;
-    if (!streamed && s.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
-        std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      continue;
+    if (exited) break;
+    const bool started = req.exec_id() != 0;
+    const bool retry = started ? s.error_code() == grpc::StatusCode::UNAVAILABLE && now() < resume_by
+                               : s.error_code() == grpc::StatusCode::PERMISSION_DENIED && now() < start_by;
+    if (!retry) {
+      std::fprintf(stderr, "loom-launch-agent: %s (%s): %s\n", host.c_str(), address.c_str(),
+                   s.ok() ? "the stream ended before the command did" : s.error_message().c_str());
+      return kAgentError;
     }
-    std::fprintf(stderr, "loom-launch-agent: %s (%s): %s\n", host.c_str(), address.c_str(),
-                 s.error_message().c_str());
-    return kAgentError;
+    if (started) {
+      req.set_stdout_offset(stdout_offset);
+      req.set_stderr_offset(stderr_offset);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(started ? 200 : 50));
   }
   return code;
 }

@@ -1,8 +1,14 @@
 #include "worker/supervisor_files.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <sstream>
+
+#include "common/process.h"
 
 namespace loom::worker {
 
@@ -81,6 +87,32 @@ KillRequestFile DecodeKill(const std::string& text) {
   if (!(in >> k.grace_ms)) return {0, "Killed"};
   std::getline(in >> std::ws, k.reason);
   return k;
+}
+
+bool Supervised::Gone() const { return start == 0 || ProcessStartTime(pid) != start; }
+
+Supervised ReadSupervised(const std::string& dir) {
+  auto text = ReadWholeFile(dir + "/supervisor");
+  std::istringstream who(text.ok() ? *text : "");
+  Supervised sup;
+  if (!(who >> sup.pid >> sup.start)) return {};
+  return sup;
+}
+
+void RequestKill(const std::string& dir, const Supervised& sup, int64_t grace_ms, const std::string& reason) {
+  Status s = WriteFileAtomically(dir + "/kill", EncodeKill({grace_ms, reason}), /*sync=*/false);
+  if (!s.ok()) std::fprintf(stderr, "loom-worker: %s\n", s.message().c_str());
+  if (access((dir + "/supervisor").c_str(), F_OK) == 0 && !sup.Gone()) kill(sup.pid, SIGUSR1);
+}
+
+std::optional<AttemptResult> SupervisorResult(const std::string& dir, const Supervised& sup,
+                                              const std::string& lost_reason) {
+  const bool gone = sup.Gone();
+  auto text = ReadWholeFile(dir + "/exit");
+  StatusOr<AttemptResult> result = text.ok() ? DecodeResult(*text) : StatusOr<AttemptResult>(text.status());
+  if (result.ok()) return *result;
+  if (!gone) return std::nullopt;
+  return AttemptResult{137, 0, lost_reason};
 }
 
 }  // namespace loom::worker

@@ -1,5 +1,6 @@
 // The files through which loom-worker and a job attempt's supervisor (loom-supervisor) talk, all
-// in the attempt's folder <home>/nodes/<node>/jobs/<job>/attempt-<n>/. Every file is written
+// in the attempt's folder <home>/nodes/<node>/jobs/<job>/attempt-<n>/ (or, for a daemon mpirun
+// started through Exec, in that folder's exec-<id>/, with its output in `out` and `err`). Every file is written
 // whole (WriteFileAtomically), so a reader never sees half of one; none is fsync'ed, as the
 // supervisors do not outlive a power loss either.
 //
@@ -15,6 +16,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,5 +59,22 @@ struct KillRequestFile {
 };
 std::string EncodeKill(const KillRequestFile& kill);
 KillRequestFile DecodeKill(const std::string& text);  // malformed: a bare kill
+
+// A supervisor as the worker sees it.
+struct Supervised {
+  pid_t pid = 0;
+  uint64_t start = 0;  // its ProcessStartTime, which tells it from a reused pid; 0: never started
+  bool Gone() const;   // exited, or never started
+};
+// What the supervisor in `dir` wrote of itself (`supervisor`); pid 0 if it never did.
+Supervised ReadSupervised(const std::string& dir);
+// Asks the supervisor in `dir` to kill its ranks: the `kill` file, then SIGUSR1 once it announced
+// itself (after blocking the signal; before that it reads the file itself before starting any
+// rank, so one of the two always sees the request).
+void RequestKill(const std::string& dir, const Supervised& sup, int64_t grace_ms, const std::string& reason);
+// Its result once it wrote one, or {137, 0, lost_reason} once it is gone without; nullopt while
+// it runs. (The supervisor writes the result before it exits: liveness is read first.)
+std::optional<AttemptResult> SupervisorResult(const std::string& dir, const Supervised& sup,
+                                              const std::string& lost_reason);
 
 }  // namespace loom::worker

@@ -1,10 +1,13 @@
 #include "worker/worker_service.h"
 
-#include <poll.h>
-#include <signal.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <optional>
+#include <string>
 
 #include "common/tls/tls.h"
 #include "scheduler/service/grpc_status.h"
@@ -41,49 +44,84 @@ grpc::Status WorkerService::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogR
   return grpc::Status::OK;
 }
 
+namespace {
+
+// Follows one output file of an exec from an offset: what was appended since the last call.
+class Tail {
+ public:
+  Tail(std::string path, int64_t offset) : path_(std::move(path)), offset_(std::max<int64_t>(offset, 0)) {}
+  ~Tail() {
+    if (fd_ >= 0) close(fd_);
+  }
+  std::string ReadMore() {
+    if (fd_ < 0) fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);  // created by the supervisor
+    if (fd_ < 0) return "";
+    std::string data;
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = pread(fd_, buf, sizeof(buf), offset_);
+      if (n <= 0) break;
+      data.append(buf, static_cast<size_t>(n));
+      offset_ += n;
+      if (data.size() >= sizeof(buf)) break;  // one chunk at a time
+    }
+    return data;
+  }
+
+ private:
+  const std::string path_;
+  int64_t offset_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
 // Like sshd running a remote command: the argv is joined and handed to the shell, so the quoting
-// mpirun applies for a remote shell keeps its meaning.
+// mpirun applies for a remote shell keeps its meaning. The command runs under a supervisor and
+// writes to files, which this follows: a stream that broke with a worker restart is resumed by
+// the same exec_id and the offsets the caller got to.
 grpc::Status WorkerService::Exec(grpc::ServerContext* ctx, const v1::ExecRequest* req,
                                  grpc::ServerWriter<v1::ExecChunk>* writer) {
   if (req->job_token().empty()) return ToGrpc(Unauthenticated("exec needs the job's credential (LOOM_JOB_TOKEN)"));
-  if (req->argv().empty()) return ToGrpc(InvalidArgument("exec needs a command"));
-  std::string command;
-  for (const std::string& a : req->argv()) command += (command.empty() ? "" : " ") + a;
-  auto exec = runner_->StartExec(req->job_id(), req->job_token(), command);
+  StatusOr<JobRunner::ExecInfo> exec = InvalidArgument("exec needs a command");
+  if (req->exec_id() != 0) {
+    exec = runner_->FindExec(req->job_id(), req->job_token(), req->exec_id());
+  } else if (!req->argv().empty()) {
+    std::string command;
+    for (const std::string& a : req->argv()) command += (command.empty() ? "" : " ") + a;
+    exec = runner_->StartExec(req->job_id(), req->job_token(), command);
+  }
   if (!exec.ok()) return ToGrpc(exec.status());
 
-  pollfd fds[2] = {{exec->stdout_fd, POLLIN, 0}, {exec->stderr_fd, POLLIN, 0}};
-  int open_fds = 2;
-  bool cancelled = false;
-  char buf[65536];
-  while (open_fds > 0) {
-    if (!cancelled && ctx->IsCancelled()) {  // the agent went away, as an ssh client can
-      kill(exec->pid, SIGTERM);
-      cancelled = true;
-    }
-    if (poll(fds, 2, 200) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-        continue;
-      }
+  v1::ExecChunk first;
+  first.set_exec_id(exec->id);
+  if (!writer->Write(first)) {
+    if (req->exec_id() == 0) runner_->KillExec(req->job_id(), exec->id);
+    return grpc::Status::OK;
+  }
+  Tail out(exec->stdout_path, req->stdout_offset()), err(exec->stderr_path, req->stderr_offset());
+  for (;;) {
+    // The end is read before the output, so everything written before it is sent.
+    const std::optional<int> code = runner_->WaitExecEnd(req->job_id(), exec->id, std::chrono::milliseconds(50));
+    for (;;) {
       v1::ExecChunk chunk;
-      (i == 0 ? chunk.mutable_stdout_data() : chunk.mutable_stderr_data())->assign(buf, static_cast<size_t>(n));
-      if (!cancelled) writer->Write(chunk);
+      chunk.set_stdout_data(out.ReadMore());
+      chunk.set_stderr_data(err.ReadMore());
+      if (chunk.stdout_data().empty() && chunk.stderr_data().empty()) break;
+      writer->Write(chunk);
+    }
+    if (code) {
+      v1::ExecChunk last;
+      last.set_exited(true);
+      last.set_exit_code(*code);
+      writer->Write(last);
+      return grpc::Status::OK;
+    }
+    if (ctx->IsCancelled()) {  // the agent went away, as an ssh client can
+      runner_->KillExec(req->job_id(), exec->id);
+      return grpc::Status::CANCELLED;
     }
   }
-  for (pollfd& p : fds) {
-    if (p.fd >= 0) close(p.fd);
-  }
-  v1::ExecChunk last;
-  last.set_exited(true);
-  last.set_exit_code(runner_->WaitExec(exec->pid));
-  if (!cancelled) writer->Write(last);
-  return grpc::Status::OK;
 }
 
 }  // namespace loom::worker

@@ -1,6 +1,6 @@
 // The worker's side of the job lifecycle with real processes on loopback: a worker restart keeps
-// its jobs, --signal reaches every rank, a stopped worker's ranks die by the node lease, and bad
-// lifecycle flags change nothing. These pass against a loomd that knows nothing of requeues.
+// its jobs (an MPI job's too, on a non-head node), --signal reaches every rank, a stopped
+// worker's ranks die by the node lease, and bad lifecycle flags change nothing. These pass against a loomd that knows nothing of requeues.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/process.h"
@@ -61,6 +62,48 @@ TEST(WorkerLifecycleTest, WorkerRestartKeepsItsRunningJob) {
   for (int r = 0; r < 8; ++r) EXPECT_EQ(ReadFile(dir + "/run." + std::to_string(r)), "1\n") << r;
   // Log reads keep working for the re-adopted attempt (rank 4 ran on node allocation(1)).
   EXPECT_EQ(cluster.Loom({"logs", std::to_string(*id), "--rank", "4"}).exit_code, 0);
+}
+
+// The same for an MPI job when the worker killed is a non-head node's: its orted (started through
+// Exec, under its own supervisor) and the ranks under it live on, the head's launch agent resumes
+// the broken stream, and the ranks' allreduce after the restart agrees on the sum.
+TEST(WorkerLifecycleTest, NonHeadWorkerRestartKeepsARunningMpiJob) {
+  LocalCluster::Options options;
+  options.node_timeout_ms = 8000;
+  options.worker_args = {"--peak-tflops", "1"};
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start().ok());
+  const std::string dir = cluster.MakeDir("mpi-restart");
+  auto id = cluster.Submit({"--mpi", "--gpus", "8", "--gpus-per-node", "4", "-D", dir, "--time", "2m", "--",
+                            "/bin/sh", "-c",
+                            "echo $$ > pid.$OMPI_COMM_WORLD_RANK; while [ ! -e go ]; do sleep 0.05; done; "
+                            "exec " LOOM_MPI_ALLREDUCE});
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  auto job = cluster.WaitForState(*id, v1::RUNNING);
+  ASSERT_TRUE(job.ok());
+  const std::vector<pid_t> pids = RankPids(dir, 8);
+  const int victim = std::stoi(job->allocation(1).node().substr(5)) - 1;  // node-<i+1>: not the head
+  cluster.KillWorker(victim, SIGKILL);
+  ASSERT_TRUE(cluster.StartWorker(victim).ok());
+  for (int r = 4; r < 8; ++r) EXPECT_TRUE(ProcessAlive(pids[r])) << "rank " << r << " died with its worker";
+  ASSERT_TRUE(cluster.WaitForNodes(3, v1::UP).ok());
+  const std::string log = cluster.home() + "/node-" + std::to_string(victim + 1) + ".log";
+  EXPECT_TRUE(WaitUntil([&] { return ReadFile(log).find("re-adopted 1 job attempt") != std::string::npos; },
+                        std::chrono::seconds(20))) << ReadFile(log);
+  std::ofstream(dir + "/go") << "go\n";
+  auto done = cluster.WaitForState(*id, v1::COMPLETED, std::chrono::seconds(60));
+  ASSERT_TRUE(done.ok()) << done.status().message() << "\n" << ReadFile(log) << "\n"
+                         << cluster.Loom({"logs", std::to_string(*id), "--stderr"}).out;
+  EXPECT_EQ(done->exit_code(), 0);
+  EXPECT_EQ(done->runs_size(), 1);  // no requeue
+  for (int r = 0; r < 8; ++r) {
+    std::istringstream line(ReadFile(dir + "/allreduce." + std::to_string(r)));
+    int rank = -1, size = 0;
+    long sum = 0;
+    ASSERT_TRUE(line >> rank >> size >> sum) << "rank " << r << " wrote nothing";
+    EXPECT_EQ(size, 8);
+    EXPECT_EQ(sum, 36);  // 1 + 2 + ... + 8
+  }
 }
 
 // --signal USR1@SECONDS: every rank traps it, says so in a file and ends cleanly before the limit.
