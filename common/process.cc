@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,8 +122,12 @@ StatusOr<pid_t> Spawn(const SpawnSpec& spec) {
     }
     if (out >= 0) dup2(out, STDOUT_FILENO);
     if (err >= 0) dup2(err, STDERR_FILENO);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    if (spec.stdin_fd >= 0) {
+      dup2(spec.stdin_fd, STDIN_FILENO);
+    } else {
+      int devnull = open("/dev/null", O_RDONLY);
+      if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    }
     // Close everything else (gRPC's sockets and pipes must not leak into jobs).
     for (int fd = 3; fd < 1024; ++fd) close(fd);
     if (!DropPrivileges(spec)) {
@@ -215,6 +220,42 @@ StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::stringstream data;
   data << in.rdbuf();
   return data.str();
+}
+
+StatusOr<std::string> ReadAll(int fd) {
+  std::string data;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) return data;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Internal(std::string("read: ") + std::strerror(errno));
+    }
+    data.append(buf, static_cast<size_t>(n));
+  }
+}
+
+StatusOr<int> MemoryFile(const char* name, const std::string& data) {
+  const int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return Internal(std::string("memfd_create: ") + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      close(fd);
+      return Internal(std::string("write to memfd: ") + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (lseek(fd, 0, SEEK_SET) != 0) {
+    const int err = errno;
+    close(fd);
+    return Internal(std::string("lseek: ") + std::strerror(err));
+  }
+  return fd;
 }
 
 struct Spawner::Request {

@@ -22,6 +22,7 @@ struct SpawnSpec {
   std::string workdir;                       // empty: inherit
   std::string stdout_path, stderr_path;      // appended to; or
   int stdout_fd = -1, stderr_fd = -1;        // dup2'ed when the paths are empty
+  int stdin_fd = -1;                         // dup2'ed as stdin; -1: /dev/null
   pid_t process_group = 0;                   // join this group; 0 (or gone): lead a new one
   // A job's supervisor outlives the worker that starts it: its own session (no signal meant for
   // the worker's group or terminal reaches it) and no PR_SET_PDEATHSIG.
@@ -84,5 +85,10 @@ std::vector<pid_t> ChildrenOf(pid_t parent);
 Status WriteFileAtomically(const std::string& path, const std::string& data, bool sync = true);
 // A file's content; NOT_FOUND if it cannot be read.
 StatusOr<std::string> ReadWholeFile(const std::string& path);
+// What is left to read from `fd` (a pipe, stdin), until end of file.
+StatusOr<std::string> ReadAll(int fd);
+// An anonymous in-memory file (memfd) holding `data`, positioned at its start, close-on-exec: a
+// child's stdin that needs no file on disk. The caller closes it.
+StatusOr<int> MemoryFile(const char* name, const std::string& data);
 
 }  // namespace loom

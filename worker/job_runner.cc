@@ -212,15 +212,19 @@ Status JobRunner::StartSupervisor(Job& job) {
 
 StatusOr<Supervised> JobRunner::SpawnSupervisor(const AttemptKey& key, const std::string& dir,
                                                 const SupervisorSpec& spec) {
-  LOOM_RETURN_IF_ERROR(WriteFileAtomically(dir + "/spec.json", EncodeSpec(spec), /*sync=*/false));
+  // The spec goes in on stdin, from memory: files created per attempt are what starting one
+  // costs most (each is an inode to allocate and, later, to free).
+  LOOM_ASSIGN_OR_RETURN(int spec_fd, MemoryFile("loom-supervisor-spec", EncodeSpec(spec)));
   SpawnSpec s;
   s.argv = {options_.supervisor, dir};
   s.env = CurrentEnvironment();
   s.workdir = dir;
-  s.stdout_path = dir + "/supervisor.log";
-  s.stderr_path = s.stdout_path;
+  s.stdin_fd = spec_fd;
+  s.stdout_path = s.stderr_path = "/dev/null";  // it writes its own log, supervisor.log, if it has to
   s.own_session = true;  // outlives this worker
-  LOOM_ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(s));
+  StatusOr<pid_t> spawned = spawner_.Spawn(s);
+  close(spec_fd);
+  LOOM_ASSIGN_OR_RETURN(pid_t pid, std::move(spawned));
   pid_to_job_[pid] = key;
   ++live_children_;
   ++spawned_;

@@ -148,7 +148,7 @@ class JobRunner {
     std::string dir;             // the job's output: <state_dir>/jobs/<id>
     std::string attempt_dir;     // the supervisor's files: <dir>/attempt-<n>
     Supervised supervisor;       // pid 0: none (an MPI job's non-head node)
-    bool ranks_loaded = false;   // the supervisor's `ranks` file was read into procs
+    bool ranks_loaded = false;   // the rank pids the supervisor announced were read into procs
     std::vector<int> rank_gpus;  // per rank in spec order: the GPU it drives, -1 for mpirun
     std::vector<Proc> procs;     // ranks (for utilization)
     std::vector<ExecRun> execs;  // exec'd daemons, by id

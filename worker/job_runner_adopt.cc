@@ -47,9 +47,11 @@ int JobRunner::Adopt() {
 }
 
 void JobRunner::LoadRanks(Job& job) {
-  auto text = ReadWholeFile(job.attempt_dir + "/ranks");
+  auto text = ReadWholeFile(job.attempt_dir + "/supervisor");  // after its first line, the ranks
   if (!text.ok()) return;
   std::istringstream in(*text);
+  std::string announce;
+  std::getline(in, announce);
   size_t i = 0;
   for (pid_t pid; in >> pid; ++i) {
     job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, true, 0});

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -289,12 +290,15 @@ TEST_F(JobRunnerTest, ARestartedRunnerAdoptsRunningAndFinishedAttempts) {
     spec.ranks.push_back({{"/bin/sh", "-c", script}, CurrentEnvironment(), job_dir,
                           job_dir + "/rank-0.out", job_dir + "/rank-0.err"});
     spec.plan = {1, 0, 0, 0, 300};
-    EXPECT_TRUE(WriteFileAtomically(dir + "/spec.json", EncodeSpec(spec)).ok());
+    auto spec_fd = MemoryFile("spec", EncodeSpec(spec));
+    EXPECT_TRUE(spec_fd.ok());
     SpawnSpec s;
     s.argv = {LOOM_SUPERVISOR, dir};
     s.env = CurrentEnvironment();
+    s.stdin_fd = *spec_fd;
     s.own_session = true;
     auto pid = Spawn(s);
+    close(*spec_fd);
     EXPECT_TRUE(pid.ok());
     return *pid;
   };

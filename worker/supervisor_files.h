@@ -1,16 +1,17 @@
 // The files through which loom-worker and a job attempt's supervisor (loom-supervisor) talk, all
 // in the attempt's folder <home>/nodes/<node>/jobs/<job>/attempt-<n>/ (or, for a daemon mpirun
-// started through Exec, in that folder's exec-<id>/, with its output in `out` and `err`). Every file is written
-// whole (WriteFileAtomically), so a reader never sees half of one; none is fsync'ed, as the
-// supervisors do not outlive a power loss either.
+// started through Exec, in that folder's exec-<id>/, with its output in `out` and `err`). Every
+// file is written whole (WriteFileAtomically), so a reader never sees half of one; none is
+// fsync'ed, as the supervisors do not outlive a power loss either. They are few on purpose:
+// creating files is most of what starting an attempt costs (docs/BENCHMARKS.md).
 //
-//   launch.pb     worker      the LaunchRequest (a restarted worker rebuilds the job from it)
-//   spec.json     worker      what to run: SupervisorSpec
-//   supervisor    supervisor  "PID STARTTIME": who supervises, robust to pid reuse
-//   ranks         supervisor  one rank pid per line, in spec order, once all are started
-//   kill          worker      "GRACE_MS REASON": a kill request; SIGUSR1 tells the supervisor
-//   rank-<i>.exit supervisor  "EXIT_CODE SIGNAL" of rank i
-//   exit          supervisor  "EXIT_CODE SIGNAL REASON": the attempt is over on this node
+//   launch.pb      worker      the LaunchRequest (a restarted worker rebuilds the job from it)
+//   supervisor     supervisor  "PID STARTTIME" (who supervises, robust to pid reuse), then one
+//                              rank pid per line in spec order: written once all ranks started
+//   kill           worker      "GRACE_MS REASON": a kill request; SIGUSR1 tells the supervisor
+//   exit           supervisor  "EXIT_CODE SIGNAL REASON": the attempt is over on this node
+//   supervisor.log supervisor  only if it had something to say
+// What to run (SupervisorSpec, EncodeSpec's JSON) is the supervisor's stdin, not a file.
 #pragma once
 
 #include <sys/types.h>

@@ -1,5 +1,6 @@
-// loom-supervisor ATTEMPT_DIR: the parent of one job attempt's ranks on one node (slurmstepd's
-// role). loom-worker starts it in its own session, so it outlives a worker that is killed or
+// loom-supervisor ATTEMPT_DIR < SPEC: the parent of one job attempt's ranks on one node
+// (slurmstepd's role). loom-worker starts it in its own session, with what to run (SupervisorSpec's
+// JSON) on stdin, so it outlives a worker that is killed or
 // restarted; it records every rank's exit status and the attempt's result in ATTEMPT_DIR,
 // enforces the time limit and --signal whether or not a worker runs, and on a kill request (the
 // `kill` file, then SIGUSR1; or a plain SIGTERM) sends SIGTERM, then SIGKILL after the grace.
@@ -30,7 +31,15 @@ int64_t NowMs() {
       .count();
 }
 
-void Log(const std::string& line) { std::fprintf(stderr, "loom-supervisor: %s\n", line.c_str()); }
+// Into ATTEMPT_DIR/supervisor.log, created only when there is something to say (stdout and
+// stderr are /dev/null: a file per attempt is a cost, and the worker's log may be gone).
+std::string g_dir;
+void Log(const std::string& line) {
+  if (FILE* f = std::fopen((g_dir + "/supervisor.log").c_str(), "a")) {
+    std::fprintf(f, "loom-supervisor: %s\n", line.c_str());
+    std::fclose(f);
+  }
+}
 
 // The one place a rank is exec'd: as the tenant's account where the worker maps one.
 loom::StatusOr<pid_t> StartRank(const loom::worker::SupervisorSpec& spec, const RankSpec& rank, pid_t group) {
@@ -53,13 +62,17 @@ class Supervisor {
       : dir_(std::move(dir)), spec_(std::move(spec)), core_(spec_.plan, NowMs()) {}
 
   int Run() {
+    bool kill_seen = false;
     if (auto early = loom::ReadWholeFile(dir_ + "/kill"); early.ok()) {
       // Killed before it could be signalled: no rank starts.
       const loom::worker::KillRequestFile kill = loom::worker::DecodeKill(*early);
       core_.OnKill(kill.reason, kill.grace_ms, NowMs());
       for (size_t i = 0; i < spec_.ranks.size(); ++i) core_.OnRankExit(static_cast<int>(i), 0, 0, NowMs());
+      kill_seen = true;
     }
-    std::string pids;
+    // Announced with its ranks' pids, in one file: "PID STARTTIME", then a rank pid per line.
+    const pid_t self = getpid();
+    std::string announce = std::to_string(self) + " " + std::to_string(loom::ProcessStartTime(self)) + "\n";
     for (size_t i = 0; i < spec_.ranks.size() && !core_.done(); ++i) {
       auto pid = StartRank(spec_, spec_.ranks[i], group_);
       if (!pid.ok()) {
@@ -69,9 +82,17 @@ class Supervisor {
       }
       if (group_ == 0) group_ = *pid;
       rank_of_[*pid] = static_cast<int>(i);
-      pids += std::to_string(*pid) + "\n";
+      announce += std::to_string(*pid) + "\n";
     }
-    (void)loom::WriteFileAtomically(dir_ + "/ranks", pids, /*sync=*/false);
+    if (loom::Status s = loom::WriteFileAtomically(dir_ + "/supervisor", announce, /*sync=*/false); !s.ok()) {
+      Log(s.message());
+    }
+    // The worker signals only once that file is there; a kill it wrote before, unsignalled, is
+    // read here (one of the two always sees a request).
+    if (auto late = loom::ReadWholeFile(dir_ + "/kill"); late.ok() && !kill_seen) {
+      const loom::worker::KillRequestFile kill = loom::worker::DecodeKill(*late);
+      Apply(core_.OnKill(kill.reason, kill.grace_ms, NowMs()));
+    }
     while (!core_.done()) {
       sigset_t wait_for = Signals();
       const int64_t next = core_.next_deadline_ms();
@@ -118,8 +139,6 @@ class Supervisor {
       rank_of_.erase(it);
       const int code = loom::ExitCode(status);
       const int term = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-      (void)loom::WriteFileAtomically(dir_ + "/rank-" + std::to_string(index) + ".exit",
-                                      std::to_string(code) + " " + std::to_string(term) + "\n", /*sync=*/false);
       Apply(core_.OnRankExit(index, code, term, NowMs()));
     }
   }
@@ -156,21 +175,15 @@ class Supervisor {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: loom-supervisor ATTEMPT_DIR (started by loom-worker)\n");
+    std::fprintf(stderr, "usage: loom-supervisor ATTEMPT_DIR < SPEC (started by loom-worker)\n");
     return 2;
   }
   const std::string dir = argv[1];
+  g_dir = dir;
   sigset_t signals = Supervisor::Signals();
-  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  sigprocmask(SIG_BLOCK, &signals, nullptr);  // before anyone may signal: taken by sigtimedwait
   signal(SIGPIPE, SIG_DFL);  // the worker ignores it; ranks should not inherit that
-  const pid_t self = getpid();
-  loom::Status s = loom::WriteFileAtomically(
-      dir + "/supervisor", std::to_string(self) + " " + std::to_string(loom::ProcessStartTime(self)) + "\n", /*sync=*/false);
-  if (!s.ok()) {
-    Log(s.message());
-    return 1;
-  }
-  auto text = loom::ReadWholeFile(dir + "/spec.json");
+  auto text = loom::ReadAll(STDIN_FILENO);
   if (!text.ok()) {
     Log(text.status().message());
     return 1;

@@ -22,7 +22,8 @@ TEST(TrainingJobTest, TwoNodeLoomTrainReportsItsStepsToLoomd) {
                             std::to_string(steps), "--warmup", std::to_string(warmup)});
   ASSERT_TRUE(id.ok()) << id.status().message();
   auto job = cluster.WaitForState(*id, v1::COMPLETED, std::chrono::seconds(120));
-  ASSERT_TRUE(job.ok()) << job.status().message();
+  ASSERT_TRUE(job.ok()) << job.status().message() << "\n"
+                        << cluster.Loom({"logs", std::to_string(*id), "--stderr"}).out;
   ASSERT_EQ(job->state(), v1::COMPLETED) << cluster.Loom({"logs", std::to_string(*id)}).out;
 
   std::string attempts;
