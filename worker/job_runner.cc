@@ -54,8 +54,10 @@ std::map<std::string, std::string> Merge(std::map<std::string, std::string> base
   return base;
 }
 
-void SetMpiSessionBase(EnvMap& env, const std::string& attempt_dir) {
-  env["OMPI_MCA_orte_tmpdir_base"] = attempt_dir;
+std::string MpiSessionDir(const std::string& attempt_dir) { return attempt_dir + "/mpi"; }
+
+void SetMpiSessionBase(EnvMap& env, const v1::JobSpec& spec, const std::string& attempt_dir) {
+  if (!spec.env().contains("TMPDIR")) env["TMPDIR"] = MpiSessionDir(attempt_dir);
 }
 
 }  // namespace internal
@@ -121,6 +123,14 @@ Status JobRunner::Launch(const v1::LaunchRequest& launch) {
   if (job.switch_user && (chown(job.dir.c_str(), job.uid, job.gid) != 0 || chmod(job.dir.c_str(), 0700) != 0)) {
     return Internal("cannot give " + job.dir + " to " + job.user + ": " + std::strerror(errno));
   }
+  if (spec.spec().mpi()) {  // Open MPI's session files; the attempt's own files stay root's
+    const std::string mpi_dir = internal::MpiSessionDir(job.attempt_dir);
+    std::filesystem::create_directories(mpi_dir, ec);
+    if (ec || (job.switch_user && chown(mpi_dir.c_str(), job.uid, job.gid) != 0)) {
+      std::filesystem::remove_all(job.attempt_dir, ec);
+      return Internal("cannot make " + mpi_dir + " for " + (job.switch_user ? job.user : "the job"));
+    }
+  }
   job.attach_only = spec.spec().mpi() && launch.node_index() != 0;
   std::string launch_bytes;
   job.launch.SerializeToString(&launch_bytes);
@@ -160,7 +170,7 @@ StatusOr<SupervisorSpec> JobRunner::BuildSpec(Job& job) const {
     r.argv.insert(r.argv.end(), spec.spec().command().begin(), spec.spec().command().end());
     EnvMap env = NodeEnv(job.launch);
     env["LOOM_NODE_ADDRS"] = addresses;
-    internal::SetMpiSessionBase(env, job.attempt_dir);
+    internal::SetMpiSessionBase(env, spec.spec(), job.attempt_dir);
     r.env = Merge(base, env);
     r.stdout_path = LogPath(job.dir, 0, false);
     r.stderr_path = LogPath(job.dir, 0, true);

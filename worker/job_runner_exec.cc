@@ -23,7 +23,7 @@ SupervisorSpec JobRunner::ExecSpec(const Job& job, const std::string& dir, const
   RankSpec r;
   r.argv = {"/bin/sh", "-c", command};
   EnvMap env = NodeEnv(job.launch);
-  internal::SetMpiSessionBase(env, job.attempt_dir);
+  internal::SetMpiSessionBase(env, job.launch.job().spec(), job.attempt_dir);
   r.env = Merge(BaseEnvironment(CurrentEnvironment()), env);
   r.workdir = job.launch.job().spec().workdir().empty() ? job.dir : job.launch.job().spec().workdir();
   r.stdout_path = dir + "/out";

@@ -367,13 +367,16 @@ TEST_F(JobRunnerTest, AnExecOutlivesItsWorkerAndIsFoundByTheNextOne) {
   ASSERT_TRUE(runner_->Launch(l).ok());
   EXPECT_EQ(runner_->StartExec(24, "secret-25", "true").status().code(), StatusCode::kPermissionDenied);
   const std::string go = dir_ + "/go";
-  auto exec = runner_->StartExec(24, "secret-24", "echo up; echo note >&2; while [ ! -e " + go + " ]; do sleep 0.05; done; exit 7");
+  auto exec = runner_->StartExec(24, "secret-24", "echo up $TMPDIR; echo note >&2; while [ ! -e " + go + " ]; do sleep 0.05; done; exit 7");
   ASSERT_TRUE(exec.ok()) << exec.status().message();
   EXPECT_EQ(exec->id, 1);
   for (int i = 0; i < 1000 && Read(exec->stdout_path).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_EQ(Read(exec->stdout_path), "up\n");
+  // Open MPI's session files in this node's own attempt folder (not the head's, not /tmp).
+  const std::string session = dir_ + "/jobs/24/attempt-1/mpi";
+  EXPECT_EQ(Read(exec->stdout_path), "up " + session + "\n");
+  EXPECT_TRUE(std::filesystem::is_directory(session));
   EXPECT_FALSE(runner_->WaitExecEnd(24, 1, std::chrono::milliseconds(0)).has_value());
 
   // The worker "restarts": a second runner on the same folder (the first, standing for the dead
