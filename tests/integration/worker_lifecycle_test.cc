@@ -64,10 +64,11 @@ TEST(WorkerLifecycleTest, WorkerRestartKeepsItsRunningJob) {
   EXPECT_EQ(cluster.Loom({"logs", std::to_string(*id), "--rank", "4"}).exit_code, 0);
 }
 
-// The same for an MPI job when the worker killed is a non-head node's: its orted (started through
-// Exec, under its own supervisor) and the ranks under it live on, the head's launch agent resumes
-// the broken stream, and the ranks' allreduce after the restart agrees on the sum.
-TEST(WorkerLifecycleTest, NonHeadWorkerRestartKeepsARunningMpiJob) {
+// The same for a 2-node MPI job, whichever node's worker is killed: on the head, mpirun and its
+// launch agents live on under the supervisor; on the other node, its orted (started through
+// Exec, under a supervisor of its own) and the ranks under it live on, and the head's launch
+// agent resumes the broken stream. The ranks' allreduce after the restart agrees on the sum.
+void MpiJobSurvivesAWorkerRestart(int allocation_index) {
   LocalCluster::Options options;
   options.node_timeout_ms = 8000;
   options.worker_args = {"--peak-tflops", "1"};
@@ -82,10 +83,10 @@ TEST(WorkerLifecycleTest, NonHeadWorkerRestartKeepsARunningMpiJob) {
   auto job = cluster.WaitForState(*id, v1::RUNNING);
   ASSERT_TRUE(job.ok());
   const std::vector<pid_t> pids = RankPids(dir, 8);
-  const int victim = std::stoi(job->allocation(1).node().substr(5)) - 1;  // node-<i+1>: not the head
+  const int victim = std::stoi(job->allocation(allocation_index).node().substr(5)) - 1;  // node-<i+1>
   cluster.KillWorker(victim, SIGKILL);
   ASSERT_TRUE(cluster.StartWorker(victim).ok());
-  for (int r = 4; r < 8; ++r) EXPECT_TRUE(ProcessAlive(pids[r])) << "rank " << r << " died with its worker";
+  for (int r = 0; r < 8; ++r) EXPECT_TRUE(ProcessAlive(pids[r])) << "rank " << r << " died with a worker";
   ASSERT_TRUE(cluster.WaitForNodes(3, v1::UP).ok());
   const std::string log = cluster.home() + "/node-" + std::to_string(victim + 1) + ".log";
   EXPECT_TRUE(WaitUntil([&] { return ReadFile(log).find("re-adopted 1 job attempt") != std::string::npos; },
@@ -105,6 +106,9 @@ TEST(WorkerLifecycleTest, NonHeadWorkerRestartKeepsARunningMpiJob) {
     EXPECT_EQ(sum, 36);  // 1 + 2 + ... + 8
   }
 }
+
+TEST(WorkerLifecycleTest, NonHeadWorkerRestartKeepsARunningMpiJob) { MpiJobSurvivesAWorkerRestart(1); }
+TEST(WorkerLifecycleTest, HeadWorkerRestartKeepsARunningMpiJob) { MpiJobSurvivesAWorkerRestart(0); }
 
 // --signal USR1@SECONDS: every rank traps it, says so in a file and ends cleanly before the limit.
 TEST(WorkerLifecycleTest, CheckpointSignalReachesEveryRank) {
