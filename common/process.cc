@@ -29,6 +29,20 @@ void WriteAll(int fd, const char* s) {
   }
 }
 
+// Writes all of `data` to `fd`; the error names `what`. (Not in a child: it allocates.)
+Status WriteFully(int fd, const std::string& data, const std::string& what) {
+  const char* p = data.data();
+  size_t left = data.size();
+  while (left > 0) {
+    const ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Internal("cannot write " + what + ": " + std::strerror(errno));
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::map<std::string, std::string> CurrentEnvironment() {
@@ -194,18 +208,9 @@ Status WriteFileAtomically(const std::string& path, const std::string& data, boo
   const std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Internal("cannot write " + tmp + ": " + std::strerror(errno));
-  const char* p = data.data();
-  size_t left = data.size();
-  while (left > 0) {
-    ssize_t n = write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      close(fd);
-      return Internal("cannot write " + tmp + ": " + why);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
+  if (Status s = WriteFully(fd, data, tmp); !s.ok()) {
+    close(fd);
+    return s;
   }
   const bool synced = !sync || fsync(fd) == 0;
   close(fd);
@@ -239,16 +244,9 @@ StatusOr<std::string> ReadAll(int fd) {
 StatusOr<int> MemoryFile(const char* name, const std::string& data) {
   const int fd = memfd_create(name, MFD_CLOEXEC);
   if (fd < 0) return Internal(std::string("memfd_create: ") + std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      close(fd);
-      return Internal(std::string("write to memfd: ") + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
+  if (Status s = WriteFully(fd, data, std::string("memfd ") + name); !s.ok()) {
+    close(fd);
+    return s;
   }
   if (lseek(fd, 0, SEEK_SET) != 0) {
     const int err = errno;
