@@ -441,14 +441,16 @@ bool JobRunner::MaybeFinish(const AttemptKey& key, std::vector<Finished>& finish
 }
 
 void JobRunner::Finish(Job& job, JobExit exit, std::vector<Finished>& finished) {
-  // Exec'd daemons still there after the attempt's end (an orted outliving mpirun) go with it:
-  // their ranks die with their supervisor (PR_SET_PDEATHSIG).
-  for (const ExecRun& e : job.execs) {
-    if (!e.done && !e.supervisor.Gone()) kill(e.supervisor.pid, SIGKILL);
-  }
+  KillExecSupervisors(job);  // an orted outliving mpirun goes with the attempt
   finished.push_back({std::move(exit), job.attempt_dir});
   jobs_.erase(job.key);  // `job` is gone from here on
   cv_.notify_all();
+}
+
+void JobRunner::KillExecSupervisors(const Job& job) {
+  for (const ExecRun& e : job.execs) {
+    if (!e.done && !e.supervisor.Gone()) kill(e.supervisor.pid, SIGKILL);
+  }
 }
 
 void JobRunner::MonitorLoop() {
@@ -472,9 +474,7 @@ void JobRunner::MonitorLoop() {
       if (job.failsafe_at_ms > 0 && now >= job.failsafe_at_ms) {
         // Supervisors that did not end their ranks in time (stopped, stuck): the ranks die with them.
         if (job.supervisor.pid != 0 && !job.supervisor.Gone()) kill(job.supervisor.pid, SIGKILL);
-        for (const ExecRun& e : job.execs) {
-          if (!e.done && !e.supervisor.Gone()) kill(e.supervisor.pid, SIGKILL);
-        }
+        KillExecSupervisors(job);
         job.failsafe_at_ms = now + kFailsafeMs;
       }
     }

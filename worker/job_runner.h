@@ -132,8 +132,7 @@ class JobRunner {
   struct Proc {
     pid_t pid = 0;
     int gpu = -1;  // index of the GPU this rank drives; -1 for mpirun
-    bool alive = true;
-    uint64_t cpu_ticks = 0;
+    uint64_t cpu_ticks = 0;  // as last seen (a rank that is gone reads 0)
   };
   struct ExecRun {
     int id = 0;
@@ -171,11 +170,15 @@ class JobRunner {
   // What the supervisor runs for this node's part of the job, and with which plan.
   StatusOr<SupervisorSpec> BuildSpec(Job& job) const;  // also fills job.rank_gpus
   Status StartSupervisor(Job& job);
-  // Writes `spec` into `dir` and starts loom-supervisor there, in a session of its own.
+  // Starts loom-supervisor on `dir` with `spec` on its stdin, in a session of its own.
   StatusOr<Supervised> SpawnSupervisor(const AttemptKey& key, const std::string& dir, const SupervisorSpec& spec);
   // What the supervisor of an exec runs: `command` through /bin/sh, with the node's environment.
   SupervisorSpec ExecSpec(const Job& job, const std::string& dir, const std::string& command) const;
   ExecRun* FindExecRun(Job& job, int exec_id);
+  // The attempt of `job_id` running here, if `job_token` is its credential (mu_ held).
+  StatusOr<Job*> FindJobWithToken(int64_t job_id, const std::string& job_token);
+  // SIGKILLs the exec supervisors still there (their daemons die with them).
+  static void KillExecSupervisors(const Job& job);
   // Marks the execs whose supervisors finished (or are gone) done; true if one was (mu_ held).
   bool PollExecs(Job& job);
   void LoadExecs(Job& job);  // an adopted attempt's execs, from their folders

@@ -54,7 +54,7 @@ void JobRunner::LoadRanks(Job& job) {
   std::getline(in, announce);
   size_t i = 0;
   for (pid_t pid; in >> pid; ++i) {
-    job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, true, 0});
+    job.procs.push_back({pid, i < job.rank_gpus.size() ? job.rank_gpus[i] : -1, 0});
   }
   job.ranks_loaded = true;
 }

@@ -54,15 +54,20 @@ namespace {
 JobRunner::ExecInfo InfoOf(int id, const std::string& dir) { return {id, dir + "/out", dir + "/err"}; }
 }  // namespace
 
-StatusOr<JobRunner::ExecInfo> JobRunner::StartExec(int64_t job_id, const std::string& job_token,
-                                                   const std::string& command) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Job* found = FindJob(job_id);
+StatusOr<JobRunner::Job*> JobRunner::FindJobWithToken(int64_t job_id, const std::string& job_token) {
+  Job* job = FindJob(job_id);
   // One answer for "not here" and "wrong credential": a caller learns nothing by guessing ids.
-  if (!found || found->launch.job_token().empty() || !tls::SecretEquals(job_token, found->launch.job_token())) {
+  if (!job || job->launch.job_token().empty() || !tls::SecretEquals(job_token, job->launch.job_token())) {
     return PermissionDenied("exec needs the credential of job " + std::to_string(job_id) +
                             "'s attempt running on this node");
   }
+  return job;
+}
+
+StatusOr<JobRunner::ExecInfo> JobRunner::StartExec(int64_t job_id, const std::string& job_token,
+                                                   const std::string& command) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LOOM_ASSIGN_OR_RETURN(Job* found, FindJobWithToken(job_id, job_token));
   Job& job = *found;
   if (!job.kill_reason.empty()) return FailedPrecondition("job " + std::to_string(job_id) + " is being killed");
   ExecRun e;
@@ -83,11 +88,7 @@ StatusOr<JobRunner::ExecInfo> JobRunner::StartExec(int64_t job_id, const std::st
 
 StatusOr<JobRunner::ExecInfo> JobRunner::FindExec(int64_t job_id, const std::string& job_token, int exec_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  Job* job = FindJob(job_id);
-  if (!job || job->launch.job_token().empty() || !tls::SecretEquals(job_token, job->launch.job_token())) {
-    return PermissionDenied("exec needs the credential of job " + std::to_string(job_id) +
-                            "'s attempt running on this node");
-  }
+  LOOM_ASSIGN_OR_RETURN(Job* job, FindJobWithToken(job_id, job_token));
   const ExecRun* e = FindExecRun(*job, exec_id);
   if (!e) return NotFound("job " + std::to_string(job_id) + " has no exec " + std::to_string(exec_id) + " on this node");
   return InfoOf(e->id, e->dir);

@@ -55,7 +55,7 @@ std::vector<double> JobRunner::Utilization(int gpu_count) {
   for (auto& [id, job] : jobs_) {
     bool per_gpu = false;
     for (Proc& p : job.procs) {
-      if (!p.alive || p.gpu < 0) continue;
+      if (p.gpu < 0) continue;
       per_gpu = true;
       uint64_t ticks = CpuTicks(p.pid);
       if (last_utilization_ms_ > 0 && p.gpu < gpu_count && elapsed_ticks > 0 && ticks >= p.cpu_ticks) {
@@ -68,9 +68,7 @@ std::vector<double> JobRunner::Utilization(int gpu_count) {
     // among the job's GPUs on this node.
     if (children.empty()) children = ProcessTree();
     uint64_t ticks = 0;
-    for (const Proc& p : job.procs) {
-      if (p.alive) ticks += TreeCpuTicks(p.pid, children);
-    }
+    for (const Proc& p : job.procs) ticks += TreeCpuTicks(p.pid, children);
     for (const ExecRun& e : job.execs) {
       if (!e.done) ticks += TreeCpuTicks(e.supervisor.pid, children);
     }
