@@ -1,9 +1,9 @@
 // loom-supervisor ATTEMPT_DIR < SPEC: the parent of one job attempt's ranks on one node
-// (slurmstepd's role). loom-worker starts it in its own session, with what to run (SupervisorSpec's
-// JSON) on stdin, so it outlives a worker that is killed or
-// restarted; it records every rank's exit status and the attempt's result in ATTEMPT_DIR,
-// enforces the time limit and --signal whether or not a worker runs, and on a kill request (the
-// `kill` file, then SIGUSR1; or a plain SIGTERM) sends SIGTERM, then SIGKILL after the grace.
+// (slurmstepd's role). loom-worker starts it in its own session, with what to run
+// (SupervisorSpec's JSON) on stdin, so it outlives a worker that is killed or restarted; it
+// announces itself and its ranks and records the attempt's result in ATTEMPT_DIR, enforces the
+// time limit and --signal whether or not a worker runs, and on a kill request (the `kill` file,
+// then SIGUSR1; or a plain SIGTERM) sends SIGTERM, then SIGKILL after the grace.
 // The files are described in worker/supervisor_files.h; the decisions are SupervisorCore's.
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "common/process.h"
@@ -63,10 +64,9 @@ class Supervisor {
 
   int Run() {
     bool kill_seen = false;
-    if (auto early = loom::ReadWholeFile(dir_ + "/kill"); early.ok()) {
+    if (auto early = KillRequest()) {
       // Killed before it could be signalled: no rank starts.
-      const loom::worker::KillRequestFile kill = loom::worker::DecodeKill(*early);
-      core_.OnKill(kill.reason, kill.grace_ms, NowMs());
+      core_.OnKill(early->reason, early->grace_ms, NowMs());
       for (size_t i = 0; i < spec_.ranks.size(); ++i) core_.OnRankExit(static_cast<int>(i), 0, 0, NowMs());
       kill_seen = true;
     }
@@ -89,10 +89,7 @@ class Supervisor {
     }
     // The worker signals only once that file is there; a kill it wrote before, unsignalled, is
     // read here (one of the two always sees a request).
-    if (auto late = loom::ReadWholeFile(dir_ + "/kill"); late.ok() && !kill_seen) {
-      const loom::worker::KillRequestFile kill = loom::worker::DecodeKill(*late);
-      Apply(core_.OnKill(kill.reason, kill.grace_ms, NowMs()));
-    }
+    if (auto late = KillRequest(); late && !kill_seen) Apply(core_.OnKill(late->reason, late->grace_ms, NowMs()));
     while (!core_.done()) {
       sigset_t wait_for = Signals();
       const int64_t next = core_.next_deadline_ms();
@@ -103,9 +100,8 @@ class Supervisor {
       timespec ts{static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000L};
       const int sig = sigtimedwait(&wait_for, nullptr, &ts);
       if (sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-        auto text = loom::ReadWholeFile(dir_ + "/kill");
-        loom::worker::KillRequestFile kill =
-            text.ok() ? loom::worker::DecodeKill(*text) : loom::worker::KillRequestFile{0, "Killed"};
+        // A plain SIGTERM (no file): a bare kill.
+        const loom::worker::KillRequestFile kill = KillRequest().value_or(loom::worker::KillRequestFile{0, "Killed"});
         Apply(core_.OnKill(kill.reason, kill.grace_ms, NowMs()));
       }
       Reap();  // SIGCHLDs coalesce: reap whatever has exited, every time
@@ -128,6 +124,13 @@ class Supervisor {
   }
 
  private:
+  // The worker's kill request (the `kill` file), if it wrote one.
+  std::optional<loom::worker::KillRequestFile> KillRequest() const {
+    auto text = loom::ReadWholeFile(dir_ + "/kill");
+    if (!text.ok()) return std::nullopt;
+    return loom::worker::DecodeKill(*text);
+  }
+
   void Reap() {
     for (;;) {
       int status = 0;
