@@ -1,6 +1,7 @@
 // The worker's side of the job lifecycle with real processes on loopback: a worker restart keeps
-// its jobs (an MPI job's too, on a non-head node), --signal reaches every rank, a stopped
-// worker's ranks die by the node lease, and bad lifecycle flags change nothing. These pass against a loomd that knows nothing of requeues.
+// its jobs (an MPI job's too, on either node), --signal reaches every rank, a stopped worker's
+// ranks die by the node lease, and bad lifecycle flags change nothing. These pass against a loomd
+// that knows nothing of requeues.
 #include <gtest/gtest.h>
 #include <signal.h>
 
